@@ -1,0 +1,19 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# zcsend sample, host side: started by the runner inside the network
+# namespace that holds tap0 (scripts/guest.sh --tap --host-cmd), before the
+# guest boots. Raises tap0's MTU so that the guest's 60000-byte datagrams are
+# not dropped, then serves the two TCP and two UDP runs of run_sample.sh
+# (copy baseline and zcsend each).
+#
+# Environment: ZCSEND_RX_TIMEOUT seconds (default 300), ZCSEND_TAP (tap0).
+
+TAP=${ZCSEND_TAP:-tap0}
+if ip link set "$TAP" mtu 65535; then
+	echo "run_host: $TAP mtu 65535"
+else
+	echo "run_host: could not set $TAP mtu 65535; large datagrams may be dropped"
+fi
+exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 2 --udp-runs 2 \
+	--timeout "${ZCSEND_RX_TIMEOUT:-300}"

@@ -1,0 +1,113 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# zcsend sample, guest side (busybox sh): the job of `make run`.
+#
+# Sends an 8 MiB file to zcsend_host_rx on the host end of the tap, first
+# over TCP (256 KiB sends), then over UDP (60000-byte datagrams, eth0 MTU
+# raised to 65535 so that each leaves as one checksum-offloaded skb), each
+# time with plain send() as a baseline and then through /dev/zcsend.
+# If the UDP sends over eth0 were not all zero-copy, it also sends the same
+# datagrams out dummy0 (no receiver: completion flags only); set
+# ZCSEND_SAMPLE_DUMMY=1 to always do that, =0 never.
+#
+# The host must run host/run_host.sh in the tap's namespace (see README of
+# the samples in samples/Makefile). Exit status: 0 if every run passed.
+
+cd "$(dirname "$0")" || exit 1
+PEER=${ZCSEND_PEER4:-10.77.0.1}
+LOCAL=${ZCSEND_LOCAL4:-10.77.0.2}
+XFER=./zcsend_xfer
+RESULTS=/tmp/zcsend_sample.results
+LOG=/tmp/zcsend_sample.log
+: > "$RESULTS"
+status=0
+
+say() {
+	echo "zcsend-sample: $*"
+}
+
+# Runs zcsend_xfer with the given arguments, keeps its RESULT line.
+xfer() {
+	echo
+	"$XFER" "$@" > "$LOG" 2>&1
+	rc=$?
+	cat "$LOG"
+	grep '^RESULT ' "$LOG" | sed 's/^RESULT //' >> "$RESULTS"
+	case $rc in
+	0) ;;
+	77) say "skipped: $*" ;;
+	*) say "FAILED (exit $rc): $XFER $*"; status=1 ;;
+	esac
+	return $rc
+}
+
+if [ ! -x "$XFER" ]; then
+	say "$XFER missing"
+	exit 1
+fi
+
+# /init normally configures eth0; do it here when it did not.
+if [ -e /sys/class/net/eth0 ] && ! ip -4 addr show dev eth0 | grep -q "inet $LOCAL/"; then
+	ip addr add "$LOCAL/24" dev eth0
+	ip -6 addr add fd77::2/64 dev eth0 nodad 2>/dev/null
+	ip link set eth0 up
+	say "configured eth0 $LOCAL/24"
+fi
+if [ ! -e /sys/class/net/eth0 ]; then
+	say "no eth0: the guest needs the tap NIC (scripts/guest.sh --tap)"
+	status=1
+fi
+if [ -c /dev/zcsend ]; then
+	say "/dev/zcsend present"
+else
+	say "/dev/zcsend missing: zcsend.ko is not loaded; only the copy baselines will run"
+fi
+
+# The receiver may still be starting in the host namespace.
+i=0
+while ! ping -c 1 -W 1 "$PEER" > /dev/null 2>&1 && [ $i -lt 10 ]; do
+	i=$((i + 1))
+done
+
+say "TCP to $PEER:7878, eth0 mtu $(cat /sys/class/net/eth0/mtu 2>/dev/null)"
+xfer --tcp --plain --dest "$PEER"
+xfer --tcp --dest "$PEER"
+
+# One 60000-byte datagram must fit the MTU unfragmented: then UDP builds one
+# CHECKSUM_PARTIAL skb with the pages as frags, which virtio-net hands to the
+# device as they are. Without VIRTIO_NET_F_MTU virtio-net allows 65535.
+if ip link set eth0 mtu 65535; then
+	say "UDP to $PEER:7879, eth0 mtu 65535"
+else
+	say "could not set eth0 mtu 65535: 60000-byte datagrams will be fragmented (and copied)"
+fi
+xfer --udp --plain --dest "$PEER"
+xfer --udp --dest "$PEER"
+udp_zc=no
+grep -q '^zcsend_xfer:   zero-copy: yes' "$LOG" && udp_zc=yes
+
+dummy=${ZCSEND_SAMPLE_DUMMY:-auto}
+if [ "$dummy" = auto ]; then
+	dummy=0
+	[ -c /dev/zcsend ] && [ $udp_zc = no ] && dummy=1
+fi
+if [ "$dummy" = 1 ]; then
+	say "UDP out dummy0 (the in-guest zero-copy path; no receiver: completion flags only)"
+	ip link show dummy0 > /dev/null 2>&1 || ip link add dummy0 type dummy
+	ip link set dummy0 mtu 65535 up
+	ip addr add 10.78.0.1/24 dev dummy0 2>/dev/null
+	ip neigh replace 10.78.0.2 lladdr 02:00:00:00:00:02 dev dummy0 nud permanent
+	xfer --udp --no-receiver --dest 10.78.0.2 --label zcsend-dummy0
+	ip link set dummy0 down
+fi
+
+echo
+echo "== zcsend sample summary (guest: QEMU, sender $LOCAL -> receiver $PEER) =="
+cat "$RESULTS"
+if [ $status -eq 0 ]; then
+	say "PASS"
+else
+	say "FAIL"
+fi
+exit $status
