@@ -512,7 +512,9 @@ static int cmp_double(const void *a, const void *b)
 
 static const char *fmt_time(char *buf, double s)
 {
-	if (s < 1e-3)
+	if (s < 1e-5)
+		sprintf(buf, "%.1f us", s * 1e6);
+	else if (s < 1e-3)
 		sprintf(buf, "%.0f us", s * 1e6);
 	else if (s < 1)
 		sprintf(buf, "%.2f ms", s * 1e3);
