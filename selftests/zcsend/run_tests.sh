@@ -1,0 +1,57 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs the zcsend selftest programs that sit next to this script, in order.
+# Each prints its own TAP 13 through kselftest_harness.h; this script adds
+# only '#' comment lines, except for a program that dies without reporting
+# all of its results: then one line
+#	not ok <n> <program> crashed (exit status <s>)
+# stands for what is missing (<n> = 1 when it printed no result at all).
+#
+# Usage: run_tests.sh [program ...]	(default: all, in the order below)
+# Environment: ZCSEND_KO (module for the reload tests, default
+# /zcsend/zcsend.ko), TMPDIR.
+#
+# Meant for busybox sh in the test guest, with zcsend already loaded.
+# Exits 0 when every program exited 0 or 4 (all skipped), else 1.
+
+PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_faults"
+
+dir=$(cd "$(dirname "$0")" && pwd)
+tmp=${TMPDIR:-/tmp}
+mkdir -p "$tmp" 2>/dev/null
+out="$tmp/zcsend-selftest.$$"
+: "${ZCSEND_KO:=/zcsend/zcsend.ko}"
+export ZCSEND_KO
+
+[ $# -gt 0 ] && PROGS="$*"
+
+rc=0
+for prog in $PROGS; do
+	echo "# zcsend: $prog"
+	if [ ! -x "$dir/$prog" ]; then
+		echo "not ok 1 $prog crashed (missing: $dir/$prog)"
+		rc=1
+		continue
+	fi
+	# Stream the output and keep a copy to count the results.
+	{ "$dir/$prog"; echo $? > "$out.rc"; } 2>&1 | tee "$out.log"
+	st=$(cat "$out.rc" 2>/dev/null)
+	[ -n "$st" ] || st=255
+	results=$(grep -c -E '^(not )?ok [0-9]+' "$out.log")
+	plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\).*/\1/p' "$out.log" | head -n 1)
+	[ -n "$plan" ] || plan=0
+	if [ "$results" -eq 0 ] && [ "$st" -ne 0 ] && [ "$st" -ne 4 ]; then
+		echo "not ok 1 $prog crashed (exit status $st)"
+	elif [ "$results" -lt "$plan" ]; then
+		echo "not ok $((results + 1)) $prog crashed (exit status $st)" \
+		     "after $results of $plan results"
+	fi
+	echo "# zcsend: $prog exit status $st"
+	case "$st" in
+	0|4) ;;
+	*) rc=1 ;;
+	esac
+	rm -f "$out.rc" "$out.log"
+done
+exit $rc

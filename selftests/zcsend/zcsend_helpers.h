@@ -1,0 +1,974 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the zcsend selftests: the /dev/zcsend calls, completion
+ * bookkeeping, the pin counters of /proc/vmstat, loopback socket pairs, a
+ * receiver thread that checks the data pattern, module load and unload, and
+ * a dummy0 device in a network namespace of the test's own.
+ *
+ * Functions return a negative errno on failure; tests do the asserting.
+ */
+#ifndef ZCSEND_HELPERS_H
+#define ZCSEND_HELPERS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/neighbour.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/if_addr.h>
+#include <linux/zcsend.h>
+
+#include "kselftest_harness.h"
+#include "pattern.h"
+
+/*
+ * The guest runs under TCG with KASAN: give every test two minutes instead
+ * of the harness's 30 s. TEST() and TEST_F() expand this at their use.
+ */
+#undef TEST_TIMEOUT_DEFAULT
+#define TEST_TIMEOUT_DEFAULT	120
+
+#define ZC_MODULE		"zcsend"
+#define ZC_KO_DEFAULT		"/zcsend/zcsend.ko"
+#define ZC_PARAMS_DIR		"/sys/module/" ZC_MODULE "/parameters"
+#define ZC_MAX_RW_COUNT		(INT_MAX & ~4095UL)
+/* How long a test waits for completions or pins that must come back. */
+#define ZC_WAIT_MS		10000
+
+#define ZC_FLAGS_ONE_OF		(ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_COPIED)
+
+/* A send on a socket the peer closed must fail, not kill the test. */
+static void __attribute__((constructor)) zc_ignore_sigpipe(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static __maybe_unused int64_t zc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static __maybe_unused void zc_msleep(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+/* ----------------------------------------------------------------------
+ * /dev/zcsend
+ */
+
+/* Opens /dev/zcsend non-blocking (completions are collected by polling). */
+static __maybe_unused int zc_open(void)
+{
+	return open(ZCSEND_DEVICE, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+}
+
+static __maybe_unused int zc_sendv(int zfd, int fd, const struct iovec *iov,
+				   unsigned int iovcnt, unsigned int flags,
+				   const void *addr, socklen_t addrlen,
+				   uint64_t user_data)
+{
+	struct zcsend_send s = {
+		.fd = fd,
+		.flags = flags,
+		.iov = (uintptr_t)iov,
+		.iovcnt = iovcnt,
+		.addrlen = addrlen,
+		.addr = (uintptr_t)addr,
+		.user_data = user_data,
+	};
+	int ret;
+
+	ret = ioctl(zfd, ZCSEND_IOC_SEND, &s);
+	return ret < 0 ? -errno : ret;
+}
+
+/* One buffer; returns the bytes accepted or a negative errno. */
+static __maybe_unused int zc_send(int zfd, int fd, const void *buf,
+				  size_t len, unsigned int flags,
+				  const void *addr, socklen_t addrlen,
+				  uint64_t user_data)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return zc_sendv(zfd, fd, &iov, 1, flags, addr, addrlen, user_data);
+}
+
+static __maybe_unused int zc_stats(int zfd, struct zcsend_stats *st)
+{
+	memset(st, 0xff, sizeof(*st));
+	return ioctl(zfd, ZCSEND_IOC_STATS, st) ? -errno : 0;
+}
+
+static __maybe_unused int zc_version(int zfd, uint32_t *ver)
+{
+	*ver = 0xdeadbeef;
+	return ioctl(zfd, ZCSEND_IOC_VERSION, ver) ? -errno : 0;
+}
+
+static __maybe_unused int zc_set_eventfd(int zfd, int32_t efd)
+{
+	return ioctl(zfd, ZCSEND_IOC_SET_EVENTFD, &efd) ? -errno : 0;
+}
+
+/*
+ * Reads up to @max completions without blocking (the fd is O_NONBLOCK).
+ * Returns how many, 0 when none is queued, or a negative errno.
+ */
+static __maybe_unused int zc_read_compl(int zfd, struct zcsend_completion *c,
+					int max)
+{
+	ssize_t n = read(zfd, c, max * sizeof(*c));
+
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -errno;
+	if (n % sizeof(*c))
+		return -EPROTO;
+	return n / sizeof(*c);
+}
+
+/*
+ * Collects completions until @want have arrived or @timeout_ms passed.
+ * Returns how many arrived (possibly fewer), or a negative errno.
+ */
+static __maybe_unused int zc_collect(int zfd, struct zcsend_completion *c,
+				     int want, int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms;
+	int got = 0, n, nap = 1;
+
+	while (got < want) {
+		n = zc_read_compl(zfd, c + got, want - got);
+		if (n < 0)
+			return n;
+		got += n;
+		if (got >= want)
+			break;
+		if (zc_now_ms() > end)
+			break;
+		if (!n) {
+			zc_msleep(nap);
+			nap = nap < 16 ? nap * 2 : 16;
+		} else {
+			nap = 1;
+		}
+	}
+	return got;
+}
+
+/* What a test sent, to be matched against the completions. */
+struct zc_sent {
+	uint64_t user_data;
+	uint64_t bytes;
+	uint32_t flags;		/* flags of the matching completion */
+	bool seen;
+};
+
+struct zc_log {
+	struct zc_sent *v;
+	int n, cap;
+	uint64_t bytes;		/* sum of the accepted bytes */
+};
+
+static __maybe_unused void zc_log_add(struct zc_log *log, uint64_t user_data,
+				      uint64_t bytes)
+{
+	if (log->n == log->cap) {
+		log->cap = log->cap ? log->cap * 2 : 64;
+		log->v = realloc(log->v, log->cap * sizeof(*log->v));
+		if (!log->v)
+			abort();
+	}
+	log->v[log->n++] = (struct zc_sent){ .user_data = user_data,
+					     .bytes = bytes };
+	log->bytes += bytes;
+}
+
+static __maybe_unused void zc_log_free(struct zc_log *log)
+{
+	free(log->v);
+	memset(log, 0, sizeof(*log));
+}
+
+/* Counts of the completions matched by zc_expect_completions(). */
+struct zc_tally {
+	int zerocopy, copied, copy_path;
+	uint64_t bytes;
+};
+
+/*
+ * Waits for one completion per send in @log and checks each: user_data of
+ * exactly one send, bytes equal to what the ioctl returned, result 0,
+ * exactly one of ZEROCOPY and COPIED, every flag of @must and none of
+ * @must_not. Then checks that no further completion is queued.
+ */
+static __maybe_unused void
+zc_expect_completions(struct __test_metadata *_metadata, int zfd,
+		      struct zc_log *log, uint32_t must, uint32_t must_not,
+		      struct zc_tally *tally)
+{
+	struct zcsend_completion *c, extra;
+	struct zc_tally t = { 0 };
+	int got, i, j;
+
+	c = calloc(log->n + 1, sizeof(*c));
+	ASSERT_NE(NULL, c);
+	got = zc_collect(zfd, c, log->n, ZC_WAIT_MS);
+	EXPECT_EQ(log->n, got)
+		TH_LOG("%d of %d completions arrived", got, log->n);
+	for (i = 0; i < got; i++) {
+		for (j = 0; j < log->n; j++)
+			if (log->v[j].user_data == c[i].user_data &&
+			    !log->v[j].seen)
+				break;
+		EXPECT_LT(j, log->n)
+			TH_LOG("completion with unknown or repeated user_data %#llx",
+			       (unsigned long long)c[i].user_data);
+		if (j == log->n)
+			continue;
+		log->v[j].seen = true;
+		log->v[j].flags = c[i].flags;
+		EXPECT_EQ(log->v[j].bytes, c[i].bytes);
+		EXPECT_EQ(0, c[i].result);
+		EXPECT_EQ(0, c[i].flags & ~(ZC_FLAGS_ONE_OF |
+					    ZCSEND_COMPL_COPY_PATH))
+			TH_LOG("unknown completion flags %#x", c[i].flags);
+		EXPECT_NE(ZC_FLAGS_ONE_OF, c[i].flags & ZC_FLAGS_ONE_OF);
+		EXPECT_NE(0, c[i].flags & ZC_FLAGS_ONE_OF);
+		EXPECT_EQ(must, c[i].flags & must)
+			TH_LOG("send %#llx: flags %#x lack %#x",
+			       (unsigned long long)c[i].user_data,
+			       c[i].flags, must);
+		EXPECT_EQ(0, c[i].flags & must_not)
+			TH_LOG("send %#llx: flags %#x have %#x",
+			       (unsigned long long)c[i].user_data,
+			       c[i].flags, must_not);
+		t.zerocopy += !!(c[i].flags & ZCSEND_COMPL_ZEROCOPY);
+		t.copied += !!(c[i].flags & ZCSEND_COMPL_COPIED);
+		t.copy_path += !!(c[i].flags & ZCSEND_COMPL_COPY_PATH);
+		t.bytes += c[i].bytes;
+	}
+	EXPECT_EQ(log->bytes, t.bytes);
+	EXPECT_EQ(0, zc_read_compl(zfd, &extra, 1))
+		TH_LOG("a completion nobody sent: user_data %#llx",
+		       (unsigned long long)extra.user_data);
+	free(c);
+	if (tally)
+		*tally = t;
+}
+
+/*
+ * Checks the counters of an idle file: nothing in flight, pinned or queued,
+ * and sends == zerocopy + copied. A negative argument is not checked.
+ */
+static __maybe_unused void
+zc_expect_idle_stats(struct __test_metadata *_metadata, int zfd,
+		     int64_t sends, int64_t zerocopy, int64_t copied)
+{
+	struct zcsend_stats st;
+
+	ASSERT_EQ(0, zc_stats(zfd, &st));
+	EXPECT_EQ(0, st.inflight);
+	EXPECT_EQ(0, st.pinned_pages);
+	EXPECT_EQ(0, st.queued);
+	EXPECT_EQ(st.sends, st.zerocopy + st.copied);
+	if (sends >= 0)
+		EXPECT_EQ(sends, st.sends);
+	if (zerocopy >= 0)
+		EXPECT_EQ(zerocopy, st.zerocopy);
+	if (copied >= 0)
+		EXPECT_EQ(copied, st.copied);
+}
+
+/* ----------------------------------------------------------------------
+ * Pinned pages: nr_foll_pin_acquired - nr_foll_pin_released
+ */
+
+static __maybe_unused int zc_pins(uint64_t *acquired, uint64_t *released)
+{
+	char line[128];
+	int fd, found = 0;
+	FILE *f;
+
+	/* Fold the per-CPU deltas in first (root only; best effort). */
+	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t __attribute__((unused)) w = write(fd, "1\n", 2);
+
+		close(fd);
+	}
+	f = fopen("/proc/vmstat", "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "nr_foll_pin_acquired %" SCNu64, acquired) == 1)
+			found |= 1;
+		else if (sscanf(line, "nr_foll_pin_released %" SCNu64,
+				released) == 1)
+			found |= 2;
+	}
+	fclose(f);
+	return found == 3 ? 0 : -ENOENT;
+}
+
+/* Pages pinned with FOLL_PIN system-wide right now, or INT64_MIN. */
+static __maybe_unused int64_t zc_pins_outstanding(void)
+{
+	uint64_t a, r;
+
+	if (zc_pins(&a, &r))
+		return INT64_MIN;
+	return (int64_t)(a - r);
+}
+
+/*
+ * Waits up to @timeout_ms for the outstanding pins to fall back to
+ * @baseline; returns the last value seen.
+ */
+static __maybe_unused int64_t zc_wait_pins(int64_t baseline, int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms, now;
+
+	for (;;) {
+		now = zc_pins_outstanding();
+		if (now == baseline || zc_now_ms() > end)
+			return now;
+		zc_msleep(20);
+	}
+}
+
+#define ZC_EXPECT_PINS_BACK(baseline) do { \
+	int64_t __now = zc_wait_pins(baseline, ZC_WAIT_MS); \
+	uint64_t __a = 0, __r = 0; \
+	zc_pins(&__a, &__r); \
+	EXPECT_EQ(baseline, __now) \
+		TH_LOG("pins leaked: nr_foll_pin_acquired %" PRIu64 \
+		       " nr_foll_pin_released %" PRIu64, __a, __r); \
+} while (0)
+
+/* ----------------------------------------------------------------------
+ * Module parameters, unload and load
+ */
+
+static __maybe_unused int zc_param(const char *name, char *buf, size_t len)
+{
+	char path[320];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), ZC_PARAMS_DIR "/%.255s", name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = 0;
+	return 0;
+}
+
+static __maybe_unused int zc_param_u64(const char *name, uint64_t *val)
+{
+	char buf[64], *end;
+	int ret;
+
+	ret = zc_param(name, buf, sizeof(buf));
+	if (ret)
+		return ret;
+	errno = 0;
+	*val = strtoull(buf, &end, 0);
+	return errno || end == buf || *end ? -EINVAL : 0;
+}
+
+/* "name=value ..." for every readable parameter, to reload the module as is. */
+static __maybe_unused int zc_module_params(char *buf, size_t len)
+{
+	char val[128];
+	struct dirent *de;
+	size_t used = 0;
+	DIR *d;
+
+	buf[0] = 0;
+	d = opendir(ZC_PARAMS_DIR);
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' || zc_param(de->d_name, val, sizeof(val)))
+			continue;
+		used += snprintf(buf + used, used < len ? len - used : 0,
+				 "%s%s=%s", used ? " " : "", de->d_name, val);
+	}
+	closedir(d);
+	return used < len ? 0 : -ENAMETOOLONG;
+}
+
+static __maybe_unused const char *zc_ko_path(void)
+{
+	const char *p = getenv("ZCSEND_KO");
+
+	return p && *p ? p : ZC_KO_DEFAULT;
+}
+
+static __maybe_unused int zc_module_unload(void)
+{
+	return syscall(SYS_delete_module, ZC_MODULE, O_NONBLOCK) ? -errno : 0;
+}
+
+static __maybe_unused int zc_module_load(const char *params)
+{
+	int fd, ret;
+
+	fd = open(zc_ko_path(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+static __maybe_unused bool zc_module_loaded(void)
+{
+	return !access("/sys/module/" ZC_MODULE "/initstate", F_OK);
+}
+
+/* Waits for /dev/zcsend to exist (@present) or be gone. */
+static __maybe_unused bool zc_wait_dev(bool present, int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (!access(ZCSEND_DEVICE, F_OK) == present)
+			return true;
+		if (zc_now_ms() > end)
+			return false;
+		zc_msleep(10);
+	}
+}
+
+/* Unloads, retrying while busy for up to @timeout_ms. */
+static __maybe_unused int zc_module_unload_wait(int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms;
+	int ret;
+
+	for (;;) {
+		ret = zc_module_unload();
+		if ((ret != -EAGAIN && ret != -EBUSY) || zc_now_ms() > end)
+			return ret;
+		zc_msleep(50);
+	}
+}
+
+/* ----------------------------------------------------------------------
+ * Buffers
+ */
+
+/* Anonymous private mapping of @len bytes (rounded up to pages). */
+static __maybe_unused void *zc_map(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* A mapping holding the stream bytes [0, @len) of @seed. */
+static __maybe_unused uint8_t *zc_map_pattern(size_t len, uint64_t seed)
+{
+	uint8_t *p = zc_map(len);
+
+	if (p)
+		zc_pattern_fill(p, len, seed, 0);
+	return p;
+}
+
+/* ----------------------------------------------------------------------
+ * Sockets
+ */
+
+static __maybe_unused socklen_t zc_loopback_addr(int family, uint16_t port,
+						 struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (void *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (void *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	sin6->sin6_addr = in6addr_loopback;
+	return sizeof(*sin6);
+}
+
+static __maybe_unused socklen_t zc_addr(int family, const char *ip,
+					uint16_t port,
+					struct sockaddr_storage *ss)
+{
+	socklen_t len = zc_loopback_addr(family, port, ss);
+
+	if (family == AF_INET)
+		inet_pton(AF_INET, ip, &((struct sockaddr_in *)ss)->sin_addr);
+	else
+		inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)ss)->sin6_addr);
+	return len;
+}
+
+/*
+ * A connected pair over loopback. TCP: @tx connected to the accepted @rx.
+ * UDP: @rx bound, @tx unconnected; @dst/@dstlen is @rx's address.
+ */
+struct zc_pair {
+	int tx, rx;
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+};
+
+/*
+ * @rcvbuf and @sndbuf, when not 0, are set on the receiving and sending
+ * sockets (SO_RCVBUFFORCE/SO_SNDBUFFORCE when root may exceed the limits).
+ */
+static __maybe_unused int zc_loopback_pair(struct zc_pair *p, int family,
+					   int type, int rcvbuf, int sndbuf)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int l = -1, one = 1, err;
+
+	p->tx = p->rx = -1;
+	len = zc_loopback_addr(family, 0, &ss);
+	l = socket(family, type | SOCK_CLOEXEC, 0);
+	if (l < 0)
+		return -errno;
+	if (rcvbuf && setsockopt(l, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+				 sizeof(rcvbuf)) &&
+	    setsockopt(l, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)))
+		goto fail;
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l, (void *)&ss, len))
+		goto fail;
+	p->dstlen = sizeof(p->dst);
+	if (getsockname(l, (void *)&p->dst, &p->dstlen))
+		goto fail;
+	if (type == SOCK_STREAM && listen(l, 1))
+		goto fail;
+	p->tx = socket(family, type | SOCK_CLOEXEC, 0);
+	if (p->tx < 0)
+		goto fail;
+	if (sndbuf && setsockopt(p->tx, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf,
+				 sizeof(sndbuf)) &&
+	    setsockopt(p->tx, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)))
+		goto fail;
+	if (type == SOCK_DGRAM) {
+		p->rx = l;
+		return 0;
+	}
+	if (connect(p->tx, (void *)&p->dst, p->dstlen))
+		goto fail;
+	p->rx = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	if (p->rx < 0)
+		goto fail;
+	close(l);
+	return 0;
+fail:
+	err = -errno;
+	close(l);
+	if (p->tx >= 0)
+		close(p->tx);
+	p->tx = p->rx = -1;
+	return err;
+}
+
+static __maybe_unused void zc_pair_close(struct zc_pair *p)
+{
+	if (p->tx >= 0)
+		close(p->tx);
+	if (p->rx >= 0)
+		close(p->rx);
+	p->tx = p->rx = -1;
+}
+
+/* Whether @family can be used on loopback (IPv6 may be disabled). */
+static __maybe_unused bool zc_family_ok(int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = zc_loopback_addr(family, 0, &ss);
+	int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !bind(fd, (void *)&ss, len);
+	close(fd);
+	return ok;
+}
+
+/* ----------------------------------------------------------------------
+ * Receiver thread: reads and checks the pattern
+ */
+
+struct zc_rx {
+	pthread_t thread;
+	int fd;
+	uint64_t seed;
+	uint64_t want;		/* stop after this many bytes; 0: at EOF */
+	int timeout_ms;		/* give up after this long without data */
+	/* Results. */
+	uint64_t got;		/* bytes received */
+	uint64_t reads;		/* recv calls (datagrams for UDP) */
+	int64_t bad;		/* stream offset of the first wrong byte or -1 */
+	int err;		/* errno of a failed recv, or 0 */
+};
+
+static void *zc_rx_main(void *arg)
+{
+	struct zc_rx *rx = arg;
+	struct timeval tv = { rx->timeout_ms / 1000,
+			      (rx->timeout_ms % 1000) * 1000 };
+	size_t cap = 256 << 10, off;
+	uint8_t *buf = malloc(cap);
+	ssize_t n;
+
+	if (!buf) {
+		rx->err = ENOMEM;
+		return NULL;
+	}
+	setsockopt(rx->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while (!rx->want || rx->got < rx->want) {
+		n = recv(rx->fd, buf, cap, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rx->err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		rx->reads++;
+		off = zc_pattern_check(buf, n, rx->seed, rx->got);
+		if (off < (size_t)n && rx->bad < 0)
+			rx->bad = rx->got + off;
+		rx->got += n;
+	}
+	free(buf);
+	return NULL;
+}
+
+static __maybe_unused int zc_rx_start(struct zc_rx *rx, int fd, uint64_t seed,
+				      uint64_t want)
+{
+	memset(rx, 0, sizeof(*rx));
+	rx->fd = fd;
+	rx->seed = seed;
+	rx->want = want;
+	rx->timeout_ms = ZC_WAIT_MS;
+	rx->bad = -1;
+	return -pthread_create(&rx->thread, NULL, zc_rx_main, rx);
+}
+
+static __maybe_unused void zc_rx_join(struct zc_rx *rx)
+{
+	pthread_join(rx->thread, NULL);
+}
+
+/* Joins @rx and checks it got @bytes of intact pattern. */
+#define ZC_EXPECT_RX(rx, bytes) do { \
+	zc_rx_join(rx); \
+	EXPECT_EQ(0, (rx)->err) TH_LOG("receiver: %s", strerror((rx)->err)); \
+	EXPECT_EQ((uint64_t)(bytes), (rx)->got); \
+	EXPECT_EQ(-1, (rx)->bad) \
+		TH_LOG("receiver: wrong data at stream offset %" PRId64, \
+		       (rx)->bad); \
+} while (0)
+
+/*
+ * Sends @chunk-sized pieces of @buf (stream offset log->bytes onwards) with
+ * MSG_DONTWAIT until the socket refuses with EAGAIN. Returns 0 once EAGAIN
+ * came, 1 if @len ran out first, or the negative errno of another failure.
+ * Every accepted send is logged with user_data @ud_base + its index.
+ */
+static __maybe_unused int zc_fill_until_eagain(int zfd, int fd,
+					       const uint8_t *buf, size_t len,
+					       size_t chunk, uint64_t ud_base,
+					       struct zc_log *log)
+{
+	size_t n;
+	int ret;
+
+	while (log->bytes < len) {
+		n = len - log->bytes < chunk ? len - log->bytes : chunk;
+		ret = zc_send(zfd, fd, buf + log->bytes, n,
+			      MSG_DONTWAIT | MSG_NOSIGNAL, NULL, 0,
+			      ud_base + log->n);
+		if (ret == -EAGAIN)
+			return 0;
+		if (ret < 0)
+			return ret;
+		if (ret == 0)
+			return -EPROTO;
+		zc_log_add(log, ud_base + log->n, ret);
+	}
+	return 1;
+}
+
+/* ----------------------------------------------------------------------
+ * rtnetlink: a dummy device with addresses and static neighbours
+ */
+
+/* One rtnetlink request: header, family header, attributes. */
+struct zc_nlmsg {
+	union {
+		struct nlmsghdr nh;
+		char buf[1024];
+	};
+};
+
+static __maybe_unused struct rtattr *zc_nl_attr(struct zc_nlmsg *m, int type,
+						const void *data, int len)
+{
+	struct rtattr *rta = (void *)(m->buf + NLMSG_ALIGN(m->nh.nlmsg_len));
+
+	rta->rta_type = type;
+	rta->rta_len = RTA_LENGTH(len);
+	if (len)
+		memcpy(RTA_DATA(rta), data, len);
+	m->nh.nlmsg_len = NLMSG_ALIGN(m->nh.nlmsg_len) +
+			  RTA_ALIGN(rta->rta_len);
+	return rta;
+}
+
+static __maybe_unused void zc_nl_nest_end(struct zc_nlmsg *m,
+					  struct rtattr *nest)
+{
+	nest->rta_len = m->buf + m->nh.nlmsg_len - (char *)nest;
+}
+
+/* Sends one request and returns the kernel's answer (0 or -errno). */
+static __maybe_unused int zc_nl_talk(struct zc_nlmsg *m)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
+	struct zc_nlmsg r;
+	int fd, ret;
+	ssize_t n;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	m->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+	m->nh.nlmsg_seq = 1;
+	if (sendto(fd, m->buf, m->nh.nlmsg_len, 0, (void *)&sa,
+		   sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = recv(fd, r.buf, sizeof(r.buf), 0);
+	if (n < 0)
+		ret = -errno;
+	else if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) ||
+		 r.nh.nlmsg_type != NLMSG_ERROR)
+		ret = -EPROTO;
+	else
+		ret = ((struct nlmsgerr *)NLMSG_DATA(&r.nh))->error;
+out:
+	close(fd);
+	return ret;
+}
+
+/* Starts a request; returns its zeroed family header of @hdrlen bytes. */
+static __maybe_unused void *zc_nl_init(struct zc_nlmsg *m, int type,
+				       int flags, size_t hdrlen)
+{
+	memset(m, 0, sizeof(*m));
+	m->nh.nlmsg_len = NLMSG_LENGTH(hdrlen);
+	m->nh.nlmsg_type = type;
+	m->nh.nlmsg_flags = flags;
+	return NLMSG_DATA(&m->nh);
+}
+
+static __maybe_unused int zc_link_add_dummy(const char *name, uint32_t mtu)
+{
+	struct zc_nlmsg m;
+	struct rtattr *li;
+
+	zc_nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+		   sizeof(struct ifinfomsg));
+	zc_nl_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
+	zc_nl_attr(&m, IFLA_MTU, &mtu, sizeof(mtu));
+	li = zc_nl_attr(&m, IFLA_LINKINFO, NULL, 0);
+	zc_nl_attr(&m, IFLA_INFO_KIND, "dummy", 5);
+	zc_nl_nest_end(&m, li);
+	return zc_nl_talk(&m);
+}
+
+static __maybe_unused int zc_link_up(int ifindex)
+{
+	struct zc_nlmsg m;
+	struct ifinfomsg *ifi;
+
+	ifi = zc_nl_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
+	ifi->ifi_index = ifindex;
+	ifi->ifi_flags = IFF_UP;
+	ifi->ifi_change = IFF_UP;
+	return zc_nl_talk(&m);
+}
+
+static __maybe_unused int zc_addr_add(int ifindex, int family, const char *ip,
+				      int prefix)
+{
+	int alen = family == AF_INET ? 4 : 16;
+	uint32_t flags = IFA_F_NODAD;
+	struct ifaddrmsg *ifa;
+	struct zc_nlmsg m;
+	uint8_t a[16];
+
+	if (inet_pton(family, ip, a) != 1)
+		return -EINVAL;
+	ifa = zc_nl_init(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
+			 sizeof(*ifa));
+	ifa->ifa_family = family;
+	ifa->ifa_prefixlen = prefix;
+	ifa->ifa_index = ifindex;
+	zc_nl_attr(&m, IFA_LOCAL, a, alen);
+	zc_nl_attr(&m, IFA_ADDRESS, a, alen);
+	if (family == AF_INET6)
+		zc_nl_attr(&m, IFA_FLAGS, &flags, sizeof(flags));
+	return zc_nl_talk(&m);
+}
+
+static __maybe_unused int zc_neigh_add(int ifindex, int family, const char *ip,
+				       const uint8_t mac[6])
+{
+	struct zc_nlmsg m;
+	struct ndmsg *nd;
+	uint8_t a[16];
+
+	if (inet_pton(family, ip, a) != 1)
+		return -EINVAL;
+	nd = zc_nl_init(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE,
+			sizeof(*nd));
+	nd->ndm_family = family;
+	nd->ndm_ifindex = ifindex;
+	nd->ndm_state = NUD_PERMANENT;
+	zc_nl_attr(&m, NDA_DST, a, family == AF_INET ? 4 : 16);
+	zc_nl_attr(&m, NDA_LLADDR, mac, 6);
+	return zc_nl_talk(&m);
+}
+
+static __maybe_unused int zc_write_file(const char *path, const char *val)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Addresses of the dummy0 set-up: ours and the static neighbour's. */
+#define ZC_DUMMY_IP4		"10.99.0.1"
+#define ZC_DUMMY_PEER4		"10.99.0.2"
+#define ZC_DUMMY_IP6		"fd99::1"
+#define ZC_DUMMY_PEER6		"fd99::2"
+
+/*
+ * Moves the calling process into a new network namespace holding dummy0
+ * (@mtu, up, 10.99.0.1/24 and fd99::1/64, permanent neighbours 10.99.0.2
+ * and fd99::2 at 02:00:00:00:00:02) and raises net.core.optmem_max.
+ * Like `ip link add dummy0 type dummy; ip neigh add ...` without needing a
+ * full iproute2 in the guest. Returns 0 or a negative errno; @why names
+ * the step that failed.
+ */
+static __maybe_unused int zc_netns_dummy(uint32_t mtu, bool ipv6,
+					 const char **why)
+{
+	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
+	int idx, ret;
+
+	*why = "unshare(CLONE_NEWNET)";
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	*why = "ip link add dummy0 type dummy";
+	ret = zc_link_add_dummy("dummy0", mtu);
+	if (ret)
+		return ret;
+	idx = if_nametoindex("dummy0");
+	*why = "if_nametoindex(dummy0)";
+	if (!idx)
+		return -errno;
+	*why = "ip link set dummy0 up";
+	ret = zc_link_up(idx);
+	if (ret)
+		return ret;
+	*why = "ip addr add " ZC_DUMMY_IP4 "/24";
+	ret = zc_addr_add(idx, AF_INET, ZC_DUMMY_IP4, 24);
+	if (ret)
+		return ret;
+	*why = "ip neigh add " ZC_DUMMY_PEER4;
+	ret = zc_neigh_add(idx, AF_INET, ZC_DUMMY_PEER4, mac);
+	if (ret)
+		return ret;
+	if (ipv6) {
+		*why = "ip addr add " ZC_DUMMY_IP6 "/64";
+		ret = zc_addr_add(idx, AF_INET6, ZC_DUMMY_IP6, 64);
+		if (ret)
+			return ret;
+		*why = "ip neigh add " ZC_DUMMY_PEER6;
+		ret = zc_neigh_add(idx, AF_INET6, ZC_DUMMY_PEER6, mac);
+		if (ret)
+			return ret;
+	}
+	/* Per namespace since 6.x; zcsend itself does not need optmem. */
+	zc_write_file("/proc/sys/net/core/optmem_max", "1000000");
+	*why = NULL;
+	return 0;
+}
+
+#endif /* ZCSEND_HELPERS_H */
