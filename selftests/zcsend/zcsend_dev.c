@@ -89,6 +89,7 @@ TEST_F(dev, unknown_ioctl)
 TEST_F(dev, stats_fresh)
 {
 	struct zcsend_stats st;
+	uint64_t thr;
 
 	ASSERT_EQ(0, zc_stats(self->zfd, &st));
 	EXPECT_EQ(0, st.sends);
@@ -97,6 +98,10 @@ TEST_F(dev, stats_fresh)
 	EXPECT_EQ(0, st.zerocopy);
 	EXPECT_EQ(0, st.copied);
 	EXPECT_EQ(0, st.queued);
+	/* The module parameter, as sysfs shows it. */
+	ASSERT_EQ(0, zc_param_u64("copy_threshold", &thr))
+		TH_LOG("%s/copy_threshold unreadable", ZC_PARAMS_DIR);
+	EXPECT_EQ(thr, st.copy_threshold);
 }
 
 TEST_F(dev, open_many)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * zcsend with sends in flight: every test first stalls a TCP loopback
- * connection (the peer does not read, its receive buffer is tiny) with
+ * connection (the peer does not read, its receive buffer is small) with
  * MSG_DONTWAIT sends until EAGAIN, so that pinned sends sit in the write
  * queue. Then it closes, kills, forks or unloads, and checks that nothing
  * crashes, the data that was accepted is intact, the completions that can
@@ -13,7 +13,7 @@
 #include "zcsend_helpers.h"
 
 #define SEED		0x5eed0003ULL
-#define BUF_LEN		(8 << 20)
+#define BUF_LEN		(4 << 20)
 #define CHUNK		(64 << 10)
 
 FIXTURE(faults) {
@@ -33,7 +33,7 @@ FIXTURE_SETUP(faults)
 	self->zfd = zc_open();
 	ASSERT_LE(0, self->zfd) TH_LOG("open %s: %s", ZCSEND_DEVICE,
 				       strerror(errno));
-	ret = zc_loopback_pair(&self->p, AF_INET, SOCK_STREAM, 4096,
+	ret = zc_loopback_pair(&self->p, AF_INET, SOCK_STREAM, 65536,
 			       256 << 10);
 	ASSERT_EQ(0, ret) TH_LOG("socket pair: %s", strerror(-ret));
 	self->buf = zc_map_pattern(BUF_LEN, SEED);

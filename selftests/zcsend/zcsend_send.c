@@ -685,12 +685,15 @@ TEST_F(dummy, copy_threshold)
 {
 	uint64_t thr = copy_threshold(), a0, a1, r;
 	struct zc_log big = { 0 };
+	struct zcsend_stats st;
 	int ret;
 
 	if (variant->expect != ZCSEND_COMPL_ZEROCOPY)
 		SKIP(return, "needs a zero-copy route");
 	ASSERT_NE(0, thr) TH_LOG("cannot read %s/copy_threshold",
 				 ZC_PARAMS_DIR);
+	ASSERT_EQ(0, zc_stats(self->zfd, &st));
+	EXPECT_EQ(thr, st.copy_threshold);
 	if (thr > UDP_DGRAM || thr < 2)
 		SKIP(return, "copy_threshold %" PRIu64 " does not fit a datagram",
 		     thr);
