@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * zcsend: zero-copy socket send through /dev/zcsend.
+ *
+ * An application hands the module a socket and a list of buffers with
+ * ZCSEND_IOC_SEND. The module pins the pages, sends them as skb frags and,
+ * once the network stack has released every skb that referenced them, posts
+ * one struct zcsend_completion to the file it was sent through. Completions
+ * are read with read(2); an eventfd registered with ZCSEND_IOC_SET_EVENTFD is
+ * signalled for each one, so poll(2)/epoll(7) work on that eventfd.
+ *
+ * See Documentation/zcsend.rst.
+ */
+#ifndef _UAPI_LINUX_ZCSEND_H
+#define _UAPI_LINUX_ZCSEND_H
+
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/* ABI version returned by ZCSEND_IOC_VERSION. */
+#define ZCSEND_ABI_VERSION	1
+
+#define ZCSEND_DEVICE		"/dev/zcsend"
+
+/**
+ * struct zcsend_send - argument of ZCSEND_IOC_SEND
+ * @fd:        socket to send on (TCP or UDP, IPv4 or IPv6)
+ * @flags:     MSG_* flags passed to the socket: MSG_DONTWAIT, MSG_MORE,
+ *             MSG_NOSIGNAL, MSG_EOR, MSG_CONFIRM, MSG_DONTROUTE
+ * @iov:       user pointer to an array of struct iovec
+ * @iovcnt:    number of entries in @iov, 1 to UIO_MAXIOV (1024)
+ * @addrlen:   size of *@addr, 0 when there is no destination address
+ * @addr:      user pointer to a struct sockaddr_in or sockaddr_in6, or 0
+ * @user_data: opaque value returned in the completion record
+ *
+ * All pointers are carried as __u64 so that 32-bit processes use the same
+ * layout.
+ */
+struct zcsend_send {
+	__s32 fd;
+	__u32 flags;
+	__u64 iov;
+	__u32 iovcnt;
+	__u32 addrlen;
+	__u64 addr;
+	__u64 user_data;
+};
+
+/* Completion flags: exactly one of ZEROCOPY and COPIED is set. */
+/* Every byte left the host from the application's own pages. */
+#define ZCSEND_COMPL_ZEROCOPY	(1U << 0)
+/* At least part of the data was copied by the stack (or never pinned). */
+#define ZCSEND_COMPL_COPIED	(1U << 1)
+/* The send was below the copy threshold and took the plain copy path. */
+#define ZCSEND_COMPL_COPY_PATH	(1U << 2)
+
+/**
+ * struct zcsend_completion - one record read from /dev/zcsend
+ * @user_data: the value given in struct zcsend_send
+ * @bytes:     bytes the send accepted (the ioctl's return value)
+ * @flags:     ZCSEND_COMPL_*
+ * @result:    0; reserved for a negative errno reported after acceptance
+ */
+struct zcsend_completion {
+	__u64 user_data;
+	__u64 bytes;
+	__u32 flags;
+	__s32 result;
+};
+
+/**
+ * struct zcsend_stats - counters of one open file, ZCSEND_IOC_STATS
+ * @sends:        sends accepted through this file
+ * @inflight:     sends whose completion has not been posted yet
+ * @pinned_pages: user pages pinned right now by this file's sends
+ * @zerocopy:     completions posted with ZCSEND_COMPL_ZEROCOPY
+ * @copied:       completions posted with ZCSEND_COMPL_COPIED
+ * @queued:       completions posted and not read yet
+ * @copy_threshold: sends shorter than this many bytes take the copy path
+ *                (module parameter copy_threshold, fixed at load time)
+ */
+struct zcsend_stats {
+	__u64 sends;
+	__u64 inflight;
+	__u64 pinned_pages;
+	__u64 zerocopy;
+	__u64 copied;
+	__u64 queued;
+	__u64 copy_threshold;
+};
+
+#define ZCSEND_IOC_MAGIC	0xE5
+
+/* Returns ZCSEND_ABI_VERSION in the __u32 pointed to. */
+#define ZCSEND_IOC_VERSION	_IOR(ZCSEND_IOC_MAGIC, 0x00, __u32)
+/* Sends; returns the number of bytes accepted or -1 with errno. */
+#define ZCSEND_IOC_SEND		_IOW(ZCSEND_IOC_MAGIC, 0x01, struct zcsend_send)
+/* Registers an eventfd (>= 0) signalled per completion; -1 unregisters. */
+#define ZCSEND_IOC_SET_EVENTFD	_IOW(ZCSEND_IOC_MAGIC, 0x02, __s32)
+/* Copies this file's counters out. */
+#define ZCSEND_IOC_STATS	_IOR(ZCSEND_IOC_MAGIC, 0x03, struct zcsend_stats)
+
+#endif /* _UAPI_LINUX_ZCSEND_H */

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Per-open state of `/dev/zcsend`: the completion queue, the registered
+//! eventfd and the counters.
+//!
+//! # Locks and contexts
+//!
+//! There is one lock, `Context::state` (a mutex), taken only in process
+//! context: by `read()`, by the ioctls, and by the completion work on
+//! zcsend's workqueue. The `ubuf_info` callbacks, which may run in softirq or
+//! hard IRQ context, never take it: they use atomics and hand off to the
+//! work (`ubuf.rs`). Nothing else is held while it is taken, except that the
+//! eventfd's own irq-safe spinlock is taken inside it when signalling.
+//!
+//! # Lifetime
+//!
+//! A `Context` is an `Arc`: the open file holds one reference and every
+//! in-flight send (through its [`Reservation`]) holds another, so the queue
+//! outlives `close()` until the last send has completed.
+
+use kernel::iov::IovIterDest;
+use kernel::new_condvar;
+use kernel::new_mutex;
+use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+use kernel::sync::{
+    Arc,
+    CondVar,
+    Mutex, //
+};
+use kernel::transmute::AsBytes;
+
+use crate::completion::CompletionRing;
+use crate::eventfd::EventFd;
+use crate::uapi::{
+    ZcsendCompletion,
+    ZcsendStats,
+    ZCSEND_COMPL_ZEROCOPY, //
+};
+
+/// Records moved to user space per lock hold in `read()`.
+const READ_BATCH: usize = 32;
+
+struct State {
+    ring: CompletionRing,
+    eventfd: Option<EventFd>,
+}
+
+/// The state of one open file of `/dev/zcsend`.
+#[pin_data]
+pub(crate) struct Context {
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    readable: CondVar,
+    sends: Atomic<u64>,
+    inflight: Atomic<u64>,
+    pinned_pages: Atomic<u64>,
+    zerocopy: Atomic<u64>,
+    copied: Atomic<u64>,
+}
+
+impl Context {
+    /// Creates the state of a newly opened file.
+    pub(crate) fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            try_pin_init!(Context {
+                state <- new_mutex!(State {
+                    ring: CompletionRing::new(),
+                    eventfd: None,
+                }),
+                readable <- new_condvar!("zcsend::Context::readable"),
+                sends: Atomic::new(0),
+                inflight: Atomic::new(0),
+                pinned_pages: Atomic::new(0),
+                zerocopy: Atomic::new(0),
+                copied: Atomic::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Reserves the completion slot of a send about to be submitted.
+    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Reservation> {
+        self.state.lock().ring.reserve()?;
+        self.inflight.fetch_add(1, Relaxed);
+        Ok(Reservation {
+            ctx: self.clone(),
+            pinned_pages: 0,
+            posted: false,
+        })
+    }
+
+    /// Registers `fd` as the eventfd to signal (`fd < 0` unregisters).
+    pub(crate) fn set_eventfd(&self, fd: i32) -> Result {
+        let new = if fd < 0 { None } else { Some(EventFd::from_fd(fd)?) };
+        let old = core::mem::replace(&mut self.state.lock().eventfd, new);
+        drop(old);
+        Ok(())
+    }
+
+    /// A snapshot of the counters.
+    pub(crate) fn stats(&self, copy_threshold: u64) -> ZcsendStats {
+        ZcsendStats {
+            sends: self.sends.load(Relaxed),
+            inflight: self.inflight.load(Relaxed),
+            pinned_pages: self.pinned_pages.load(Relaxed),
+            zerocopy: self.zerocopy.load(Relaxed),
+            copied: self.copied.load(Relaxed),
+            queued: self.state.lock().ring.len() as u64,
+            copy_threshold,
+        }
+    }
+
+    /// Moves whole completion records into `out`.
+    ///
+    /// Blocks until one is there unless `nonblock`; `EAGAIN` then. `EINVAL`
+    /// if `out` cannot hold one record, `EINTR` on a signal, `EFAULT` if
+    /// nothing could be copied.
+    pub(crate) fn read(&self, out: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
+        let rec = core::mem::size_of::<ZcsendCompletion>();
+        let want = out.len() / rec;
+        if want == 0 {
+            return Err(EINVAL);
+        }
+        let mut state = self.state.lock();
+        while state.ring.is_empty() {
+            if nonblock {
+                return Err(EAGAIN);
+            }
+            if self.readable.wait_interruptible(&mut state) {
+                return Err(EINTR);
+            }
+        }
+        let mut done = 0;
+        let mut batch = [ZcsendCompletion::default(); READ_BATCH];
+        while done < want && !state.ring.is_empty() {
+            let n = state.ring.pop_into(&mut batch[..(want - done).min(READ_BATCH)]);
+            let bytes = batch[..n].as_bytes();
+            let copied = out.copy_to_iter(bytes);
+            let whole = copied / rec;
+            if whole < n {
+                // Put back what did not make it; a torn record is not
+                // reported (its bytes may be in the buffer, unaccounted).
+                state.ring.unpop(&batch[whole..n]);
+                done += whole;
+                break;
+            }
+            done += n;
+        }
+        if done == 0 {
+            return Err(EFAULT);
+        }
+        Ok(done * rec)
+    }
+}
+
+/// A send's reserved completion slot and its share of the counters.
+///
+/// Posting fills the slot; dropping it unposted gives the slot back (the send
+/// failed and returned an error instead). Either way the drop ends the send's
+/// share of `inflight` and `pinned_pages`.
+pub(crate) struct Reservation {
+    ctx: Arc<Context>,
+    pinned_pages: u64,
+    posted: bool,
+}
+
+impl Reservation {
+    /// Accounts `n` pages pinned for this send until it completes.
+    pub(crate) fn add_pinned(&mut self, n: usize) {
+        self.pinned_pages += n as u64;
+        self.ctx.pinned_pages.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Posts the completion record and wakes readers and the eventfd.
+    pub(crate) fn post(mut self, rec: ZcsendCompletion) {
+        let ctx = &self.ctx;
+        ctx.sends.fetch_add(1, Relaxed);
+        if rec.flags & ZCSEND_COMPL_ZEROCOPY != 0 {
+            ctx.zerocopy.fetch_add(1, Relaxed);
+        } else {
+            ctx.copied.fetch_add(1, Relaxed);
+        }
+        {
+            let mut state = ctx.state.lock();
+            state.ring.post(rec);
+            if let Some(efd) = &state.eventfd {
+                efd.signal();
+            }
+        }
+        ctx.readable.notify_all();
+        self.posted = true;
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if !self.posted {
+            self.ctx.state.lock().ring.unreserve();
+        }
+        self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
+        self.ctx.inflight.fetch_sub(1, Relaxed);
+    }
+}

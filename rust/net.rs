@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Sockets: look one up from a file descriptor and send a message on it.
+//!
+//! One of the three files that hold zcsend's `unsafe` code (with `ubuf.rs`
+//! and `pinned.rs`). Everything above it sees [`Socket`] and [`SendMsg`].
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::fs::{
+    File,
+    LocalFile, //
+};
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+use kernel::uaccess::UserSlice;
+use kernel::uaccess::UserPtr;
+
+extern "C" {
+    fn zcsend_sock_kind(
+        sock: *mut c_void,
+        family: *mut c_int,
+        ty: *mut c_int,
+        protocol: *mut c_int,
+    );
+}
+
+/// Errnos `kernel::error::code` does not name.
+fn errno(e: u32) -> Error {
+    Error::from_errno(-(e as i32))
+}
+
+const IPPROTO_TCP: c_int = 6;
+const IPPROTO_UDP: c_int = 17;
+
+/// A TCP or UDP socket of the calling process.
+///
+/// # Invariants
+///
+/// `sock` is the socket of `file` (`sock_from_file(file)`), so it stays valid
+/// for as long as this value holds its reference on `file`.
+pub(crate) struct Socket {
+    file: ARef<File>,
+    sock: NonNull<bindings::socket>,
+}
+
+impl Socket {
+    /// Looks up the socket behind `fd` in the current task.
+    ///
+    /// Fails with `EBADF` for a bad descriptor, `ENOTSOCK` if it is not a
+    /// socket, `EAFNOSUPPORT` for a family other than IPv4/IPv6 and
+    /// `EPROTONOSUPPORT` for a transport other than TCP/UDP.
+    pub(crate) fn from_fd(fd: i32) -> Result<Self> {
+        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
+        let local = LocalFile::fget(fd)?;
+        // SAFETY: we are in an ioctl of our own device, not inside an
+        // `fdget_pos` of this file on this thread, and we never use the file
+        // position.
+        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
+        // SAFETY: `file.as_ptr()` is a valid file for as long as `file` lives.
+        let sock = unsafe { bindings::sock_from_file(file.as_ptr()) };
+        let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
+
+        let (mut family, mut ty, mut protocol) = (0, 0, 0);
+        // SAFETY: `sock` is the socket of `file`, which we hold; a socket
+        // obtained from a file always has its `sk`.
+        unsafe { zcsend_sock_kind(sock.as_ptr().cast(), &mut family, &mut ty, &mut protocol) };
+        if family != bindings::AF_INET as c_int && family != bindings::AF_INET6 as c_int {
+            return Err(errno(bindings::EAFNOSUPPORT));
+        }
+        let tcp = ty == bindings::sock_type_SOCK_STREAM as c_int && protocol == IPPROTO_TCP;
+        let udp = ty == bindings::sock_type_SOCK_DGRAM as c_int && protocol == IPPROTO_UDP;
+        if !tcp && !udp {
+            return Err(errno(bindings::EPROTONOSUPPORT));
+        }
+        // INVARIANT: `sock` came from `sock_from_file(file)`.
+        Ok(Self { file, sock })
+    }
+
+    /// Sends `msg`; returns the bytes the stack accepted.
+    pub(crate) fn sendmsg(&self, msg: &mut SendMsg<'_>) -> Result<usize> {
+        let _ = &self.file;
+        // SAFETY: `self.sock` is valid by the type invariant; `msg.raw` is a
+        // fully initialised msghdr whose iterator, name and ubuf outlive this
+        // call (`SendMsg`'s lifetime ties them to the caller's borrows).
+        let ret = unsafe { bindings::sock_sendmsg(self.sock.as_ptr(), &mut msg.raw) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
+        Ok(ret as usize)
+    }
+}
+
+/// A destination address copied from user space.
+#[repr(C, align(8))]
+pub(crate) struct SockAddr {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl SockAddr {
+    /// Copies `len` bytes of address from `ptr`.
+    ///
+    /// Fails with `EINVAL` if `len` exceeds `sizeof(struct sockaddr_storage)`
+    /// and with `EFAULT` if the memory cannot be read.
+    pub(crate) fn from_user(ptr: u64, len: u32) -> Result<Self> {
+        let len = len as usize;
+        let mut addr = Self {
+            bytes: [0; 128],
+            len,
+        };
+        if len > addr.bytes.len() {
+            return Err(EINVAL);
+        }
+        let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+        UserSlice::new(UserPtr::from_addr(ptr), len)
+            .reader()
+            .read_slice(&mut addr.bytes[..len])?;
+        Ok(addr)
+    }
+}
+
+/// A `struct msghdr` ready for [`Socket::sendmsg`], borrowing its data.
+pub(crate) struct SendMsg<'a> {
+    raw: bindings::msghdr,
+    _data: PhantomData<&'a ()>,
+}
+
+impl<'a> SendMsg<'a> {
+    fn new(flags: u32, addr: Option<&'a mut SockAddr>) -> Self {
+        // SAFETY: all-zero is a valid `msghdr`: null pointers, empty iterator.
+        let mut raw: bindings::msghdr = unsafe { core::mem::zeroed() };
+        if let Some(a) = addr {
+            raw.msg_name = a.bytes.as_mut_ptr().cast();
+            raw.msg_namelen = a.len as c_int;
+        }
+        raw.msg_flags = flags;
+        Self {
+            raw,
+            _data: PhantomData,
+        }
+    }
+
+    /// A message that copies from user iovecs (the plain copy path).
+    pub(crate) fn from_user_iovecs(
+        iovs: &'a [bindings::iovec],
+        total: usize,
+        flags: u32,
+        addr: Option<&'a mut SockAddr>,
+    ) -> Self {
+        let mut m = Self::new(flags, addr);
+        // SAFETY: `iovs` is a kernel array of `iovs.len()` user iovecs that
+        // outlives `m`; `total` is their validated sum.
+        unsafe {
+            bindings::iov_iter_init(
+                &mut m.raw.msg_iter,
+                bindings::ITER_SOURCE,
+                iovs.as_ptr(),
+                iovs.len() as _,
+                total,
+            )
+        };
+        m
+    }
+
+    /// A zero-copy message over pinned pages, covered by `zc`.
+    pub(crate) fn zerocopy(
+        zc: &'a crate::ubuf::Submission,
+        total: usize,
+        flags: u32,
+        addr: Option<&'a mut SockAddr>,
+    ) -> Self {
+        let mut m = Self::new(flags | bindings::MSG_ZEROCOPY, addr);
+        let bvecs = zc.bvecs();
+        // SAFETY: `bvecs` describes pinned pages owned by `zc`, which
+        // outlives `m`; `total` is the byte count they cover.
+        unsafe {
+            bindings::iov_iter_bvec(
+                &mut m.raw.msg_iter,
+                bindings::ITER_SOURCE,
+                bvecs.as_ptr(),
+                bvecs.len() as _,
+                total,
+            )
+        };
+        m.raw.msg_ubuf = zc.as_raw();
+        m.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
+        m
+    }
+}

@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zcsend C shim: static inlines and macros that Rust cannot reach.
+ *
+ * Nothing here makes a decision; every function is a thin, named wrapper
+ * (or, for zcsend_fill_frags(), the composition of skb static inlines that
+ * attaches already pinned pages as frags, after io_sg_from_iter() in
+ * io_uring/net.c). The logic that uses them lives in rust/ubuf.rs.
+ */
+
+#include <linux/bvec.h>
+#include <linux/compat.h>
+#include <linux/eventfd.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/net.h>
+#include <linux/skbuff.h>
+#include <linux/uio.h>
+#include <linux/workqueue.h>
+#include <net/sock.h>
+
+#include "shim.h"
+
+struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb)
+{
+	return skb_zcopy(skb);
+}
+
+void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg)
+{
+	skb_zcopy_init(skb, uarg);
+}
+
+void zcsend_net_zcopy_get(struct ubuf_info *uarg)
+{
+	net_zcopy_get(uarg);
+}
+
+bool zcsend_ubuf_put_and_test(struct ubuf_info *uarg)
+{
+	return refcount_dec_and_test(&uarg->refcnt);
+}
+
+void zcsend_eventfd_signal(struct eventfd_ctx *ctx)
+{
+	eventfd_signal(ctx);
+}
+
+struct workqueue_struct *zcsend_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+bool zcsend_in_compat_syscall(void)
+{
+	return in_compat_syscall();
+}
+
+bool zcsend_kiocb_nowait(const struct kiocb *iocb)
+{
+	return (iocb->ki_flags & IOCB_NOWAIT) ||
+	       (iocb->ki_filp->f_flags & O_NONBLOCK);
+}
+
+/*
+ * Attach the pages of a bvec iterator to @skb as frags, without taking page
+ * references (SKBFL_MANAGED_FRAG_REFS): the pages stay pinned until the
+ * ubuf_info that covers this skb completes. If @skb already carries frags
+ * that hold their own references (TCP appended copied data to it), each new
+ * frag takes a page reference too, so the skb stays consistent.
+ */
+int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
+{
+	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	int frag = shinfo->nr_frags;
+	unsigned long truesize = 0;
+	ssize_t copied = 0;
+	struct bvec_iter bi;
+	bool managed;
+	int ret = 0;
+
+	if (WARN_ON_ONCE(!iov_iter_is_bvec(from)))
+		return -EFAULT;
+
+	if (!frag)
+		shinfo->flags |= SKBFL_MANAGED_FRAG_REFS;
+	managed = skb_zcopy_managed(skb);
+
+	bi.bi_size = min(from->count, length);
+	bi.bi_bvec_done = from->iov_offset;
+	bi.bi_idx = 0;
+
+	while (bi.bi_size && frag < MAX_SKB_FRAGS) {
+		struct bio_vec v = mp_bvec_iter_bvec(from->bvec, bi);
+
+		copied += v.bv_len;
+		truesize += PAGE_ALIGN(v.bv_len + v.bv_offset);
+		if (!managed)
+			get_page(v.bv_page);
+		__skb_fill_page_desc_noacc(shinfo, frag++, v.bv_page,
+					   v.bv_offset, v.bv_len);
+		bvec_iter_advance_single(from->bvec, &bi, v.bv_len);
+	}
+	if (bi.bi_size)
+		ret = -EMSGSIZE;
+
+	shinfo->nr_frags = frag;
+	from->bvec += bi.bi_idx;
+	from->nr_segs -= bi.bi_idx;
+	from->count -= copied;
+	from->iov_offset = bi.bi_bvec_done;
+
+	skb->data_len += copied;
+	skb->len += copied;
+	skb->truesize += truesize;
+	return ret;
+}
+
+/* struct sock is opaque to Rust's bindings: read the three fields we check. */
+void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol)
+{
+	*family = sock->sk->sk_family;
+	*type = sock->type;
+	*protocol = sock->sk->sk_protocol;
+}

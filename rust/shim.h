@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * zcsend C shim: prototypes of the functions rust/ calls through its own
+ * extern "C" blocks (rust/net.rs, rust/ubuf.rs, rust/wq.rs, ...).
+ */
+#ifndef ZCSEND_SHIM_H
+#define ZCSEND_SHIM_H
+
+#include <linux/types.h>
+
+struct eventfd_ctx;
+struct iov_iter;
+struct kiocb;
+struct sk_buff;
+struct socket;
+struct ubuf_info;
+struct workqueue_struct;
+
+struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb);
+void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg);
+void zcsend_net_zcopy_get(struct ubuf_info *uarg);
+bool zcsend_ubuf_put_and_test(struct ubuf_info *uarg);
+void zcsend_eventfd_signal(struct eventfd_ctx *ctx);
+struct workqueue_struct *zcsend_alloc_workqueue(const char *name);
+bool zcsend_in_compat_syscall(void);
+bool zcsend_kiocb_nowait(const struct kiocb *iocb);
+int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length);
+void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol);
+
+#endif /* ZCSEND_SHIM_H */

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Rust mirror of `include/uapi/linux/zcsend.h`.
+//!
+//! The layouts are checked against the C header's sizes at compile time; the
+//! selftests check the same numbers from C.
+
+use kernel::ioctl::{
+    _IOR,
+    _IOW, //
+};
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
+
+/// ABI version returned by [`ZCSEND_IOC_VERSION`].
+pub(crate) const ZCSEND_ABI_VERSION: u32 = 1;
+
+const ZCSEND_IOC_MAGIC: u32 = 0xE5;
+
+/// Argument of [`ZCSEND_IOC_SEND`], `struct zcsend_send`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendSend {
+    pub(crate) fd: i32,
+    pub(crate) flags: u32,
+    pub(crate) iov: u64,
+    pub(crate) iovcnt: u32,
+    pub(crate) addrlen: u32,
+    pub(crate) addr: u64,
+    pub(crate) user_data: u64,
+}
+
+/// One completion record, `struct zcsend_completion`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub(crate) struct ZcsendCompletion {
+    pub(crate) user_data: u64,
+    pub(crate) bytes: u64,
+    pub(crate) flags: u32,
+    pub(crate) result: i32,
+}
+
+/// Counters of one open file, `struct zcsend_stats`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendStats {
+    pub(crate) sends: u64,
+    pub(crate) inflight: u64,
+    pub(crate) pinned_pages: u64,
+    pub(crate) zerocopy: u64,
+    pub(crate) copied: u64,
+    pub(crate) queued: u64,
+    pub(crate) copy_threshold: u64,
+}
+
+/// A user `struct iovec` as a 64-bit process lays it out.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct UserIovec {
+    pub(crate) base: u64,
+    pub(crate) len: u64,
+}
+
+/// A user `struct compat_iovec` (32-bit process).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct CompatIovec {
+    pub(crate) base: u32,
+    pub(crate) len: u32,
+}
+
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendSend {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for UserIovec {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for CompatIovec {}
+// SAFETY: plain integers without padding (8 + 8 + 4 + 4 bytes).
+unsafe impl AsBytes for ZcsendCompletion {}
+// SAFETY: plain integers without padding.
+unsafe impl AsBytes for ZcsendStats {}
+
+const _: () = assert!(core::mem::size_of::<ZcsendSend>() == 40);
+const _: () = assert!(core::mem::size_of::<ZcsendCompletion>() == 24);
+const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 56);
+
+/// Every byte left the host from the application's own pages.
+pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;
+/// At least part of the data was copied on the way.
+pub(crate) const ZCSEND_COMPL_COPIED: u32 = 1 << 1;
+/// The send was below the copy threshold and took the plain copy path.
+pub(crate) const ZCSEND_COMPL_COPY_PATH: u32 = 1 << 2;
+
+pub(crate) const ZCSEND_IOC_VERSION: u32 = _IOR::<u32>(ZCSEND_IOC_MAGIC, 0x00);
+pub(crate) const ZCSEND_IOC_SEND: u32 = _IOW::<ZcsendSend>(ZCSEND_IOC_MAGIC, 0x01);
+pub(crate) const ZCSEND_IOC_SET_EVENTFD: u32 = _IOW::<i32>(ZCSEND_IOC_MAGIC, 0x02);
+pub(crate) const ZCSEND_IOC_STATS: u32 = _IOR::<ZcsendStats>(ZCSEND_IOC_MAGIC, 0x03);
+
+extern "C" {
+    fn zcsend_in_compat_syscall() -> bool;
+}
+
+/// Whether the current ioctl comes from a 32-bit process, whose `iovec`
+/// array uses [`CompatIovec`].
+pub(crate) fn in_compat_syscall() -> bool {
+    // SAFETY: reads the current task's syscall state; always callable from
+    // a syscall.
+    unsafe { zcsend_in_compat_syscall() }
+}

@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! zcsend's `struct ubuf_info` provider: the completion notifier attached to
+//! every skb that carries a send's pinned pages.
+//!
+//! One of the three files that hold zcsend's `unsafe` code. Modelled on
+//! `io_uring/notif.c`; see `Documentation/zcsend.rst` for the design.
+//!
+//! # Lifetime of a [`Notif`]
+//!
+//! `ubuf_info.refcnt` counts the submitter (one reference, held by
+//! [`Submission`] across `sock_sendmsg`) and every skb that points at the
+//! notif. [`link_skb`] lets a later send on the same socket share an skb that
+//! already carries an earlier notif: the later one joins the earlier one's
+//! chain and holds one reference on the chain head, so the head completes
+//! last and completes the whole chain.
+//!
+//! # Contexts
+//!
+//! - [`link_skb`] and [`sg_from_iter`] run in process context under the
+//!   socket lock, inside `sock_sendmsg`.
+//! - [`complete`] runs in any context: process, softirq, or hard IRQ (skb
+//!   freed by a driver). It only touches atomics and queues work; no lock.
+//! - The last reference hands the chain to `Notif::run` on zcsend's own
+//!   workqueue (process context), which unpins, posts the completion records
+//!   and drops the module reference. Module exit destroys that workqueue, so
+//!   no completion work runs after the module's code is gone.
+
+use core::mem::offset_of;
+use core::ptr::{
+    self,
+    NonNull, //
+};
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+use kernel::types::Opaque;
+use kernel::workqueue::{
+    impl_has_work,
+    new_work,
+    Work,
+    WorkItem, //
+};
+
+use crate::send::InFlight;
+
+extern "C" {
+    fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
+    fn zcsend_skb_zcopy_init(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info);
+    fn zcsend_net_zcopy_get(uarg: *mut bindings::ubuf_info);
+    fn zcsend_ubuf_put_and_test(uarg: *mut bindings::ubuf_info) -> bool;
+    fn zcsend_fill_frags(
+        skb: *mut bindings::sk_buff,
+        from: *mut bindings::iov_iter,
+        length: usize,
+    ) -> c_int;
+}
+
+/// Wrapper making the `ubuf_info_ops` table `Sync`, as binder does for its
+/// `vm_operations_struct`.
+struct AssertSync<T>(T);
+// SAFETY: the table is never written after compile time.
+unsafe impl<T> Sync for AssertSync<T> {}
+
+static OPS: AssertSync<bindings::ubuf_info_ops> = AssertSync(bindings::ubuf_info_ops {
+    complete: Some(complete),
+    link_skb: Some(link_skb),
+});
+
+const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
+    | bindings::SKBFL_SHARED_FRAG
+    | bindings::SKBFL_DONT_ORPHAN) as u8;
+
+/// One send's notifier: the `ubuf_info` the stack sees, plus what the
+/// completion needs.
+///
+/// # Invariants
+///
+/// - `ubuf` is the first field (`#[repr(C)]`), so a `*mut ubuf_info` whose
+///   `ops` is `&OPS` points at a `Notif`.
+/// - Once submitted, a `Notif` is owned by its references (`ubuf.refcnt`):
+///   it was leaked from a `Pin<KBox<Notif>>` and is turned back into one
+///   exactly once, when the last reference of its chain head goes.
+/// - `head` points at the chain head (itself when not linked); `next` at the
+///   next member of the head's chain, or is null. Both only change in
+///   [`link_skb`] under the socket lock, before the head can complete.
+#[repr(C)]
+#[pin_data]
+pub(crate) struct Notif {
+    ubuf: Opaque<bindings::ubuf_info>,
+    head: Atomic<*mut Notif>,
+    next: Atomic<*mut Notif>,
+    copied: Atomic<bool>,
+    frags_attached: Atomic<bool>,
+    accepted: Atomic<i64>,
+    #[pin]
+    work: Work<Notif>,
+    payload: InFlight,
+}
+
+// SAFETY: a `Notif` is handed between the submitting task, softirq/IRQ
+// completions and the completion work; every field shared among them is an
+// atomic or the `ubuf_info`, which the stack accesses with its own atomics;
+// `payload` is only touched by the submitter (read-only) and by the final
+// work item, after the last reference.
+unsafe impl Send for Notif {}
+// SAFETY: see `Send`; `&Notif` only allows atomic access and reads.
+unsafe impl Sync for Notif {}
+
+impl_has_work! {
+    impl HasWork<Self> for Notif { self.work }
+}
+
+/// The submitter's reference on a [`Notif`], held across `sock_sendmsg`.
+///
+/// # Invariants
+///
+/// `notif` points at a live, leaked `Notif` on which this value owns one
+/// reference (`ubuf.refcnt`); dropping it releases that reference.
+pub(crate) struct Submission {
+    notif: NonNull<Notif>,
+}
+
+// SAFETY: the submitter's reference may be dropped from any thread; the
+// shared fields are atomics and `payload` is only read through `&`.
+unsafe impl Send for Submission {}
+
+impl Notif {
+    /// Allocates a notifier for `payload` and returns the submitter's
+    /// reference on it.
+    pub(crate) fn submit(payload: InFlight) -> Result<Submission> {
+        let boxed = KBox::pin_init(
+            pin_init!(Notif {
+                ubuf: Opaque::new(bindings::ubuf_info {
+                    ops: &OPS.0,
+                    // The submitter's reference.
+                    refcnt: bindings::refcount_t {
+                        refs: bindings::atomic_t { counter: 1 },
+                    },
+                    flags: UBUF_FLAGS,
+                }),
+                head: Atomic::new(ptr::null_mut()),
+                next: Atomic::new(ptr::null_mut()),
+                copied: Atomic::new(false),
+                frags_attached: Atomic::new(false),
+                accepted: Atomic::new(0),
+                work <- new_work!("zcsend::Notif::work"),
+                payload,
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: the notif is never moved out of its box; it is turned back
+        // into a `Pin<KBox<_>>` in `complete`.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
+        // SAFETY: `raw` is valid and not shared yet.
+        unsafe { (*raw).head.store(raw, Relaxed) };
+        // INVARIANT: the refcount of 1 is the submitter's.
+        Ok(Submission {
+            // SAFETY: `KBox::into_raw` never returns null.
+            notif: unsafe { NonNull::new_unchecked(raw) },
+        })
+    }
+}
+
+impl Submission {
+    fn notif(&self) -> &Notif {
+        // SAFETY: by the type invariant our reference keeps the notif alive.
+        unsafe { self.notif.as_ref() }
+    }
+
+    /// The `ubuf_info` to put in `msghdr.msg_ubuf`.
+    pub(crate) fn as_raw(&self) -> *mut bindings::ubuf_info {
+        self.notif().ubuf.get()
+    }
+
+    /// The pinned bytes this send transmits.
+    pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
+        self.notif().payload.bvecs()
+    }
+
+    /// Records what `sock_sendmsg` returned, before the reference goes.
+    pub(crate) fn set_result(&self, res: &Result<usize>) {
+        let v = match res {
+            Ok(n) => *n as i64,
+            Err(e) => e.to_errno() as i64,
+        };
+        self.notif().accepted.store(v, Relaxed);
+    }
+}
+
+impl Drop for Submission {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference on a live notif (type invariant); this
+        // gives it up exactly once, as an skb free would.
+        unsafe { complete(ptr::null_mut(), self.as_raw(), true) };
+    }
+}
+
+/// `ubuf_info_ops.complete`: one reference on `uarg` is gone.
+///
+/// # Safety
+///
+/// `uarg` is the `ubuf` of a live [`Notif`] and the caller owns one of its
+/// references, which this call consumes.
+unsafe extern "C" fn complete(
+    _skb: *mut bindings::sk_buff,
+    uarg: *mut bindings::ubuf_info,
+    zerocopy_success: bool,
+) {
+    // Module exit waits for a grace period after the last completion work
+    // (`wq.rs`), so this function is not unloaded under our feet after it
+    // hands the notif to that work.
+    let _rcu = kernel::sync::rcu::read_lock();
+    let n = uarg.cast::<Notif>();
+    // SAFETY: by the function's safety contract `n` is live while we hold
+    // our reference.
+    let notif = unsafe { &*n };
+    if !zerocopy_success {
+        notif.copied.store(true, Relaxed);
+    }
+    // SAFETY: `uarg` is valid and we own one reference.
+    if !unsafe { zcsend_ubuf_put_and_test(uarg) } {
+        return;
+    }
+    let head = notif.head.load(Relaxed);
+    if head != n {
+        // A linked notif holds one reference on its chain head; the head
+        // completes the whole chain.
+        // SAFETY: `head` is live: our chain reference on it was taken in
+        // `link_skb` and is the one we pass on now.
+        unsafe { complete(ptr::null_mut(), (*head).ubuf.get(), zerocopy_success) };
+        return;
+    }
+    // SAFETY: the last reference of a chain head: nobody else can reach it,
+    // and it came from a `Pin<KBox<Notif>>` (type invariant).
+    let boxed = unsafe { Pin::new_unchecked(KBox::from_raw(n)) };
+    // Cannot fail: a notif is enqueued once, by its last reference.
+    let _ = crate::wq::completion_queue().enqueue(boxed);
+}
+
+/// `ubuf_info_ops.link_skb`: attach `uarg` to `skb`, sharing it with the
+/// notif already there when that is one of ours (after `io_link_skb`).
+///
+/// # Safety
+///
+/// Called by the stack under the socket lock with a live `skb` and the
+/// `uarg` of the send in progress (a [`Notif`] held by its [`Submission`]).
+unsafe extern "C" fn link_skb(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info) -> c_int {
+    let n = uarg.cast::<Notif>();
+    // SAFETY: `skb` is live (function contract).
+    let prev = unsafe { zcsend_skb_zcopy(skb) };
+    if prev.is_null() {
+        // SAFETY: `uarg` is live; the new reference is the skb's.
+        unsafe {
+            zcsend_net_zcopy_get(uarg);
+            zcsend_skb_zcopy_init(skb, uarg);
+        }
+        return 0;
+    }
+    if prev == uarg {
+        return 0;
+    }
+    // SAFETY: `n` is live, held by its submission.
+    let notif = unsafe { &*n };
+    // A notif already in a chain cannot join a second one.
+    if notif.head.load(Relaxed) != n || !notif.next.load(Relaxed).is_null() {
+        return EEXIST.to_errno();
+    }
+    // SAFETY: `prev` is the live uarg of `skb`; `ops` is set by its owner.
+    if unsafe { (*prev).ops } != &OPS.0 as *const _ {
+        return EEXIST.to_errno();
+    }
+    // SAFETY: `prev` is one of ours (same ops), so it is a live `Notif`
+    // kept alive by `skb`'s reference; we hold the socket lock, which
+    // serialises every `link_skb` that could touch these chains.
+    unsafe {
+        let p = &*prev.cast::<Notif>();
+        let head = p.head.load(Relaxed);
+        notif.head.store(head, Relaxed);
+        notif.next.store(p.next.load(Relaxed), Relaxed);
+        p.next.store(n, Relaxed);
+        // The chain reference on the head, released when `n` completes.
+        zcsend_net_zcopy_get((*head).ubuf.get());
+    }
+    0
+}
+
+/// `msghdr.sg_from_iter`: attach the send's pinned pages as skb frags.
+///
+/// # Safety
+///
+/// Called by `__zerocopy_sg_from_iter` with `from` being the `msg_iter` of the
+/// `msghdr` that [`crate::net::SendMsg::zerocopy`] built.
+pub(crate) unsafe extern "C" fn sg_from_iter(
+    skb: *mut bindings::sk_buff,
+    from: *mut bindings::iov_iter,
+    length: usize,
+) -> c_int {
+    // SAFETY: `from` is the `msg_iter` field of a live `msghdr`.
+    let msg = unsafe { from.byte_sub(offset_of!(bindings::msghdr, msg_iter)) }
+        .cast::<bindings::msghdr>();
+    // SAFETY: `msg` is live; its `msg_ubuf` is our notif, held by its
+    // submission for the duration of `sock_sendmsg`.
+    unsafe {
+        let uarg = (*msg).msg_ubuf;
+        if !uarg.is_null() && (*uarg).ops == &OPS.0 as *const _ {
+            (*uarg.cast::<Notif>()).frags_attached.store(true, Relaxed);
+        }
+        zcsend_fill_frags(skb, from, length)
+    }
+}
+
+impl WorkItem for Notif {
+    type Pointer = Pin<KBox<Notif>>;
+
+    /// Completes a chain head and every notif linked to it, in order.
+    fn run(head: Pin<KBox<Notif>>) {
+        // Any copy anywhere in the chain may have hit any member's bytes
+        // (an skb carries the head's uarg for all of them): report it for all.
+        let mut copied = false;
+        let mut p = head.next.load(Relaxed);
+        while !p.is_null() {
+            // SAFETY: chain members stay alive until completed below.
+            unsafe {
+                copied |= (*p).copied.load(Relaxed);
+                p = (*p).next.load(Relaxed);
+            }
+        }
+        copied |= head.copied.load(Relaxed);
+
+        let mut p = head.next.load(Relaxed);
+        head.finish(copied);
+        while !p.is_null() {
+            // SAFETY: a linked member whose own count reached zero, leaked
+            // from a `Pin<KBox<Notif>>`; only its head's run reclaims it.
+            let member = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
+            p = member.next.load(Relaxed);
+            member.finish(copied);
+        }
+    }
+}
+
+impl Notif {
+    fn finish(self: Pin<KBox<Self>>, chain_copied: bool) {
+        let copied = chain_copied
+            || self.copied.load(Relaxed)
+            || !self.frags_attached.load(Relaxed);
+        let accepted = self.accepted.load(Relaxed);
+        // SAFETY: `payload` is not structurally pinned; we own the box.
+        let this = unsafe { Pin::into_inner_unchecked(self) };
+        let Notif { payload, .. } = KBox::into_inner(this);
+        payload.finish(accepted, copied);
+    }
+}

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! zcsend's own workqueue and the module references of in-flight sends.
+//!
+//! Unload safety: every in-flight send holds a [`ModuleRef`], so `rmmod`
+//! fails with `EBUSY` while one exists. The last thing a completion does is
+//! drop that reference from a work item on [`CompletionQueue`]; module exit
+//! destroys the queue, which waits for that work item to return, before the
+//! module's code is freed, then waits for an RCU grace period so that the
+//! `complete()` call that queued the work has returned as well.
+
+use core::ptr::{
+    self,
+    NonNull, //
+};
+
+use kernel::bindings;
+use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Acquire,
+    Atomic,
+    Release, //
+};
+use kernel::workqueue::Queue;
+
+extern "C" {
+    fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
+}
+
+/// The queue `completion_queue()` hands out; set while a [`CompletionQueue`]
+/// exists.
+static QUEUE: Atomic<*mut bindings::workqueue_struct> = Atomic::new(ptr::null_mut());
+
+/// The module's completion workqueue.
+///
+/// # Invariants
+///
+/// `0` was allocated by `alloc_workqueue`, is published in `QUEUE`, and is
+/// destroyed (after being unpublished) only in `Drop`.
+pub(crate) struct CompletionQueue(NonNull<bindings::workqueue_struct>);
+
+// SAFETY: a workqueue may be used and destroyed from any thread.
+unsafe impl Send for CompletionQueue {}
+// SAFETY: as above.
+unsafe impl Sync for CompletionQueue {}
+
+impl CompletionQueue {
+    /// Allocates the queue and publishes it.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: the name is a NUL-terminated static string.
+        let wq = unsafe { zcsend_alloc_workqueue(c"zcsend_complete".as_char_ptr()) };
+        let wq = NonNull::new(wq).ok_or(ENOMEM)?;
+        QUEUE.store(wq.as_ptr(), Release);
+        // INVARIANT: allocated and published.
+        Ok(Self(wq))
+    }
+}
+
+impl Drop for CompletionQueue {
+    fn drop(&mut self) {
+        QUEUE.store(ptr::null_mut(), Release);
+        // SAFETY: allocated by `alloc_workqueue` (type invariant); no send is
+        // in flight (each holds a module reference, and exit runs only at
+        // refcount zero), so nothing can enqueue any more. This waits for the
+        // last completion work to return.
+        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
+        // `complete()` in `ubuf.rs` queues the last work item inside an RCU
+        // read-side section: wait until every such caller has left it.
+        // SAFETY: process context, no locks held.
+        unsafe { bindings::synchronize_rcu() };
+    }
+}
+
+/// The completion workqueue.
+///
+/// Only called by completions of in-flight sends, each of which holds a
+/// [`ModuleRef`]; the queue outlives them all.
+pub(crate) fn completion_queue() -> &'static Queue {
+    let wq = QUEUE.load(Acquire);
+    // SAFETY: published by a live `CompletionQueue`: an in-flight send holds
+    // a module reference, so module exit (which drops it) has not begun.
+    unsafe { Queue::from_raw(wq) }
+}
+
+/// A reference on this module, held by every in-flight send.
+///
+/// # Invariants
+///
+/// This value owns one reference taken by `try_module_get`.
+pub(crate) struct ModuleRef(());
+
+impl ModuleRef {
+    /// Takes a reference; `ENODEV` if the module is being unloaded.
+    pub(crate) fn get() -> Result<Self> {
+        // SAFETY: `THIS_MODULE` is this module, live while its code runs.
+        if !unsafe { bindings::try_module_get(crate::THIS_MODULE.as_ptr()) } {
+            return Err(ENODEV);
+        }
+        // INVARIANT: the reference was taken.
+        Ok(Self(()))
+    }
+}
+
+impl Drop for ModuleRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant).
+        unsafe { bindings::module_put(crate::THIS_MODULE.as_ptr()) };
+    }
+}

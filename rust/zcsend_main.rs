@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! zcsend: zero-copy socket sends from user pages, with completions.
+//!
+//! `/dev/zcsend` takes a socket and an iovec array (`ZCSEND_IOC_SEND`), pins
+//! the pages, sends them as skb frags under zcsend's own `ubuf_info`, and
+//! posts a completion record, readable with `read()`, once the stack has
+//! released them. See `Documentation/zcsend.rst`.
+//!
+//! Where things are:
+//! - `send.rs`: one send, from ioctl argument to completion (safe Rust).
+//! - `context.rs`: per-open state, locks and contexts documented there.
+//! - `completion.rs`, `iovec.rs`: pure logic, with KUnit tests.
+//! - `net.rs`, `ubuf.rs`, `pinned.rs`: the unsafe abstractions (socket send,
+//!   the ubuf_info provider and skb frags, pinned pages + memlock).
+//! - `eventfd.rs`, `wq.rs`: eventfd signalling; workqueue and module refs.
+//! - `shim.c`: static inlines Rust cannot call.
+
+use kernel::fs::{
+    File,
+    Kiocb, //
+};
+use kernel::iov::IovIterDest;
+use kernel::miscdevice::{
+    MiscDevice,
+    MiscDeviceOptions,
+    MiscDeviceRegistration, //
+};
+use kernel::prelude::*;
+use kernel::sync::{
+    Arc,
+    ArcBorrow, //
+};
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
+};
+
+mod completion;
+mod context;
+mod eventfd;
+mod iovec;
+mod net;
+mod pinned;
+mod send;
+mod uapi;
+mod ubuf;
+mod wq;
+
+use context::Context;
+use uapi::*;
+
+module! {
+    type: ZcsendModule,
+    name: "zcsend",
+    authors: ["The zcsend developers"],
+    description: "Zero-copy socket send path with completion notification",
+    license: "GPL",
+    params: {
+        copy_threshold: u32 {
+            default: 16384,
+            description: "Sends shorter than this many bytes take the copy path (0: never)",
+        },
+    },
+}
+
+fn copy_threshold() -> usize {
+    *module_parameters::copy_threshold.value() as usize
+}
+
+#[pin_data]
+struct ZcsendModule {
+    // Dropped first: no new opens once exit begins.
+    #[pin]
+    _miscdev: MiscDeviceRegistration<ZcsendDevice>,
+    // Dropped second: waits for the last completion work to return.
+    _wq: wq::CompletionQueue,
+}
+
+impl kernel::InPlaceModule for ZcsendModule {
+    fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        let options = MiscDeviceOptions { name: c"zcsend" };
+        try_pin_init!(Self {
+            _wq: wq::CompletionQueue::new()?,
+            _miscdev <- MiscDeviceRegistration::register(options),
+        })
+    }
+}
+
+struct ZcsendDevice;
+
+extern "C" {
+    fn zcsend_kiocb_nowait(iocb: *const c_void) -> bool;
+}
+
+#[vtable]
+impl MiscDevice for ZcsendDevice {
+    type Ptr = Arc<Context>;
+
+    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Context>> {
+        Context::new()
+    }
+
+    fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {
+        // SAFETY: `kiocb.as_raw()` is the live kiocb of this read.
+        let nonblock = unsafe { zcsend_kiocb_nowait(kiocb.as_raw().cast()) };
+        let ctx: ArcBorrow<'_, Context> = kiocb.file();
+        ctx.read(iov, nonblock)
+    }
+
+    fn ioctl(ctx: ArcBorrow<'_, Context>, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let user = UserPtr::from_addr(arg);
+        match cmd {
+            ZCSEND_IOC_VERSION => {
+                UserSlice::new(user, 4).writer().write(&ZCSEND_ABI_VERSION)?;
+                Ok(0)
+            }
+            ZCSEND_IOC_SEND => {
+                let req: ZcsendSend =
+                    UserSlice::new(user, core::mem::size_of::<ZcsendSend>()).reader().read()?;
+                let ctx: Arc<Context> = ctx.into();
+                let n = send::send(&ctx, &req, copy_threshold())?;
+                Ok(n as isize)
+            }
+            ZCSEND_IOC_SET_EVENTFD => {
+                let fd: i32 = UserSlice::new(user, 4).reader().read()?;
+                ctx.set_eventfd(fd)?;
+                Ok(0)
+            }
+            ZCSEND_IOC_STATS => {
+                let stats = ctx.stats(copy_threshold() as u64);
+                UserSlice::new(user, core::mem::size_of::<ZcsendStats>())
+                    .writer()
+                    .write(&stats)?;
+                Ok(0)
+            }
+            _ => Err(ENOTTY),
+        }
+    }
+}
+
