@@ -44,6 +44,7 @@ const IPPROTO_UDP: c_int = 17;
 pub(crate) struct Socket {
     file: ARef<File>,
     sock: NonNull<bindings::socket>,
+    datagram: bool,
 }
 
 impl Socket {
@@ -76,7 +77,17 @@ impl Socket {
             return Err(errno(bindings::EPROTONOSUPPORT));
         }
         // INVARIANT: `sock` came from `sock_from_file(file)`.
-        Ok(Self { file, sock })
+        Ok(Self {
+            file,
+            sock,
+            datagram: udp,
+        })
+    }
+
+    /// Whether this is a UDP socket: one send is one datagram, which must fit
+    /// in one skb.
+    pub(crate) fn is_datagram(&self) -> bool {
+        self.datagram
     }
 
     /// Sends `msg`; returns the bytes the stack accepted.

@@ -120,6 +120,16 @@ impl PinnedPages {
         let mut left = v.len as usize;
         for &page in &self.pages[first..] {
             let len = left.min(PAGE_SIZE - off);
+            // Bytes that continue the previous entry in the same page (the
+            // next iovec of a contiguous buffer) extend it: fewer frags.
+            if let Some(last) = self.bvecs.last_mut() {
+                if last.bv_page == page && (last.bv_offset + last.bv_len) as usize == off {
+                    last.bv_len += len as u32;
+                    left -= len;
+                    off = 0;
+                    continue;
+                }
+            }
             self.bvecs.push(
                 bindings::bio_vec {
                     bv_page: page,

@@ -46,6 +46,9 @@ pub(crate) const ALLOWED_FLAGS: u32 = bindings::MSG_DONTWAIT
     | bindings::MSG_CONFIRM
     | bindings::MSG_DONTROUTE;
 
+/// Frags one skb can carry (`MAX_SKB_FRAGS`).
+const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
+
 /// What a zero-copy send keeps until the stack lets go of its pages.
 ///
 /// Fields drop in declaration order: the pages are unpinned and the record
@@ -143,6 +146,13 @@ pub(crate) fn send(ctx: &Arc<Context>, arg: &ZcsendSend, copy_threshold: usize) 
     let mut reservation = ctx.reserve()?;
     let module = ModuleRef::get()?;
     let pages = PinnedPages::pin(&iovs, total)?;
+    if sock.is_datagram() && pages.bvecs().len() > MAX_DATAGRAM_FRAGS {
+        // A datagram cannot span skbs, and this one needs more frags than an
+        // skb holds: let the stack copy it rather than fail with EMSGSIZE.
+        drop(pages);
+        drop(reservation);
+        return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
+    }
     reservation.add_pinned(pages.nr_pages());
     let submission = Notif::submit(InFlight {
         pages,

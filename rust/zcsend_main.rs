@@ -40,6 +40,7 @@ mod completion;
 mod context;
 mod eventfd;
 mod iovec;
+mod misc;
 mod net;
 mod pinned;
 mod send;
@@ -84,6 +85,10 @@ impl kernel::InPlaceModule for ZcsendModule {
             _wq: wq::CompletionQueue::new()?,
             _miscdev <- MiscDeviceRegistration::register(options),
         })
+        .pin_chain(|this| {
+            misc::own_fops(&this._miscdev);
+            Ok(())
+        })
     }
 }
 
@@ -97,7 +102,12 @@ extern "C" {
 impl MiscDevice for ZcsendDevice {
     type Ptr = Arc<Context>;
 
-    fn open(_file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Context>> {
+    fn open(file: &File, _misc: &MiscDeviceRegistration<Self>) -> Result<Arc<Context>> {
+        // Opened in the instant between registration and `own_fops`: such a
+        // file would not keep the module loaded.
+        if !misc::file_holds_module(file) {
+            return Err(EAGAIN);
+        }
         Context::new()
     }
 

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Module ownership of `/dev/zcsend`'s open files.
+//!
+//! 7.2's `MiscDeviceRegistration` builds its `file_operations` without an
+//! `owner`, so an open file does not hold a reference on the module: `rmmod`
+//! would succeed with `/dev/zcsend` open and the later `close()` would call
+//! freed code. [`own_fops`] gives the registered device a copy of those
+//! operations with `owner` set to this module, so the VFS takes (and, after
+//! `release`, drops) the module reference for every open file, as it does
+//! for C drivers. [`file_holds_module`] lets `open` refuse the rare file
+//! opened in the instant before the swap, which would hold no reference.
+
+use core::ptr;
+
+use kernel::bindings;
+use kernel::fs::File;
+use kernel::miscdevice::{
+    MiscDevice,
+    MiscDeviceRegistration, //
+};
+use kernel::types::Opaque;
+
+struct Fops(Opaque<bindings::file_operations>);
+// SAFETY: written once by `own_fops` during module init, before it is
+// published to the misc core; read-only afterwards.
+unsafe impl Sync for Fops {}
+
+static FOPS: Fops = Fops(Opaque::uninit());
+
+/// Points `reg`'s device at a copy of its file operations owned by this
+/// module. Called once, from module init, right after registration.
+pub(crate) fn own_fops<T: MiscDevice>(reg: &MiscDeviceRegistration<T>) {
+    let misc = reg.as_raw();
+    let fops = FOPS.0.get();
+    // SAFETY: `misc` is our registered miscdevice; its `fops` points at the
+    // kernel crate's static table. `FOPS` is written only here, before the
+    // pointer to it is published with a single aligned store, which
+    // `misc_open` reads under its mutex.
+    unsafe {
+        ptr::write(fops, ptr::read((*misc).fops));
+        (*fops).owner = crate::THIS_MODULE.as_ptr();
+        ptr::write_volatile(&raw mut (*misc).fops, fops.cast_const());
+    }
+}
+
+/// Whether `file` was opened through the owned operations (and so holds a
+/// module reference until its last `fput`).
+pub(crate) fn file_holds_module(file: &File) -> bool {
+    // SAFETY: `file` is live; `f_op` is set before `open` is called and not
+    // changed while it runs.
+    unsafe { (*file.as_ptr()).f_op == FOPS.0.get().cast_const() }
+}
