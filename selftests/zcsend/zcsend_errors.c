@@ -592,8 +592,7 @@ TEST_F(errors, dontwait_full)
 	EXPECT_EQ(self->log.n, st.inflight + st.zerocopy + st.copied);
 	EXPECT_LT(0, st.inflight);
 	EXPECT_LT(0, st.pinned_pages);
-	/* Again EAGAIN once the last ACKs are in and nothing moves. */
-	zc_msleep(100);
+	/* Stalled: EAGAIN again. */
 	EXPECT_ERR(EAGAIN, zc_send(self->zfd, p.tx, big + self->log.bytes,
 				   65536, MSG_DONTWAIT, NULL, 0, 999));
 
@@ -619,14 +618,19 @@ TEST_F(errors, memlock)
 		int big, small[4], compl[4];
 		uint64_t bytes;
 	} res;
+	const size_t len = 2 << 20;
 	uint64_t thr = 0;
 	struct zc_rx rx;
 	int status, pfd[2], i;
+	uint8_t *buf;
 	pid_t pid;
 
 	if (geteuid())
 		SKIP(return, "needs root to drop to uid 65534");
 	zc_param_u64("copy_threshold", &thr);
+	/* Room for everything, should the 1 MiB send wrongly succeed. */
+	buf = zc_map_pattern(len, SEED);
+	ASSERT_NE(NULL, buf);
 	ASSERT_EQ(0, pipe2(pfd, O_CLOEXEC));
 	ASSERT_EQ(0, zc_rx_start(&rx, self->tcp.rx, SEED, 0));
 	pid = fork();
@@ -640,14 +644,14 @@ TEST_F(errors, memlock)
 		if (setrlimit(RLIMIT_MEMLOCK, &rl) || setgroups(0, NULL) ||
 		    setgid(65534) || setuid(65534))
 			_exit(10);
-		res.big = zc_send(self->zfd, self->tcp.tx, self->buf, 1 << 20,
-				  0, NULL, 0, 1);
+		res.big = zc_send(self->zfd, self->tcp.tx, buf, 1 << 20, 0,
+				  NULL, 0, 1);
 		if (res.big > 0)
 			res.bytes += res.big;
 		for (i = 0; i < 4; i++) {
 			res.small[i] = zc_send(self->zfd, self->tcp.tx,
-					       self->buf + res.bytes, small, 0,
-					       NULL, 0, 10 + i);
+					       buf + res.bytes, small, 0, NULL,
+					       0, 10 + i);
 			if (res.small[i] <= 0)
 				break;
 			res.bytes += res.small[i];
@@ -674,6 +678,7 @@ TEST_F(errors, memlock)
 	}
 	shutdown(self->tcp.tx, SHUT_WR);
 	ZC_EXPECT_RX(&rx, res.bytes);
+	munmap(buf, len);
 }
 
 TEST_HARNESS_MAIN
