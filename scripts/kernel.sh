@@ -4,7 +4,10 @@
 # LLVM=-19, Rust enabled. The build lives outside the repository, keyed by the
 # kernel version and the hash of the fragment, so a warm run rebuilds nothing.
 #
-# Usage: kernel.sh [x86|um]
+# Usage: kernel.sh [x86|x86-bench|um]
+#   x86        the test kernel: tinyconfig + kernel/zcsend.config (debug set)
+#   x86-bench  the same without the debug set (+ kernel/bench.config)
+#   um         User-Mode Linux: tinyconfig + kernel/um.config
 # Prints the build directory (KDIR) on the last line of stdout.
 set -euo pipefail
 
@@ -16,16 +19,19 @@ LLVM_SUFFIX=${LLVM_SUFFIX:--19}
 
 SRC=$("$HERE/scripts/fetch-kernel.sh" "$CACHE" | tail -1)
 VER=$(cat "$CACHE/src/VERSION")
-FRAG="$HERE/kernel/zcsend.config"
-FRAGS="$FRAG"
-[ "$ARCHK" = um ] && FRAGS="$FRAG $HERE/kernel/um.config"
+case "$ARCHK" in
+x86)		FRAGS="$HERE/kernel/zcsend.config" ;;
+x86-bench)	FRAGS="$HERE/kernel/zcsend.config $HERE/kernel/bench.config" ;;
+um)		FRAGS="$HERE/kernel/um.config" ;;
+*)		echo "kernel: unknown flavour $ARCHK (x86, x86-bench, um)" >&2; exit 2 ;;
+esac
 HASH=$(cat $FRAGS | sha256sum | cut -c1-12)
 OUT="$CACHE/build/$VER-$ARCHK-$HASH"
 STAMP="$OUT/.zcsend-built"
 
 MAKEARGS=(-C "$SRC" O="$OUT" LLVM="$LLVM_SUFFIX")
 if [ "$ARCHK" = um ]; then
-	MAKEARGS+=(ARCH=um SUBARCH=x86_64)
+	MAKEARGS+=(ARCH=um)
 	TARGETS="vmlinux modules"
 else
 	MAKEARGS+=(ARCH=x86_64)
@@ -48,17 +54,22 @@ make "${MAKEARGS[@]}" -s olddefconfig >/dev/null
 # A fragment option that did not survive olddefconfig is a silent failure
 # (KASAN without SLUB_TINY=n, say): refuse to build a kernel that lies.
 bad=0
-for f in $FRAGS; do
-	while IFS= read -r line; do
-		case "$line" in
-		CONFIG_*=n)
-			opt=${line%%=*}
-			grep -q "^$opt=" "$OUT/.config" && { echo "kernel: $opt still set" >&2; bad=1; } ;;
-		CONFIG_*=*)
-			grep -qx "$line" "$OUT/.config" || { echo "kernel: $line missing from .config" >&2; bad=1; } ;;
-		esac
-	done < "$f"
-done
+# The last fragment that names an option decides it.
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=n)
+		opt=${line%%=*}
+		if grep -q "^$opt=" "$OUT/.config"; then
+			echo "kernel: $opt still set" >&2
+			bad=1
+		fi ;;
+	CONFIG_*=*)
+		if ! grep -qx "$line" "$OUT/.config"; then
+			echo "kernel: $line missing from .config" >&2
+			bad=1
+		fi ;;
+	esac
+done < <(cat $FRAGS | grep '^CONFIG_' | tac | awk -F= '!seen[$1]++' | tac)
 [ $bad -eq 0 ] || exit 1
 
 start=$(date +%s)
