@@ -143,6 +143,51 @@ static __maybe_unused int zc_version(int zfd, uint32_t *ver)
 	return ioctl(zfd, ZCSEND_IOC_VERSION, ver) ? -errno : 0;
 }
 
+/*
+ * The copy_threshold the module runs with, from ZCSEND_IOC_STATS (Rust
+ * module parameters have no sysfs file in 7.2). 0 when it cannot be had.
+ */
+static __maybe_unused uint64_t zc_copy_threshold(void)
+{
+	struct zcsend_stats st;
+	int zfd = open(ZCSEND_DEVICE, O_RDWR | O_CLOEXEC);
+	uint64_t thr = 0;
+
+	if (zfd < 0)
+		return 0;
+	if (!ioctl(zfd, ZCSEND_IOC_STATS, &st))
+		thr = st.copy_threshold;
+	close(zfd);
+	return thr;
+}
+
+/* Frags per skb (CONFIG_MAX_SKB_FRAGS default): a datagram needs <= this. */
+#define ZC_MAX_SKB_FRAGS	17
+
+/*
+ * The frags zcsend builds for @iov: one per page piece of each iovec, where
+ * a piece that continues the previous one within the same page merges with
+ * it. UDP datagrams over ZC_MAX_SKB_FRAGS take the copy path.
+ */
+static __maybe_unused int zc_count_frags(const struct iovec *iov, int n)
+{
+	uintptr_t last_end = 0, a, end, pend;
+	int frags = 0, i;
+
+	for (i = 0; i < n; i++) {
+		a = (uintptr_t)iov[i].iov_base;
+		end = a + iov[i].iov_len;
+		while (a < end) {
+			pend = (a | 4095) + 1;
+			if (a != last_end || !(a & 4095))
+				frags++;
+			last_end = end < pend ? end : pend;
+			a = last_end;
+		}
+	}
+	return frags;
+}
+
 static __maybe_unused int zc_set_eventfd(int zfd, int32_t efd)
 {
 	return ioctl(zfd, ZCSEND_IOC_SET_EVENTFD, &efd) ? -errno : 0;

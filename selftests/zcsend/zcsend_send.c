@@ -19,12 +19,9 @@
 #define SEED		0x5eed0001ULL
 #define UDP_DGRAM	60000
 
-/* The module parameter, or 0 when it cannot be read. */
 static uint64_t copy_threshold(void)
 {
-	uint64_t v;
-
-	return zc_param_u64("copy_threshold", &v) ? 0 : v;
+	return zc_copy_threshold();
 }
 
 /* ----------------------------------------------------------------------
@@ -125,14 +122,21 @@ static const void *dst_of(FIXTURE_DATA(loopback) *self,
 	return &self->p.dst;
 }
 
-/* Completion flags a send of @len bytes over loopback must carry. */
-static void loopback_flags(size_t len, uint32_t *must, uint32_t *must_not)
+/*
+ * Completion flags a send of @len bytes in @frags frags must carry over
+ * loopback: COPIED, and COPY_PATH below the copy threshold or for a
+ * datagram of more frags than an skb holds.
+ */
+static void loopback_flags(const FIXTURE_VARIANT(loopback) *variant,
+			   size_t len, int frags, uint32_t *must,
+			   uint32_t *must_not)
 {
 	uint64_t thr = copy_threshold();
 
 	*must = ZCSEND_COMPL_COPIED;
 	*must_not = ZCSEND_COMPL_ZEROCOPY;
-	if (thr && len < thr)
+	if ((thr && len < thr) ||
+	    (variant->type == SOCK_DGRAM && frags > ZC_MAX_SKB_FRAGS))
 		*must |= ZCSEND_COMPL_COPY_PATH;
 	else
 		*must_not |= ZCSEND_COMPL_COPY_PATH;
@@ -169,7 +173,8 @@ TEST_F(loopback, stream)
 	ZC_EXPECT_RX(&rx, variant->total);
 	ms = zc_now_ms() - start;
 
-	loopback_flags(variant->chunk, &must, &must_not);
+	/* A page-aligned chunk: at most one frag per page. */
+	loopback_flags(variant, variant->chunk, 0, &must, &must_not);
 	zc_expect_completions(_metadata, self->zfd, &self->log, must,
 			      must_not, &t);
 	EXPECT_EQ(self->log.n, t.copied);
@@ -179,36 +184,43 @@ TEST_F(loopback, stream)
 	       self->log.n, self->log.bytes, ms, t.copied);
 }
 
-/* One send of many small, unaligned, page-crossing iovecs. */
-TEST_F(loopback, iovec)
+/*
+ * One send of @n iovecs of @seg[i] bytes, each placed @gap[i] bytes after
+ * the previous one in a scratch mapping, starting @start bytes in: the
+ * receiver must see them concatenated, and the completion must say
+ * COPY_PATH exactly when the rules say so.
+ */
+static void send_iovecs(struct __test_metadata *_metadata,
+			FIXTURE_DATA(loopback) *self,
+			const FIXTURE_VARIANT(loopback) *variant,
+			const size_t *seg, const size_t *gap, int n,
+			size_t start)
 {
-	static const size_t seg[] = {
-		1, 7, 4096, 4095, 8193, 3, 12345, 20000, 64, 1
-	};
-	struct iovec iov[ARRAY_SIZE(seg)];
+	const size_t maplen = 512 << 10;
+	struct iovec iov[1024];
 	uint32_t must, must_not;
-	size_t total = 0, at = 5;
+	size_t total = 0, at = start;
 	struct zc_rx rx;
 	socklen_t alen;
 	const void *dst = dst_of(self, variant, &alen);
 	uint8_t *scratch;
-	unsigned int i;
-	int ret;
+	int i, ret, frags;
 
-	scratch = zc_map(256 << 10);
+	ASSERT_GE(1024, n);
+	scratch = zc_map(maplen);
 	ASSERT_NE(NULL, scratch);
-	/* Segment i holds stream bytes [total, total + seg[i]), scattered. */
-	for (i = 0; i < ARRAY_SIZE(seg); i++) {
+	/* Segment i holds stream bytes [total, total + seg[i]). */
+	for (i = 0; i < n; i++) {
+		ASSERT_GT(maplen, at + seg[i]);
 		zc_pattern_fill(scratch + at, seg[i], SEED, total);
 		iov[i].iov_base = scratch + at;
 		iov[i].iov_len = seg[i];
 		total += seg[i];
-		at += seg[i] + 4096 + 13 * i;
+		at += seg[i] + gap[i];
 	}
-	ASSERT_GT(256 << 10, at);
+	frags = zc_count_frags(iov, n);
 	ASSERT_EQ(0, zc_rx_start(&rx, self->p.rx, SEED, total));
-	ret = zc_sendv(self->zfd, self->p.tx, iov, ARRAY_SIZE(iov), 0, dst,
-		       alen, 42);
+	ret = zc_sendv(self->zfd, self->p.tx, iov, n, 0, dst, alen, 42);
 	ASSERT_EQ(total, ret) TH_LOG("send: %d (%s)", ret,
 				     ret < 0 ? strerror(-ret) : "short");
 	zc_log_add(&self->log, 42, ret);
@@ -216,11 +228,45 @@ TEST_F(loopback, iovec)
 	if (variant->type == SOCK_DGRAM)
 		EXPECT_EQ(1, rx.reads);
 
-	loopback_flags(total, &must, &must_not);
+	loopback_flags(variant, total, frags, &must, &must_not);
 	zc_expect_completions(_metadata, self->zfd, &self->log, must,
 			      must_not, NULL);
 	zc_expect_idle_stats(_metadata, self->zfd, 1, 0, 1);
-	munmap(scratch, 256 << 10);
+	TH_LOG("%d iovecs, %zu bytes, %d frags", n, total, frags);
+	munmap(scratch, maplen);
+}
+
+/* Small, unaligned and page-crossing iovecs, within an skb's frags. */
+TEST_F(loopback, iovec)
+{
+	static const size_t seg[] = { 1, 7, 4096, 4095, 8193, 3, 12345, 64, 1 };
+	static const size_t gap[] = { 13, 4096, 100, 5000, 1, 4096, 7, 3, 0 };
+
+	send_iovecs(_metadata, self, variant, seg, gap, ARRAY_SIZE(seg), 5);
+}
+
+/* 64 contiguous iovecs of one 60000-byte buffer merge into its pages. */
+TEST_F(loopback, contiguous)
+{
+	size_t seg[64], gap[64] = { 0 };
+	int i;
+
+	for (i = 0; i < 64; i++)
+		seg[i] = i < 32 ? 937 : 938;
+	send_iovecs(_metadata, self, variant, seg, gap, 64, 0);
+}
+
+/* 24 iovecs on 24 pages: more frags than an skb holds. */
+TEST_F(loopback, scattered)
+{
+	size_t seg[24], gap[24];
+	int i;
+
+	for (i = 0; i < 24; i++) {
+		seg[i] = 1000;
+		gap[i] = 8192 - 1000;
+	}
+	send_iovecs(_metadata, self, variant, seg, gap, 24, 100);
 }
 
 /* Shared memory pages (memfd) pin and send like anonymous ones. */
@@ -248,7 +294,7 @@ TEST_F(loopback, memfd)
 	ASSERT_EQ(len, ret) TH_LOG("send: %d", ret);
 	zc_log_add(&self->log, 7, ret);
 	ZC_EXPECT_RX(&rx, len);
-	loopback_flags(len, &must, &must_not);
+	loopback_flags(variant, len, 0, &must, &must_not);
 	zc_expect_completions(_metadata, self->zfd, &self->log, must,
 			      must_not, NULL);
 	zc_expect_idle_stats(_metadata, self->zfd, 1, 0, 1);
@@ -690,10 +736,10 @@ TEST_F(dummy, copy_threshold)
 
 	if (variant->expect != ZCSEND_COMPL_ZEROCOPY)
 		SKIP(return, "needs a zero-copy route");
-	ASSERT_NE(0, thr) TH_LOG("cannot read %s/copy_threshold",
-				 ZC_PARAMS_DIR);
 	ASSERT_EQ(0, zc_stats(self->zfd, &st));
 	EXPECT_EQ(thr, st.copy_threshold);
+	if (!thr)
+		SKIP(return, "copy_threshold is 0: no copy path");
 	if (thr > UDP_DGRAM || thr < 2)
 		SKIP(return, "copy_threshold %" PRIu64 " does not fit a datagram",
 		     thr);
@@ -754,8 +800,11 @@ FIXTURE_VARIANT_ADD(remote, ipv6) {
 	.family = AF_INET6, .local = "fd77::2", .peer = "fd77::1",
 };
 
-/* Whether @ip is configured here (IPv6 DAD may still be running). */
-static bool have_local_addr(int family, const char *ip)
+/*
+ * Whether @ip is configured here: 0, or the errno of bind() after waiting up
+ * to 3 s (IPv6 DAD may still be running).
+ */
+static int have_local_addr(int family, const char *ip)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = zc_addr(family, ip, 0, &ss);
@@ -765,14 +814,30 @@ static bool have_local_addr(int family, const char *ip)
 	do {
 		fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
-			return false;
-		ret = bind(fd, (void *)&ss, len);
+			return errno;
+		ret = bind(fd, (void *)&ss, len) ? errno : 0;
 		close(fd);
 		if (!ret)
-			return true;
+			return 0;
 		zc_msleep(100);
 	} while (zc_now_ms() < end);
-	return false;
+	return ret;
+}
+
+/* Logs eth0's IPv6 addresses with their flags (IFA_F_*), for a skip. */
+static void log_if_inet6(struct __test_metadata *_metadata)
+{
+	char line[256];
+	FILE *f = fopen("/proc/net/if_inet6", "re");
+
+	if (!f) {
+		TH_LOG("/proc/net/if_inet6: %s", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "eth0"))
+			TH_LOG("if_inet6: %.*s", (int)strcspn(line, "\n"), line);
+	fclose(f);
 }
 
 /* connect() with a timeout; returns 0 or a negative errno. */
@@ -803,8 +868,13 @@ FIXTURE_SETUP(remote)
 	self->zfd = -1;
 	if (!if_nametoindex("eth0"))
 		SKIP(return, "no eth0: the runner has no tap network");
-	if (!have_local_addr(variant->family, variant->local))
-		SKIP(return, "eth0 has no %s", variant->local);
+	ret = have_local_addr(variant->family, variant->local);
+	if (ret) {
+		if (variant->family == AF_INET6)
+			log_if_inet6(_metadata);
+		SKIP(return, "eth0 has no usable %s: bind: %s", variant->local,
+		     strerror(ret));
+	}
 	self->pins = zc_pins_outstanding();
 	self->zfd = zc_open();
 	ASSERT_LE(0, self->zfd) TH_LOG("open %s: %s", ZCSEND_DEVICE,
