@@ -215,7 +215,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		exit(2);
 	}
 	if (!o->label)
-		o->label = o->plain ? "plain" : o->no_receiver ? "zcsend-noreceiver" : "zcsend";
+		o->label = o->plain ? "plain" : o->no_receiver ? "zcsend-norx" : "zcsend";
 }
 
 static void resolve(struct xfer *x, const char *host, int port)
@@ -546,7 +546,7 @@ int main(int argc, char **argv)
 	struct xfer x = { .o = &o, .zfd = -1, .efd = -1, .sfd = -1, .cfd = -1 };
 	const char *proto, *result;
 	double t0, t_sent, t_end, t_verdict = 0, cpu0, cpu, span, ioctl_cost = 0;
-	double mbs, e2e, gbcpu;
+	double mbs, e2e, gbcpu, call_med = 0;
 	double *lat = NULL;
 	char line[ZCX_LINE_MAX], a[32], b[32], c[32];
 	bool recv_ok = true, compl_ok = true;
@@ -674,8 +674,20 @@ int main(int argc, char **argv)
 	printf("%s:   sends %zu, bytes %" PRIu64 "%s, %.3f s until the last send returned\n",
 	       prog, x.nrecs, x.sent_bytes, o.udp ? " (headers included)" : "",
 	       t_sent - t0);
+	lat = calloc(x.nrecs + 1, sizeof(*lat));
+	if (!lat)
+		die("out of memory");
+	for (i = 0; i < x.nrecs; i++)
+		lat[i] = x.recs[i].t_ret - x.recs[i].t_call;
+	qsort(lat, x.nrecs, sizeof(*lat), cmp_double);
+	if (x.nrecs) {
+		call_med = lat[x.nrecs / 2];
+		printf("%s:   time in the %s call: min %s, median %s, max %s\n",
+		       prog, o.plain ? "sendmsg()" : "ZCSEND_IOC_SEND",
+		       fmt_time(a, lat[0]), fmt_time(b, call_med),
+		       fmt_time(c, lat[x.nrecs - 1]));
+	}
 	if (!o.plain) {
-		lat = calloc(x.nrecs + 1, sizeof(*lat));
 		for (i = 0; i < x.nrecs; i++)
 			if (x.recs[i].done)
 				lat[nlat++] = x.recs[i].t_done - x.recs[i].t_call;
@@ -695,8 +707,8 @@ int main(int argc, char **argv)
 			       (unsigned long long)st.inflight,
 			       (unsigned long long)st.pinned_pages);
 		compl_ok = x.ncompl == x.nrecs && !x.nweird;
-		free(lat);
 	}
+	free(lat);
 	/*
 	 * The buffers may be reused once send() returns (copy) or once the
 	 * completion is read (zcsend): that is the sender's throughput.
@@ -721,17 +733,20 @@ int main(int argc, char **argv)
 		       x.nzc ? "partly, the stack copied some sends on this path" :
 		       "no, the stack copied the data on this path");
 	if (o.plain)
-		snprintf(a, sizeof(a), "copy");
+		snprintf(a, sizeof(a), "n/a");
 	else
 		snprintf(a, sizeof(a), "%zu/%zu", x.nzc, x.nrecs);
 	if (t_verdict)
-		snprintf(b, sizeof(b), "%.0f", e2e);
+		snprintf(b, sizeof(b), "%.1f", e2e);
 	else
 		snprintf(b, sizeof(b), "-");
-	printf("RESULT %-4s %-14s %s %5.2f MiB %4zu sends zero-copy %-7s %6.1f MB/s (e2e %4s) cpu %5.2f s/GB  %s\n",
+	/* The verdict's first word: OK, BAD or LOSS. */
+	snprintf(c, sizeof(c), "%.*s", (int)strcspn(x.verdict, " "), x.verdict);
+	printf("RESULT %-4s %-13s %s %5.2f MiB %4zu sends  zero-copy %-7s  %6.1f MB/s  e2e %5s MB/s  cpu %6.1f s/GB  call %8s  %s%s\n",
 	       proto, o.label, result, x.sent_bytes / 1048576.0, x.nrecs, a,
-	       mbs, b, gbcpu,
-	       o.no_receiver ? "no receiver: completion flags only" : x.verdict);
+	       mbs, b, gbcpu, fmt_time(line, call_med),
+	       o.no_receiver ? "no receiver: completion flags only" : "receiver ",
+	       o.no_receiver ? "" : c);
 
 	return recv_ok && compl_ok ? 0 : 1;
 }
