@@ -1,0 +1,73 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Build what a guest run needs and pack it: the test kernel, zcsend.ko, and
+# optionally the selftests and the samples, into OUTDIR/initramfs.cpio.gz.
+# Shared by check.sh, run.sh and bench.sh.
+#
+# Usage: build.sh OUTDIR [--selftests] [--samples]
+#
+# Build output goes to OUTDIR/build.log and is shown only on failure.
+# Prints the kernel build directory (KDIR) on the last line of stdout.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+OUTDIR=${1:?usage: build.sh OUTDIR [--selftests] [--samples]}
+shift
+WANT_SELFTESTS=0
+WANT_SAMPLES=0
+for a in "$@"; do
+	case "$a" in
+	--selftests)	WANT_SELFTESTS=1 ;;
+	--samples)	WANT_SAMPLES=1 ;;
+	*)		echo "build: unknown option $a" >&2; exit 2 ;;
+	esac
+done
+LLVM_SUFFIX=${LLVM_SUFFIX:--19}
+
+mkdir -p "$OUTDIR"
+OUTDIR=$(cd "$OUTDIR" && pwd)
+BLOG=$OUTDIR/build.log
+: > "$BLOG"
+
+# Run one build step with its output in the log; on failure show the log's
+# tail and stop.
+step() {
+	local what=$1
+	shift
+	if ! "$@" >>"$BLOG" 2>&1; then
+		echo "build: $what failed:" >&2
+		tail -n 60 "$BLOG" >&2
+		echo "build: full log in $BLOG" >&2
+		exit 1
+	fi
+}
+
+KDIR=$("$HERE/scripts/kernel.sh" x86 | tail -1)
+KSRC=$(readlink -f "$KDIR/source")
+
+step "module build" make -C "$KDIR" M="$HERE" LLVM="$LLVM_SUFFIX" modules
+
+args=(--module "$HERE/zcsend.ko")
+if [ $WANT_SELFTESTS -eq 1 ]; then
+	if [ ! -f "$HERE/selftests/zcsend/Makefile" ]; then
+		echo "build: selftests/zcsend/Makefile is missing: no selftests to run" >&2
+		exit 1
+	fi
+	rm -rf "$OUTDIR/selftests"
+	step "selftests build" make -C "$HERE/selftests/zcsend" KSRC="$KSRC" \
+		OUT="$OUTDIR/selftests"
+	args+=(--selftests "$OUTDIR/selftests")
+fi
+if [ $WANT_SAMPLES -eq 1 ]; then
+	if [ -f "$HERE/samples/Makefile" ]; then
+		rm -rf "$OUTDIR/samples"
+		step "samples build" make -C "$HERE/samples" KSRC="$KSRC" \
+			OUT="$OUTDIR/samples"
+		args+=(--samples "$OUTDIR/samples")
+	else
+		echo "build: samples/Makefile is missing: the guest will only load the module" >&2
+	fi
+fi
+
+step "initramfs" "$HERE/scripts/initramfs.sh" "$OUTDIR/initramfs.cpio.gz" "${args[@]}"
+echo "$KDIR"

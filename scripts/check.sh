@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `make check`: build the test kernel, zcsend.ko and the selftests, boot the
+# guest with zcsend.job=check on a tap network (so TCP sends can be truly
+# zero-copy) with the host-side receiver listening, and count the results.
+#
+# Results are the TAP lines of the console log at any indentation: the
+# selftests, /init's own steps and the KUnit block. "# SKIP" results count as
+# skipped. The kernel log adds one more result, "kernel log clean", which
+# fails on any BUG/WARNING/Oops/KASAN/lockdep/kmemleak/UBSAN report. A guest
+# that does not finish adds a failed "guest did not finish".
+#
+# Ends with a line "N passed, N failed"; exits non-zero on any failure or
+# when nothing passed. Environment: see scripts/guest.sh.
+#
+# check.sh --parse LOG [GUEST_OK] only counts the results of an existing
+# console log (GUEST_OK 0: count the guest as not finished).
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$HERE/.build/check
+LOG=$OUT/console.log
+T0=$(date +%s)
+
+finish() {
+	local passed=$1 failed=$2 skipped=$3
+	[ "$skipped" -eq 0 ] || echo "$skipped skipped"
+	echo "check: elapsed $(( $(date +%s) - T0 ))s"
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ] && exit 0
+	exit 1
+}
+
+# Count the results of a console log and finish. $2 = 0: the guest did not
+# finish (or did not power off).
+evaluate() {
+	local log=$1 guest_ok=$2 passed failed skipped bad
+
+	# TAP results at any indentation; a "# SKIP" directive means skipped.
+	read -r passed failed skipped < <(awk '
+		/^[[:space:]]*(not )?ok [0-9]+/ {
+			if ($0 ~ /#[[:space:]]*[Ss][Kk][Ii][Pp]/) skipped++
+			else if ($0 ~ /^[[:space:]]*not ok/) failed++
+			else passed++
+		}
+		END { print passed + 0, failed + 0, skipped + 0 }' "$log")
+
+	if [ "$guest_ok" -eq 0 ]; then
+		if grep -q '^ZCSEND-GUEST-DONE' "$log"; then
+			echo "not ok - guest did not power off cleanly"
+		else
+			echo "not ok - guest did not finish"
+		fi
+		failed=$((failed + 1))
+	fi
+
+	bad='BUG:|WARNING:|Oops|KASAN|possible circular locking|inconsistent lock state'
+	bad="$bad|unreferenced object|Kernel panic|general protection|UBSAN|Call Trace"
+	if grep -Eq "$bad" "$log"; then
+		echo "not ok - kernel log clean: $(grep -Ec "$bad" "$log") report lines in $log:"
+		grep -En "$bad" "$log" | head -n 20 | sed 's/^/#   /'
+		failed=$((failed + 1))
+	else
+		echo "ok - kernel log clean"
+		passed=$((passed + 1))
+	fi
+
+	finish "$passed" "$failed" "$skipped"
+}
+
+if [ "${1:-}" = --parse ]; then
+	# Re-count an existing log: check.sh --parse LOG [GUEST_OK]
+	evaluate "${2:?usage: check.sh --parse LOG [GUEST_OK]}" "${3:-1}"
+fi
+
+"$HERE/scripts/deps.sh"
+if ! "$HERE/scripts/build.sh" "$OUT" --selftests >/dev/null; then
+	echo "check: build failed"
+	finish 0 1 0
+fi
+
+# The selftests build puts the host-side receiver under host/ (left out of
+# the initramfs); it runs in the tap namespace, where the guest reaches it
+# as 10.77.0.1 / fd77::1.
+guest_args=(--tap --job check --log "$LOG")
+if [ -x "$OUT/selftests/host/run_host.sh" ]; then
+	guest_args+=(--host-cmd "exec $(printf %q "$OUT/selftests/host/run_host.sh")")
+fi
+
+guest_ok=1
+"$HERE/scripts/guest.sh" "${guest_args[@]}" "$OUT/initramfs.cpio.gz" || guest_ok=0
+if [ -s "$LOG.host" ]; then
+	sed 's/^/# host: /' "$LOG.host"
+fi
+evaluate "$LOG" "$guest_ok"
