@@ -508,6 +508,32 @@ TEST_F(errors, udp_no_destination)
 	expect_nothing_sent(_metadata, self);
 }
 
+/* A send of 0 bytes returns 0 and still posts its one completion. */
+TEST_F(errors, zero_length)
+{
+	struct iovec iov[2] = { { self->buf, 0 }, { self->buf + 4096, 0 } };
+	char b;
+	int ret;
+
+	ret = zc_sendv(self->zfd, self->tcp.tx, iov, 2, 0, NULL, 0, 1);
+	EXPECT_EQ(0, ret) TH_LOG("TCP: %d", ret);
+	if (!ret)
+		zc_log_add(&self->log, 1, 0);
+	ret = zc_sendv(self->zfd, self->udp, iov, 1, 0, &self->udpp.dst,
+		       self->udpp.dstlen, 2);
+	EXPECT_EQ(0, ret) TH_LOG("UDP: %d", ret);
+	if (!ret)
+		zc_log_add(&self->log, 2, 0);
+	zc_expect_completions(_metadata, self->zfd, &self->log,
+			      ZCSEND_COMPL_COPIED, ZCSEND_COMPL_ZEROCOPY, NULL);
+	zc_expect_idle_stats(_metadata, self->zfd, self->log.n, 0,
+			     self->log.n);
+	/* UDP carries an empty datagram; TCP carries nothing. */
+	zc_msleep(50);
+	EXPECT_EQ(0, recv(self->udpp.rx, &b, 1, MSG_DONTWAIT));
+	EXPECT_EQ(-1, recv(self->tcp.rx, &b, 1, MSG_DONTWAIT));
+}
+
 /* A read-only private mapping: pinned without FOLL_WRITE. */
 TEST_F(errors, readonly)
 {

@@ -230,6 +230,60 @@ TEST_F(faults, kill_sender)
 	expect_usable(_metadata);
 }
 
+struct racer {
+	int zfd, fd, sends, err;
+	const uint8_t *buf;
+	struct zc_log log;
+};
+
+static void *racer_main(void *arg)
+{
+	struct racer *r = arg;
+	int ret;
+
+	for (;;) {
+		ret = zc_send(r->zfd, r->fd, r->buf, 60000, MSG_DONTWAIT, NULL,
+			      0, r->log.n);
+		if (ret > 0) {
+			zc_log_add(&r->log, r->log.n, ret);
+		} else if (ret != -EAGAIN && ret != -ENOBUFS) {
+			r->err = -ret;
+			return NULL;
+		}
+	}
+}
+
+/*
+ * The socket closed by another thread while sends are being made on it:
+ * the sender sees EBADF (or a send error), nothing crashes, and each send
+ * that was accepted completes.
+ */
+TEST_F(faults, close_race)
+{
+	struct racer r = { .zfd = self->zfd, .buf = self->buf };
+	struct zc_pair p;
+	pthread_t th;
+	int i;
+
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_DGRAM, 1 << 20,
+					      0));
+		ASSERT_EQ(0, connect(p.tx, (void *)&p.dst, p.dstlen));
+		r.fd = p.tx;
+		r.err = 0;
+		ASSERT_EQ(0, pthread_create(&th, NULL, racer_main, &r));
+		zc_msleep(1 + i % 7);
+		close(p.tx);
+		pthread_join(th, NULL);
+		EXPECT_NE(0, r.err);
+		close(p.rx);
+	}
+	TH_LOG("%d sends accepted before the closes", r.log.n);
+	zc_expect_completions(_metadata, self->zfd, &r.log, 0, 0, NULL);
+	zc_expect_idle_stats(_metadata, self->zfd, r.log.n, -1, -1);
+	zc_log_free(&r.log);
+}
+
 /* The module stays while sends are in flight, even with no file open. */
 TEST_F(faults, rmmod_inflight)
 {

@@ -375,7 +375,7 @@ static __maybe_unused int zc_pins(uint64_t *acquired, uint64_t *released)
 	/* Fold the per-CPU deltas in first (root only; best effort). */
 	fd = open("/proc/sys/vm/stat_refresh", O_WRONLY | O_CLOEXEC);
 	if (fd >= 0) {
-		ssize_t __attribute__((unused)) w = write(fd, "1\n", 2);
+		ssize_t __maybe_unused w = write(fd, "1\n", 2);
 
 		close(fd);
 	}

@@ -269,6 +269,37 @@ TEST_F(loopback, scattered)
 	send_iovecs(_metadata, self, variant, seg, gap, 24, 100);
 }
 
+/*
+ * Many sends just above copy_threshold, unaligned: over TCP they share
+ * skbs (link_skb chains); each must still complete exactly once.
+ */
+TEST_F(loopback, many_small)
+{
+	uint64_t thr = copy_threshold();
+	size_t chunk = thr > 20000 ? thr : 20000;
+	uint32_t must, must_not;
+	struct zc_rx rx;
+	socklen_t alen;
+	const void *dst = dst_of(self, variant, &alen);
+	int i, ret, n = variant->total / chunk;
+
+	if (n > 64)
+		n = 64;
+	ASSERT_EQ(0, zc_rx_start(&rx, self->p.rx, SEED, n * chunk));
+	for (i = 0; i < n; i++) {
+		ret = zc_send(self->zfd, self->p.tx,
+			      self->buf + self->log.bytes, chunk, 0, dst, alen,
+			      0x2000 + i);
+		ASSERT_EQ(chunk, ret) TH_LOG("send #%d: %d", i, ret);
+		zc_log_add(&self->log, 0x2000 + i, ret);
+	}
+	ZC_EXPECT_RX(&rx, n * chunk);
+	loopback_flags(variant, chunk, 0, &must, &must_not);
+	zc_expect_completions(_metadata, self->zfd, &self->log, must,
+			      must_not, NULL);
+	zc_expect_idle_stats(_metadata, self->zfd, n, 0, n);
+}
+
 /* Shared memory pages (memfd) pin and send like anonymous ones. */
 TEST_F(loopback, memfd)
 {
@@ -901,7 +932,12 @@ FIXTURE_TEARDOWN(remote)
 	ZC_EXPECT_PINS_BACK(self->pins);
 }
 
-TEST_F(remote, stream)
+/*
+ * Sends @total bytes in @chunk-byte sends, shuts the write side down and
+ * checks host_receiver's verdict and that every completion says ZEROCOPY.
+ */
+static void remote_send(struct __test_metadata *_metadata,
+			FIXTURE_DATA(remote) *self, size_t total, size_t chunk)
 {
 	struct timeval tv = { 60, 0 };
 	char verdict[64] = "", want[64];
@@ -912,10 +948,10 @@ TEST_F(remote, stream)
 	int ret;
 
 	start = zc_now_ms();
-	while (self->log.bytes < REMOTE_TOTAL) {
-		n = REMOTE_TOTAL - self->log.bytes;
-		if (n > REMOTE_CHUNK)
-			n = REMOTE_CHUNK;
+	while (self->log.bytes < total) {
+		n = total - self->log.bytes;
+		if (n > chunk)
+			n = chunk;
 		ret = zc_send(self->zfd, self->fd, self->buf + self->log.bytes,
 			      n, 0, NULL, 0, self->log.n);
 		ASSERT_LT(0, ret) TH_LOG("send #%d: %s", self->log.n,
@@ -931,15 +967,30 @@ TEST_F(remote, stream)
 			break;
 		got += r;
 	}
-	snprintf(want, sizeof(want), "OK %d\n", REMOTE_TOTAL);
+	snprintf(want, sizeof(want), "OK %zu\n", total);
 	EXPECT_STREQ(want, verdict);
 
 	zc_expect_completions(_metadata, self->zfd, &self->log,
 			      ZCSEND_COMPL_ZEROCOPY, 0, &t);
-	TH_LOG("%d sends, %d bytes in %" PRId64 " ms (%.1f MB/s): zerocopy %d copied %d",
-	       self->log.n, REMOTE_TOTAL, ms,
-	       ms ? REMOTE_TOTAL / 1e3 / ms : 0.0, t.zerocopy, t.copied);
+	TH_LOG("%d sends, %zu bytes in %" PRId64 " ms (%.1f MB/s): zerocopy %d copied %d",
+	       self->log.n, total, ms, ms ? total / 1e3 / ms : 0.0,
+	       t.zerocopy, t.copied);
 	zc_expect_idle_stats(_metadata, self->zfd, self->log.n, -1, -1);
+}
+
+TEST_F(remote, stream)
+{
+	remote_send(_metadata, self, REMOTE_TOTAL, REMOTE_CHUNK);
+}
+
+/* Sends just above copy_threshold: many share an skb (link_skb chains). */
+TEST_F(remote, small_sends)
+{
+	uint64_t thr = copy_threshold();
+	size_t chunk = thr > 20000 ? thr : 20000;
+
+	remote_send(_metadata, self, 64 * chunk < REMOTE_TOTAL ?
+		    64 * chunk : REMOTE_TOTAL, chunk);
 }
 
 TEST_HARNESS_MAIN
