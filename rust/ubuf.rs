@@ -196,8 +196,46 @@ impl Drop for Submission {
     fn drop(&mut self) {
         // SAFETY: we own one reference on a live notif (type invariant); this
         // gives it up exactly once, as an skb free would.
-        unsafe { complete(ptr::null_mut(), self.as_raw(), true) };
+        if let Some(head) = unsafe { put(self.as_raw(), true) } {
+            // No skb kept the data (it was copied, or the send failed): we
+            // are in process context, so complete right here rather than
+            // wait for the workqueue. The caller's open file keeps the
+            // module loaded across the module reference dropped in here.
+            Notif::run(head);
+        }
     }
+}
+
+/// Drops one reference on `uarg`; returns the chain head when that was the
+/// last reference of the whole chain.
+///
+/// # Safety
+///
+/// `uarg` is the `ubuf` of a live [`Notif`] and the caller owns one of its
+/// references, which this call consumes.
+unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<Pin<KBox<Notif>>> {
+    let n = uarg.cast::<Notif>();
+    // SAFETY: by the function's safety contract `n` is live while we hold
+    // our reference.
+    let notif = unsafe { &*n };
+    if !zerocopy_success {
+        notif.copied.store(true, Relaxed);
+    }
+    // SAFETY: `uarg` is valid and we own one reference.
+    if !unsafe { zcsend_ubuf_put_and_test(uarg) } {
+        return None;
+    }
+    let head = notif.head.load(Relaxed);
+    if head != n {
+        // A linked notif holds one reference on its chain head; the head
+        // completes the whole chain.
+        // SAFETY: `head` is live: our chain reference on it was taken in
+        // `link_skb` and is the one we pass on now.
+        return unsafe { put((*head).ubuf.get(), zerocopy_success) };
+    }
+    // SAFETY: the last reference of a chain head: nobody else can reach it,
+    // and it came from a `Pin<KBox<Notif>>` (type invariant).
+    Some(unsafe { Pin::new_unchecked(KBox::from_raw(n)) })
 }
 
 /// `ubuf_info_ops.complete`: one reference on `uarg` is gone.
@@ -215,31 +253,11 @@ unsafe extern "C" fn complete(
     // (`wq.rs`), so this function is not unloaded under our feet after it
     // hands the notif to that work.
     let _rcu = kernel::sync::rcu::read_lock();
-    let n = uarg.cast::<Notif>();
-    // SAFETY: by the function's safety contract `n` is live while we hold
-    // our reference.
-    let notif = unsafe { &*n };
-    if !zerocopy_success {
-        notif.copied.store(true, Relaxed);
+    // SAFETY: same contract as ours.
+    if let Some(head) = unsafe { put(uarg, zerocopy_success) } {
+        // Cannot fail: a notif is enqueued once, by its last reference.
+        let _ = crate::wq::completion_queue().enqueue(head);
     }
-    // SAFETY: `uarg` is valid and we own one reference.
-    if !unsafe { zcsend_ubuf_put_and_test(uarg) } {
-        return;
-    }
-    let head = notif.head.load(Relaxed);
-    if head != n {
-        // A linked notif holds one reference on its chain head; the head
-        // completes the whole chain.
-        // SAFETY: `head` is live: our chain reference on it was taken in
-        // `link_skb` and is the one we pass on now.
-        unsafe { complete(ptr::null_mut(), (*head).ubuf.get(), zerocopy_success) };
-        return;
-    }
-    // SAFETY: the last reference of a chain head: nobody else can reach it,
-    // and it came from a `Pin<KBox<Notif>>` (type invariant).
-    let boxed = unsafe { Pin::new_unchecked(KBox::from_raw(n)) };
-    // Cannot fail: a notif is enqueued once, by its last reference.
-    let _ = crate::wq::completion_queue().enqueue(boxed);
 }
 
 /// `ubuf_info_ops.link_skb`: attach `uarg` to `skb`, sharing it with the

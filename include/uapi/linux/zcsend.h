@@ -51,7 +51,10 @@ struct zcsend_send {
 #define ZCSEND_COMPL_ZEROCOPY	(1U << 0)
 /* At least part of the data was copied by the stack (or never pinned). */
 #define ZCSEND_COMPL_COPIED	(1U << 1)
-/* The send was below the copy threshold and took the plain copy path. */
+/*
+ * The send took the plain copy path: it was below the copy threshold, or it
+ * was a UDP datagram whose buffers need more than MAX_SKB_FRAGS (17) frags.
+ */
 #define ZCSEND_COMPL_COPY_PATH	(1U << 2)
 
 /**
@@ -70,7 +73,7 @@ struct zcsend_completion {
 
 /**
  * struct zcsend_stats - counters of one open file, ZCSEND_IOC_STATS
- * @sends:        sends accepted through this file
+ * @sends:        completion records posted on this file
  * @inflight:     sends whose completion has not been posted yet
  * @pinned_pages: user pages pinned right now by this file's sends
  * @zerocopy:     completions posted with ZCSEND_COMPL_ZEROCOPY
