@@ -1,0 +1,166 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# `make bench`: benchmark zcsend against plain send(), MSG_ZEROCOPY, io_uring
+# SEND_ZC (plain and fixed buffers), sendfile() and vmsplice()+splice(), at
+# 1K..1M, in two guests running the same kernel source and module:
+#   tcg  QEMU under TCG (or KVM with ZCSEND_ACCEL=kvm) on the bench kernel
+#        (scripts/kernel.sh x86-bench: no KASAN/lockdep/kmemleak), with a
+#        tap NIC (vnet_hdr) and `zcbench --sink` on the host end
+#   uml  User-Mode Linux (scripts/kernel.sh um): kernel code runs natively
+# Each guest runs tools/bench/run_bench.sh (zcsend.job=bench); then
+# tools/bench/report.py prints the tables and writes results/ (see
+# tools/bench/README.rst).
+#
+# Environment:
+#   BENCH_SMOKE=1        tiny byte counts, one repetition (CI: keeps it
+#                        building and running; the numbers mean nothing)
+#   BENCH_FLAVOURS       default "tcg uml"
+#   BENCH_RESULTS        default results/ (BENCH_SMOKE: results/smoke/)
+#   BENCH_REPS, BENCH_BYTES, BENCH_MAX_CALLS, BENCH_SIZES, BENCH_METHODS,
+#   BENCH_PATHS          passed to the guest (see run_bench.sh)
+#   BENCH_TIMEOUT        seconds per guest (default 3000; smoke 900)
+#   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
+# Exits non-zero if a guest did not finish or produced no results.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$HERE/.build/bench
+SMOKE=${BENCH_SMOKE:-0}
+FLAVOURS=${BENCH_FLAVOURS:-tcg uml}
+if [ "$SMOKE" = 1 ]; then
+	RES=${BENCH_RESULTS:-$HERE/results/smoke}
+	TIMEOUT=${BENCH_TIMEOUT:-900}
+else
+	RES=${BENCH_RESULTS:-$HERE/results}
+	TIMEOUT=${BENCH_TIMEOUT:-3000}
+fi
+LLVM_SUFFIX=${LLVM_SUFFIX:--19}
+ACCEL=${ZCSEND_ACCEL:-tcg}
+T0=$(date +%s)
+
+mkdir -p "$OUT" "$RES"
+BLOG=$OUT/build.log
+: > "$BLOG"
+
+say() {
+	echo "bench: $*" >&2
+}
+
+# One build step with its output in the log; on failure show the log's tail.
+step() {
+	local what=$1
+	shift
+	if ! "$@" >>"$BLOG" 2>&1; then
+		say "$what failed:"
+		tail -n 60 "$BLOG" >&2
+		say "full log in $BLOG"
+		exit 1
+	fi
+}
+
+# Settings for the guest, on the kernel command line.
+guest_args() {
+	local a="zcsend.accel=$1 zcsend.bench_smoke=$SMOKE"
+	[ -z "${BENCH_REPS:-}" ] || a="$a zcsend.bench_reps=$BENCH_REPS"
+	[ -z "${BENCH_BYTES:-}" ] || a="$a zcsend.bench_bytes=$BENCH_BYTES"
+	[ -z "${BENCH_MAX_CALLS:-}" ] || a="$a zcsend.bench_max_calls=$BENCH_MAX_CALLS"
+	[ -z "${BENCH_SIZES:-}" ] || a="$a zcsend.bench_sizes=$BENCH_SIZES"
+	[ -z "${BENCH_METHODS:-}" ] || a="$a zcsend.bench_methods=$BENCH_METHODS"
+	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
+	echo "$a"
+}
+
+# Builds zcsend.ko for one kernel in a private copy of the sources, so that
+# the repository's own zcsend.ko (the x86 test build) is left alone.
+build_module() {
+	local fl=$1 kdir=$2 d=$OUT/mod-$1
+	local extra=()
+	mkdir -p "$d/rust" "$d/include"
+	cp "$HERE/Kbuild" "$d/"
+	cp "$HERE"/rust/*.rs "$HERE"/rust/*.c "$HERE"/rust/*.h "$d/rust/"
+	cp -r "$HERE/include/." "$d/include/"
+	# UML's module loader rejects GOTPCREL relocations.
+	[ "$fl" != uml ] || extra=(KRUSTFLAGS=-Zdirect-access-external-data=yes)
+	step "zcsend.ko build ($fl)" make -C "$kdir" M="$d" LLVM="$LLVM_SUFFIX" "${extra[@]}" modules
+	echo "$d/zcsend.ko"
+}
+
+# Shows the guest's progress lines while it runs.
+follow() {
+	local log=$1 pid=$2
+	tail -n +1 -F --pid="$pid" "$log" 2>/dev/null |
+		grep --line-buffered -E '^(zcbench: |zcsend-init: (userspace|job)|guest: |Kernel panic)' |
+		grep --line-buffered -v '^zcbench: sink' >&2 || true
+}
+
+run_tcg() {
+	local kdir ko log=$RES/console-$ACCEL.log rc=0
+	say "QEMU ($ACCEL): bench kernel"
+	kdir=$("$HERE/scripts/kernel.sh" x86-bench | tail -1)
+	ko=$(build_module "$ACCEL" "$kdir")
+	step "initramfs ($ACCEL)" "$HERE/scripts/initramfs.sh" "$OUT/$ACCEL.cpio.gz" \
+		--module "$ko" --samples "$OUT/guest"
+	say "QEMU ($ACCEL): booting $kdir/arch/x86/boot/bzImage (console: $log)"
+	ZCSEND_TIMEOUT=$TIMEOUT "$HERE/scripts/guest.sh" --quiet --tap --job bench \
+		--kernel "$kdir/arch/x86/boot/bzImage" --append "$(guest_args "$ACCEL")" \
+		--host-cmd "exec $OUT/guest/zcbench --sink 7900" --log "$log" \
+		"$OUT/$ACCEL.cpio.gz" &
+	local pid=$!
+	follow "$log" "$pid"
+	wait "$pid" || rc=$?
+	grep -a '^ZCB,' "$log" > "$RES/raw-$ACCEL.txt" || true
+	return $rc
+}
+
+run_uml() {
+	local kdir ko log=$RES/console-uml.log rc=0 seccomp=seccomp=on
+	say "UML: kernel"
+	kdir=$("$HERE/scripts/kernel.sh" um | tail -1)
+	ko=$(build_module uml "$kdir")
+	step "initramfs (uml)" "$HERE/scripts/initramfs.sh" "$OUT/uml.cpio.gz" \
+		--module "$ko" --samples "$OUT/guest"
+	# seccomp mode cuts UML's syscall cost (../shared/MEASUREMENTS.md); fall
+	# back to ptrace mode where the host does not allow it.
+	if ! grep -q 'seccomp=' "$kdir/vmlinux" 2>/dev/null; then
+		seccomp=""
+	fi
+	mkdir -p "$OUT/uml-dir"
+	say "UML: booting $kdir/vmlinux ${seccomp:-(ptrace mode)} (console: $log)"
+	(
+		# UML's consoles are this process's stdin/stdout; it powers off
+		# with the job (poweroff -f in /init).
+		sleep "$TIMEOUT" | timeout -k 5 "$TIMEOUT" "$kdir/vmlinux" mem=1G \
+			initrd="$OUT/uml.cpio.gz" con=fd:0,fd:1 con0=fd:0,fd:1 \
+			$seccomp uml_dir="$OUT/uml-dir" umid=zcbench-$$ \
+			loglevel=5 zcsend.job=bench $(guest_args uml) 2>&1 |
+			sed -u 's/\r$//' > "$log"
+	) &
+	local pid=$!
+	follow "$log" "$pid"
+	wait "$pid" || rc=$?
+	grep -a '^ZCB,' "$log" > "$RES/raw-uml.txt" || true
+	if ! grep -q '^ZCSEND-GUEST-DONE' "$log"; then
+		say "UML: the guest did not finish, see $log"
+		rc=1
+	fi
+	return $rc
+}
+
+say "results go to $RES$([ "$SMOKE" = 1 ] && echo ' (smoke mode: tiny byte counts)')"
+step "zcbench build" make -C "$HERE/tools/bench" OUT="$OUT/guest"
+
+status=0
+reports=()
+for fl in $FLAVOURS; do
+	t=$(date +%s)
+	case "$fl" in
+	tcg|qemu)	run_tcg || status=1; reports+=("$ACCEL=$RES/raw-$ACCEL.txt") ;;
+	uml)		run_uml || status=1; reports+=("uml=$RES/raw-uml.txt") ;;
+	*)		say "unknown flavour $fl (tcg, uml)"; exit 2 ;;
+	esac
+	say "$fl: $(( $(date +%s) - t )) s"
+done
+
+python3 "$HERE/tools/bench/report.py" --out "$RES" "${reports[@]}" || status=1
+say "elapsed $(( $(date +%s) - T0 )) s"
+exit $status

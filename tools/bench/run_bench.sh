@@ -1,0 +1,150 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# zcsend benchmark, guest side (dash in the busybox initramfs): the job of
+# `make bench` (zcsend.job=bench). Packed as /zcsend/samples/run_bench.sh,
+# next to zcbench, by scripts/bench.sh; the same initramfs boots under QEMU
+# and User-Mode Linux.
+#
+# Reloads zcsend.ko with copy_threshold=0 (every size takes the zero-copy
+# path), sets up the paths and runs zcbench once per path:
+#   udp-dummy0  UDP to 10.78.0.2, routed out dummy0 (MTU 65535, static
+#               neighbour): the in-guest path on which UDP is truly zero-copy
+#   tcp-tap     TCP to the host end of the tap (virtio-net, vnet_hdr) where
+#               scripts/bench.sh runs `zcbench --sink`: true zero-copy TCP.
+#               QEMU only (needs eth0)
+#   tcp-lo      TCP over loopback to a receiver forked in the guest: local
+#               delivery copies, so nothing is zero-copy here (reference)
+#
+# Settings come from the kernel command line (scripts/bench.sh sets them):
+#   zcsend.accel=tcg|kvm|uml    zcsend.bench_smoke=1 (tiny byte counts)
+#   zcsend.bench_reps=N         zcsend.bench_bytes=N (per cell, K/M suffixes)
+#   zcsend.bench_paths=a,b      zcsend.bench_sizes=1K,4K,...
+#   zcsend.bench_methods=a,b    zcsend.bench_max_calls=N
+# Output: the ZCB,... records of zcbench on the console; report.py reads them.
+
+cd "$(dirname "$0")" || exit 1
+PATH=/sbin:/usr/sbin:/usr/bin:/bin
+
+# Value of zcsend.NAME= on the kernel command line, or $2.
+karg() {
+	for a in $(cat /proc/cmdline); do
+		case "$a" in
+		zcsend.$1=*) echo "${a#*=}"; return ;;
+		esac
+	done
+	echo "$2"
+}
+
+ACCEL=$(karg accel unknown)
+SMOKE=$(karg bench_smoke 0)
+PATHS=$(karg bench_paths udp-dummy0,tcp-tap,tcp-lo)
+SIZES=$(karg bench_sizes 1K,4K,16K,64K,256K,1M)
+METHODS=$(karg bench_methods send,msg_zerocopy,uring_zc,uring_zc_fixed,sendfile,vmsplice,zcsend)
+if [ "$SMOKE" = 1 ]; then
+	REPS=$(karg bench_reps 1)
+	BYTES=$(karg bench_bytes 256K)
+	MAXCALLS=$(karg bench_max_calls 64)
+	MINCALLS=4
+	NULLSECS=0.02
+else
+	REPS=$(karg bench_reps 3)
+	BYTES=$(karg bench_bytes 32M)
+	MAXCALLS=$(karg bench_max_calls 4096)
+	MINCALLS=32
+	NULLSECS=0.3
+fi
+
+say() {
+	echo "zcbench: $*"
+}
+meta() {
+	echo "ZCB,meta,$1,$2"
+}
+
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+[ -n "$model" ] || model=$(sed -n 's/^vendor_id[[:space:]]*: //p' /proc/cpuinfo | head -1)
+meta accel "$ACCEL"
+meta kernel "$(uname -r)"
+meta kernel_version "$(cat /proc/version)"
+meta cpus "$cpus"
+meta cpu_model "$(echo "$model" | tr ',' ' ')"
+meta hz "$(getconf CLK_TCK 2>/dev/null || echo 100)"
+meta smoke "$SMOKE"
+meta reps "$REPS"
+meta bytes "$BYTES"
+meta max_calls "$MAXCALLS"
+say "accelerator $ACCEL, kernel $(uname -r), $cpus CPU(s) ($model)"
+
+# Every size on the zero-copy path: the benchmark measures that path, not
+# the default threshold's copy fallback.
+if [ -d /sys/module/zcsend ]; then
+	rmmod zcsend || say "rmmod zcsend failed"
+fi
+if [ -f /zcsend/zcsend.ko ] && insmod /zcsend/zcsend.ko copy_threshold=0; then
+	say "zcsend.ko loaded with copy_threshold=0"
+else
+	say "could not load zcsend.ko: no zcsend runs"
+fi
+
+# MSG_ZEROCOPY's notifications are charged to optmem; io_uring and zcsend's
+# are not. Raise it as msg_zerocopy.sh does so that it does not stall.
+echo 1000000 > /proc/sys/net/core/optmem_max
+# vmsplice: 1 MiB sends need a 256-page pipe.
+echo 8388608 > /proc/sys/fs/pipe-max-size 2>/dev/null
+
+setup_dummy() {
+	ip link add dummy0 type dummy 2>/dev/null
+	ip link set dummy0 mtu 65535 up &&
+	ip addr add 10.78.0.1/24 dev dummy0 2>/dev/null
+	ip neigh replace 10.78.0.2 lladdr 02:00:00:00:00:02 dev dummy0 nud permanent
+}
+
+status=0
+run_path() {
+	name=$1
+	shift
+	say "path $name: zcbench $*"
+	./zcbench --path "$name" --sizes "$SIZES" --methods "$METHODS" --reps "$REPS" \
+		--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
+		--null-secs "$NULLSECS" "$@"
+	rc=$?
+	[ $rc -eq 0 ] || { say "path $name: zcbench exit status $rc"; status=1; }
+}
+
+for p in $(echo "$PATHS" | tr ',' ' '); do
+	case "$p" in
+	udp-dummy0)
+		if setup_dummy; then
+			meta path "udp-dummy0,UDP out dummy0 (MTU 65535): zero-copy path"
+			run_path udp-dummy0 --udp --dest 10.78.0.2 --port 9
+		else
+			echo "ZCB,skip,udp-dummy0,*,0,no dummy device"
+		fi ;;
+	tcp-tap)
+		peer=${ZCSEND_PEER4:-}
+		if [ -z "$peer" ] || ! [ -e /sys/class/net/eth0 ]; then
+			say "path tcp-tap: no eth0 (only under QEMU with --tap): skipped"
+			echo "ZCB,skip,tcp-tap,*,0,no tap NIC in this guest"
+			continue
+		fi
+		i=0
+		while ! ping -c 1 -W 1 "$peer" > /dev/null 2>&1 && [ $i -lt 10 ]; do
+			i=$((i + 1))
+		done
+		meta path "tcp-tap,TCP via virtio-net + tap (vnet_hdr) to the host: zero-copy path"
+		run_path tcp-tap --tcp --dest "$peer" --port 7900 ;;
+	tcp-lo)
+		meta path "tcp-lo,TCP over loopback (local delivery copies): reference"
+		run_path tcp-lo --tcp --dest 127.0.0.1 --port 7901 --local-sink ;;
+	*)
+		say "unknown path $p" ;;
+	esac
+done
+
+if [ -d /sys/module/zcsend ]; then
+	say "zcsend module counters: $(cat /sys/module/zcsend/refcnt 2>/dev/null) refs"
+fi
+echo "ZCB,end,$status"
+exit $status

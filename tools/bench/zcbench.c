@@ -1,0 +1,1024 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * zcbench: benchmark zcsend against the other ways Linux sends bytes from
+ * user memory, on one socket path, in one process.
+ *
+ * Methods (--methods, comma separated):
+ *   send            plain send(): the stack copies the bytes (the baseline)
+ *   msg_zerocopy    SO_ZEROCOPY + send(MSG_ZEROCOPY); the error queue is
+ *                   drained every 32 sends as in selftests/net/msg_zerocopy.c
+ *                   and each range is counted zero-copy or copied by
+ *                   SO_EE_CODE_ZEROCOPY_COPIED
+ *   uring_zc        io_uring IORING_OP_SEND_ZC with IORING_SEND_ZC_REPORT_USAGE
+ *                   (IORING_NOTIF_USAGE_ZC_COPIED counts copied sends); the
+ *                   ring is refilled and entered once per round
+ *   uring_zc_fixed  the same from a registered (fixed) buffer
+ *   sendfile        sendfile() from a tmpfs file (page cache pages)
+ *   vmsplice        vmsplice() of the user buffer into a pipe + splice() out
+ *   zcsend          ZCSEND_IOC_SEND on /dev/zcsend; completion records read
+ *                   with read() every 32 sends; their flags are reported
+ *
+ * Every cell (method x size) sends a fixed byte count (--bytes, between
+ * --min-calls and --max-calls sends) on a fresh socket after an untimed
+ * warm-up of 1/16 of it, and is repeated --reps times, repetition-major so
+ * that drift spreads over all methods. A cell ends when the buffers are free
+ * again: the last send returned (copying methods) or the last completion
+ * was read (zero-copy ones); on TCP, additionally, when the peer has
+ * acknowledged every byte (SIOCOUTQ == 0), so that every method is timed to
+ * the same point.
+ *
+ * Output, one line per record on stdout, parsed by report.py:
+ *   ZCB,meta,KEY,VALUE
+ *   ZCB,null,PATH,NAME,CPU_S_PER_CALL,WALL_S_PER_CALL,CALLS
+ *   ZCB,cell,PATH,METHOD,SIZE,SENDSZ,REP,BYTES,CALLS,SYSCALLS,WALL_S,CPU_S,
+ *       GUEST_CPU_S,COMPL,ZC,COPIED,CFLAGS
+ *   ZCB,skip,PATH,METHOD,SIZE,REASON
+ * and human-readable progress lines starting with "zcbench:".
+ *
+ * CPU_S is the sending thread's user+system time (getrusage(RUSAGE_THREAD)),
+ * completion draining included; GUEST_CPU_S is the busy time of all CPUs
+ * (/proc/stat), which also holds softirqs, kworkers and an in-guest receiver.
+ *
+ * zcbench --sink PORT [ADDR] runs the TCP receiver (discards everything); the
+ * runner starts it on the host end of the tap, and zcbench forks one itself
+ * for --local-sink (loopback).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <liburing.h>
+#include <linux/errqueue.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/zcsend.h>
+
+#ifndef SO_ZEROCOPY
+#define SO_ZEROCOPY 60
+#endif
+#ifndef MSG_ZEROCOPY
+#define MSG_ZEROCOPY 0x4000000
+#endif
+#ifndef SO_EE_ORIGIN_ZEROCOPY
+#define SO_EE_ORIGIN_ZEROCOPY 5
+#endif
+#ifndef SO_EE_CODE_ZEROCOPY_COPIED
+#define SO_EE_CODE_ZEROCOPY_COPIED 1
+#endif
+/* Newer than liburing 2.3's header; the 7.2 kernel has them. */
+#ifndef IORING_SEND_ZC_REPORT_USAGE
+#define IORING_SEND_ZC_REPORT_USAGE (1U << 3)
+#endif
+#ifndef IORING_NOTIF_USAGE_ZC_COPIED
+#define IORING_NOTIF_USAGE_ZC_COPIED (1U << 31)
+#endif
+
+#define REGION		(16u << 20)	/* send buffer and tmpfs file */
+#define PAGE		4096u
+#define DRAIN_EVERY	32		/* sends between completion drains */
+#define MAX_INFLIGHT	256		/* zero-copy sends not completed yet */
+#define URING_ENTRIES	MAX_INFLIGHT	/* SQ size; the CQ has twice that */
+#define WAIT_S		20.0		/* for completions / ACKs at cell end */
+#define UDP_MAX		65000		/* UDP payload used for the 64K cell */
+
+enum method {
+	M_SEND, M_MSGZC, M_URING_ZC, M_URING_ZCF, M_SENDFILE, M_SPLICE, M_ZCSEND,
+	M_NR
+};
+
+static const char *const method_name[M_NR] = {
+	"send", "msg_zerocopy", "uring_zc", "uring_zc_fixed", "sendfile",
+	"vmsplice", "zcsend",
+};
+
+struct res {
+	uint64_t bytes, calls, syscalls, compl, zc, copied;
+	uint32_t cflags;
+	double wall, cpu, gcpu;
+};
+
+static struct {
+	const char *path;
+	bool tcp;
+	struct sockaddr_storage dst;
+	socklen_t dstlen;
+	uint8_t *buf;
+	int filefd;
+	int pr, pw;
+	int zfd, efd;
+	struct io_uring ring;
+	bool ring_ok, fixed_ok;
+	pid_t sink;
+	uint64_t bytes, min_calls, max_calls;
+	int reps;
+	bool verbose;
+} g = { .filefd = -1, .pr = -1, .pw = -1, .zfd = -1, .efd = -1, .sink = -1 };
+
+static const char *prog = "zcbench";
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("%s: error: ", prog);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	if (g.sink > 0)
+		kill(g.sink, SIGTERM);
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double thread_cpu(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Busy time of all CPUs so far, from /proc/stat (everything but idle/iowait). */
+static double guest_cpu(void)
+{
+	unsigned long long v[10] = { 0 };
+	static long hz;
+	FILE *f = fopen("/proc/stat", "r");
+	int n;
+
+	if (!hz)
+		hz = sysconf(_SC_CLK_TCK);
+	if (!f)
+		return 0;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu",
+		   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 7)
+		return 0;
+	/* user nice system idle iowait irq softirq steal */
+	return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / hz;
+}
+
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 0);
+
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	else if (*end == 'G' || *end == 'g')
+		v <<= 30, end++;
+	if (*end || !v) {
+		fprintf(stderr, "%s: bad size %s\n", prog, s);
+		exit(2);
+	}
+	return v;
+}
+
+static const char *size_str(size_t s, char *b)
+{
+	if (s >= (1u << 20) && !(s % (1u << 20)))
+		sprintf(b, "%zuM", s >> 20);
+	else if (s >= 1024 && !(s % 1024))
+		sprintf(b, "%zuK", s >> 10);
+	else
+		sprintf(b, "%zu", s);
+	return b;
+}
+
+/* ---- TCP receiver --------------------------------------------------- */
+
+static volatile sig_atomic_t sink_stop;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	sink_stop = 1;
+}
+
+/* Accepts any number of connections and discards what they send. */
+static int run_sink(int port, const char *addr)
+{
+	struct pollfd p[64];
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+	static char buf[1 << 20];
+	int one = 1, lfd, n = 1, i;
+
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGPIPE, SIG_IGN);
+	if (addr && inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		die("sink: bad address %s", addr);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (lfd < 0 || bind(lfd, (void *)&sa, sizeof(sa)) || listen(lfd, 64))
+		die("sink: cannot listen on port %d: %s", port, strerror(errno));
+	printf("%s: sink listening on %s:%d\n", prog, addr ? addr : "0.0.0.0", port);
+	fflush(stdout);
+	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	while (!sink_stop) {
+		if (poll(p, n, 1000) < 0) {
+			if (errno == EINTR)
+				continue;
+			die("sink: poll: %s", strerror(errno));
+		}
+		if (p[0].revents & POLLIN) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (c >= 0 && n < 64)
+				p[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
+			else if (c >= 0)
+				close(c);
+		}
+		for (i = 1; i < n; i++) {
+			ssize_t r;
+
+			if (!p[i].revents)
+				continue;
+			do
+				r = recv(p[i].fd, buf, sizeof(buf), 0);
+			while (r > 0);
+			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+				close(p[i].fd);
+				p[i--] = p[--n];
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- setup ---------------------------------------------------------- */
+
+static void resolve(const char *host, int port)
+{
+	struct sockaddr_in *s4 = (void *)&g.dst;
+	struct sockaddr_in6 *s6 = (void *)&g.dst;
+
+	memset(&g.dst, 0, sizeof(g.dst));
+	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		g.dstlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		g.dstlen = sizeof(*s6);
+	} else {
+		fprintf(stderr, "%s: %s is not an IP address\n", prog, host);
+		exit(2);
+	}
+}
+
+static int open_sock(bool zerocopy)
+{
+	int one = 1, fd, tries;
+
+	for (tries = 0; ; tries++) {
+		fd = socket(g.dst.ss_family, (g.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			die("socket: %s", strerror(errno));
+		if (zerocopy && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)))
+			die("SO_ZEROCOPY: %s", strerror(errno));
+		if (!connect(fd, (void *)&g.dst, g.dstlen))
+			return fd;
+		if (tries >= 50)
+			die("connect: %s", strerror(errno));
+		close(fd);
+		usleep(100000);	/* the receiver may still be starting */
+	}
+}
+
+/* TCP: waits until the peer has acknowledged every byte. */
+static void wait_acked(int fd, struct res *r)
+{
+	double end = now() + WAIT_S;
+	int out;
+
+	if (!g.tcp)
+		return;
+	for (;;) {
+		r->syscalls++;
+		if (ioctl(fd, SIOCOUTQ, &out) || out == 0)
+			return;
+		if (now() > end)
+			die("%d bytes still unacknowledged after %.0f s", out, WAIT_S);
+		r->syscalls++;
+		usleep(200);
+	}
+}
+
+static void setup_buffers(void)
+{
+	const char *file = "/tmp/zcbench.data";
+	size_t i;
+
+	g.buf = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
+		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (g.buf == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	for (i = 0; i < REGION; i++)
+		g.buf[i] = (uint8_t)(i * 131 + (i >> 12));
+	g.filefd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (g.filefd < 0 || write(g.filefd, g.buf, REGION) != REGION)
+		die("cannot write %s: %s", file, strerror(errno));
+	unlink(file);
+}
+
+/* Byte offset of the i-th send of @size bytes in the region. */
+static size_t slot(uint64_t i, size_t size)
+{
+	size_t stride = size < PAGE ? size : (size + PAGE - 1) & ~(size_t)(PAGE - 1);
+
+	if (size >= 65000)	/* UDP 65000: 64 KiB-aligned, 16 pages */
+		stride = (size + 0xffff) & ~(size_t)0xffff;
+	return (i * stride) % (REGION - REGION % stride);
+}
+
+static int inflight_cap(size_t size)
+{
+	size_t stride = (size + PAGE - 1) & ~(size_t)(PAGE - 1);
+	size_t cap = REGION / stride;
+
+	return cap < MAX_INFLIGHT ? (int)cap : MAX_INFLIGHT;
+}
+
+/* ---- send() --------------------------------------------------------- */
+
+static void run_send(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	uint64_t i;
+
+	for (i = 0; i < calls; i++) {
+		ssize_t n;
+
+		r->syscalls++;
+		n = send(fd, g.buf + slot(i, size), size, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) {
+				i--;
+				continue;
+			}
+			die("send: %s", strerror(errno));
+		}
+		r->bytes += n;
+		r->calls++;
+	}
+}
+
+/* ---- MSG_ZEROCOPY --------------------------------------------------- */
+
+/* Reads notifications until @want completions are in (or EAGAIN). */
+static void msgzc_drain(int fd, struct res *r, uint64_t want, int wait_ms)
+{
+	while (r->compl < want) {
+		struct sock_extended_err *serr;
+		char control[128];
+		struct msghdr msg = { .msg_control = control,
+				      .msg_controllen = sizeof(control) };
+		struct cmsghdr *cm;
+		uint32_t range;
+
+		r->syscalls++;
+		if (recvmsg(fd, &msg, MSG_ERRQUEUE) < 0) {
+			struct pollfd p = { .fd = fd, .events = 0 };
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				die("recvmsg(MSG_ERRQUEUE): %s", strerror(errno));
+			if (!wait_ms)
+				return;
+			r->syscalls++;
+			if (poll(&p, 1, wait_ms) <= 0)
+				return;
+			continue;
+		}
+		cm = CMSG_FIRSTHDR(&msg);
+		if (!cm)
+			die("MSG_ZEROCOPY notification without cmsg");
+		serr = (void *)CMSG_DATA(cm);
+		if (serr->ee_origin != SO_EE_ORIGIN_ZEROCOPY || serr->ee_errno)
+			die("unexpected error queue entry: origin %u errno %u",
+			    serr->ee_origin, serr->ee_errno);
+		range = serr->ee_data - serr->ee_info + 1;
+		r->compl += range;
+		if (serr->ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
+			r->copied += range;
+		else
+			r->zc += range;
+	}
+}
+
+static void run_msgzc(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	double end;
+	uint64_t i;
+	int cap = inflight_cap(size);
+
+	for (i = 0; i < calls; i++) {
+		ssize_t n;
+
+		r->syscalls++;
+		n = send(fd, g.buf + slot(i, size), size, MSG_ZEROCOPY | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			if (errno == ENOBUFS || errno == EAGAIN) {
+				/* optmem (notification) limit: let some complete */
+				msgzc_drain(fd, r, r->compl + 1, 10);
+				i--;
+				continue;
+			}
+			die("send(MSG_ZEROCOPY): %s", strerror(errno));
+		}
+		r->bytes += n;
+		r->calls++;
+		if (r->calls % DRAIN_EVERY == 0)
+			msgzc_drain(fd, r, r->calls, 0);
+		if (r->calls - r->compl >= (uint64_t)cap)
+			msgzc_drain(fd, r, r->calls - cap / 2, 100);
+	}
+	end = now() + WAIT_S;
+	while (r->compl < r->calls && now() < end)
+		msgzc_drain(fd, r, r->calls, 100);
+	if (r->compl < r->calls)
+		die("MSG_ZEROCOPY: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
+		    r->compl, r->calls, WAIT_S);
+}
+
+/* ---- io_uring SEND_ZC ----------------------------------------------- */
+
+static void setup_ring(void)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	};
+	struct iovec iov = { g.buf, REGION };
+	int ret;
+
+	ret = io_uring_queue_init_params(URING_ENTRIES, &g.ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(URING_ENTRIES, &g.ring, &p);
+	}
+	if (ret) {
+		printf("%s: io_uring unavailable: %s\n", prog, strerror(-ret));
+		return;
+	}
+	g.ring_ok = true;
+	ret = io_uring_register_buffers(&g.ring, &iov, 1);
+	if (ret)
+		printf("%s: io_uring_register_buffers: %s: no fixed-buffer runs\n",
+		       prog, strerror(-ret));
+	else
+		g.fixed_ok = true;
+}
+
+static void run_uring(int fd, size_t size, uint64_t calls, bool fixed, struct res *r)
+{
+	struct io_uring *ring = &g.ring;
+	int cap = inflight_cap(size), inflight = 0;
+	uint64_t queued = 0;
+	double end = 0;
+
+	while (queued < calls || inflight) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		int ret;
+
+		while (inflight < cap && queued < calls) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+			void *p = g.buf + slot(queued, size);
+
+			if (!sqe)
+				break;
+			if (fixed)
+				io_uring_prep_send_zc_fixed(sqe, fd, p, size, MSG_NOSIGNAL,
+							    IORING_SEND_ZC_REPORT_USAGE, 0);
+			else
+				io_uring_prep_send_zc(sqe, fd, p, size, MSG_NOSIGNAL,
+						      IORING_SEND_ZC_REPORT_USAGE);
+			sqe->user_data = queued;
+			inflight++;
+			queued++;
+		}
+		if (queued == calls && !end)
+			end = now() + WAIT_S;
+		r->syscalls++;
+		ret = io_uring_submit_and_wait(ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			die("io_uring_submit_and_wait: %s", strerror(-ret));
+		io_uring_for_each_cqe(ring, head, cqe) {
+			seen++;
+			if (cqe->flags & IORING_CQE_F_NOTIF) {
+				inflight--;
+				r->compl++;
+				if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
+					r->copied++;
+				else
+					r->zc++;
+				continue;
+			}
+			if (cqe->res < 0)
+				die("SEND_ZC%s: %s", fixed ? " (fixed)" : "", strerror(-cqe->res));
+			r->bytes += cqe->res;
+			r->calls++;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				inflight--;	/* no notification follows */
+		}
+		io_uring_cq_advance(ring, seen);
+		if (end && now() > end)
+			die("io_uring: %d sends still in flight after %.0f s", inflight, WAIT_S);
+	}
+}
+
+/* ---- sendfile(), vmsplice() + splice() ------------------------------- */
+
+static void run_sendfile(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	uint64_t i;
+
+	for (i = 0; i < calls; i++) {
+		off_t off = slot(i, size);
+		ssize_t n;
+
+		r->syscalls++;
+		n = sendfile(fd, g.filefd, &off, size);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS) {
+				i--;
+				continue;
+			}
+			die("sendfile: %s", strerror(errno));
+		}
+		r->bytes += n;
+		r->calls++;
+	}
+}
+
+static void run_splice(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	uint64_t i;
+
+	for (i = 0; i < calls; i++) {
+		struct iovec iov = { g.buf + slot(i, size), size };
+		size_t inpipe = 0;
+
+		while (iov.iov_len || inpipe) {
+			ssize_t n;
+
+			if (iov.iov_len) {
+				r->syscalls++;
+				n = vmsplice(g.pw, &iov, 1, SPLICE_F_NONBLOCK);
+				if (n < 0 && errno != EAGAIN && errno != EINTR)
+					die("vmsplice: %s", strerror(errno));
+				if (n > 0) {
+					iov.iov_base = (char *)iov.iov_base + n;
+					iov.iov_len -= n;
+					inpipe += n;
+					r->bytes += n;
+				}
+			}
+			while (inpipe) {
+				r->syscalls++;
+				n = splice(g.pr, NULL, fd, NULL, inpipe,
+					   SPLICE_F_MOVE | (iov.iov_len ? SPLICE_F_MORE : 0));
+				if (n < 0 && (errno == EINTR || errno == EAGAIN))
+					continue;
+				if (n <= 0)
+					die("splice: %s", n ? strerror(errno) : "returned 0");
+				inpipe -= n;
+			}
+		}
+		r->calls++;
+	}
+}
+
+/* ---- zcsend --------------------------------------------------------- */
+
+static void zc_drain(struct res *r, uint64_t want, int wait_ms)
+{
+	struct zcsend_completion c[64];
+
+	while (r->compl < want) {
+		ssize_t n;
+		int k;
+
+		r->syscalls++;
+		n = read(g.zfd, c, sizeof(c));
+		if (n < 0) {
+			struct pollfd p = { .fd = g.efd, .events = POLLIN };
+			uint64_t ticks;
+
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				die("read %s: %s", ZCSEND_DEVICE, strerror(errno));
+			if (!wait_ms)
+				return;
+			r->syscalls += 2;
+			if (poll(&p, 1, wait_ms) <= 0)
+				return;
+			if (read(g.efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+				die("read eventfd: %s", strerror(errno));
+			continue;
+		}
+		for (k = 0; k < n / (ssize_t)sizeof(c[0]); k++) {
+			r->compl++;
+			r->cflags |= c[k].flags;
+			if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
+				r->zc++;
+			else
+				r->copied++;
+		}
+	}
+}
+
+static void run_zcsend(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	int cap = inflight_cap(size);
+	double end;
+	uint64_t i;
+
+	for (i = 0; i < calls; i++) {
+		struct iovec iov = { g.buf + slot(i, size), size };
+		struct zcsend_send req = {
+			.fd = fd,
+			.flags = MSG_NOSIGNAL,
+			.iov = (uintptr_t)&iov,
+			.iovcnt = 1,
+			.user_data = i,
+		};
+		long n;
+
+		r->syscalls++;
+		n = ioctl(g.zfd, ZCSEND_IOC_SEND, &req);
+		if (n < 0) {
+			if (errno == EINTR) {
+				i--;
+				continue;
+			}
+			if (errno == ENOBUFS || errno == ENOMEM || errno == EAGAIN) {
+				zc_drain(r, r->compl + 1, 10);
+				i--;
+				continue;
+			}
+			die("ZCSEND_IOC_SEND: %s", strerror(errno));
+		}
+		r->bytes += n;
+		r->calls++;
+		if (r->calls % DRAIN_EVERY == 0)
+			zc_drain(r, r->calls, 0);
+		if (r->calls - r->compl >= (uint64_t)cap)
+			zc_drain(r, r->calls - cap / 2, 100);
+	}
+	end = now() + WAIT_S;
+	while (r->compl < r->calls && now() < end)
+		zc_drain(r, r->calls, 100);
+	if (r->compl < r->calls)
+		die("zcsend: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
+		    r->compl, r->calls, WAIT_S);
+}
+
+static void setup_zcsend(void)
+{
+	struct zcsend_stats st;
+	__u32 abi = 0;
+
+	g.zfd = open(ZCSEND_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (g.zfd < 0) {
+		printf("%s: %s: %s: no zcsend runs\n", prog, ZCSEND_DEVICE, strerror(errno));
+		return;
+	}
+	if (ioctl(g.zfd, ZCSEND_IOC_VERSION, &abi) || abi != ZCSEND_ABI_VERSION)
+		die("%s speaks ABI %u, this program %u", ZCSEND_DEVICE, abi,
+		    ZCSEND_ABI_VERSION);
+	g.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (g.efd < 0 || ioctl(g.zfd, ZCSEND_IOC_SET_EVENTFD, &g.efd))
+		die("ZCSEND_IOC_SET_EVENTFD: %s", strerror(errno));
+	if (!ioctl(g.zfd, ZCSEND_IOC_STATS, &st))
+		printf("ZCB,meta,zcsend_copy_threshold,%llu\n",
+		       (unsigned long long)st.copy_threshold);
+}
+
+/* ---- null calls ----------------------------------------------------- */
+
+static void null_call(int kind)
+{
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	__u32 v;
+
+	switch (kind) {
+	case 0:
+		syscall(SYS_getppid);
+		break;
+	case 1:
+		ioctl(g.zfd, ZCSEND_IOC_VERSION, &v);
+		break;
+	case 2:
+		sqe = io_uring_get_sqe(&g.ring);
+		io_uring_prep_nop(sqe);
+		io_uring_submit_and_wait(&g.ring, 1);
+		if (!io_uring_peek_cqe(&g.ring, &cqe))
+			io_uring_cqe_seen(&g.ring, cqe);
+		break;
+	}
+}
+
+/* Per-call cost of a call that does nothing, in this run: the overhead
+ * every method pays per system call, whatever it sends. */
+static void measure_null(double secs)
+{
+	static const char *const name[] = { "getppid", "zcsend_version", "uring_nop" };
+	int kind;
+
+	for (kind = 0; kind < 3; kind++) {
+		double t0, c0, t;
+		uint64_t n = 0;
+		int i;
+
+		if ((kind == 1 && g.zfd < 0) || (kind == 2 && !g.ring_ok))
+			continue;
+		for (i = 0; i < 64; i++)
+			null_call(kind);
+		t0 = now();
+		c0 = thread_cpu();
+		do {
+			for (i = 0; i < 256; i++)
+				null_call(kind);
+			n += 256;
+			t = now();
+		} while (t - t0 < secs);
+		printf("ZCB,null,%s,%s,%.9f,%.9f,%" PRIu64 "\n", g.path, name[kind],
+		       (thread_cpu() - c0) / n, (t - t0) / n, n);
+	}
+}
+
+/* ---- cells ---------------------------------------------------------- */
+
+static bool method_ok(enum method m, size_t size, const char **why)
+{
+	*why = NULL;
+	if (!g.tcp && size > UDP_MAX)
+		*why = "larger than one UDP datagram";
+	else if ((m == M_URING_ZC || m == M_URING_ZCF) && !g.ring_ok)
+		*why = "io_uring unavailable";
+	else if (m == M_URING_ZCF && !g.fixed_ok)
+		*why = "no registered buffer";
+	else if (m == M_ZCSEND && g.zfd < 0)
+		*why = "/dev/zcsend missing";
+	return !*why;
+}
+
+static void run_method(enum method m, int fd, size_t size, uint64_t calls, struct res *r)
+{
+	switch (m) {
+	case M_SEND:	 run_send(fd, size, calls, r); break;
+	case M_MSGZC:	 run_msgzc(fd, size, calls, r); break;
+	case M_URING_ZC: run_uring(fd, size, calls, false, r); break;
+	case M_URING_ZCF: run_uring(fd, size, calls, true, r); break;
+	case M_SENDFILE: run_sendfile(fd, size, calls, r); break;
+	case M_SPLICE:	 run_splice(fd, size, calls, r); break;
+	case M_ZCSEND:	 run_zcsend(fd, size, calls, r); break;
+	default:	 break;
+	}
+}
+
+static void set_pipe(size_t size)
+{
+	size_t want = 65536;
+
+	while (want < size && want < (8u << 20))
+		want <<= 1;
+	if (fcntl(g.pw, F_SETPIPE_SZ, (int)want) < 0)
+		printf("%s: F_SETPIPE_SZ %zu: %s (vmsplice goes in pieces)\n",
+		       prog, want, strerror(errno));
+}
+
+static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
+{
+	uint64_t calls = g.bytes / sendsz;
+	struct res w = { 0 }, r = { 0 };
+	double t0, c0, g0;
+	char sb[24];
+	int fd;
+
+	if (calls < g.min_calls)
+		calls = g.min_calls;
+	if (calls > g.max_calls)
+		calls = g.max_calls;
+	if (m == M_SPLICE)
+		set_pipe(sendsz);
+	fd = open_sock(m == M_MSGZC);
+
+	/* Untimed warm-up on the same socket: page tables, slab caches,
+	 * TCP's congestion window. It ends fully drained. */
+	run_method(m, fd, sendsz, calls / 16 ? calls / 16 : 1, &w);
+	wait_acked(fd, &w);
+
+	g0 = guest_cpu();
+	c0 = thread_cpu();
+	t0 = now();
+	run_method(m, fd, sendsz, calls, &r);
+	wait_acked(fd, &r);
+	r.wall = now() - t0;
+	r.cpu = thread_cpu() - c0;
+	r.gcpu = guest_cpu() - g0;
+	close(fd);
+
+	printf("ZCB,cell,%s,%s,%zu,%zu,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+	       ",%.6f,%.6f,%.3f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u\n",
+	       g.path, method_name[m], size, sendsz, rep, r.bytes, r.calls, r.syscalls,
+	       r.wall, r.cpu, r.gcpu, r.compl, r.zc, r.copied, r.cflags);
+	printf("%s: %s rep %d %5s %-14s %8.1f MB/s %8.2f s/GB", prog, g.path, rep,
+	       size_str(size, sb), method_name[m], r.bytes / r.wall / 1e6,
+	       r.cpu / (r.bytes / 1e9));
+	if (r.compl)
+		printf("  zero-copy %" PRIu64 "/%" PRIu64, r.zc, r.compl);
+	putchar('\n');
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: %s --path NAME --tcp|--udp --dest ADDR --port N [options]\n"
+		"       %s --sink PORT [ADDR]\n"
+		"  --local-sink        fork a TCP receiver on ADDR:PORT (loopback)\n"
+		"  --sizes LIST        default 1K,4K,16K,64K,256K,1M (UDP: 64K sends %d)\n"
+		"  --methods LIST      default all: send,msg_zerocopy,uring_zc,\n"
+		"                      uring_zc_fixed,sendfile,vmsplice,zcsend\n"
+		"  --bytes N           bytes per cell (default 64M)\n"
+		"  --min-calls N       (default 64)   --max-calls N (default 16384)\n"
+		"  --reps N            repetitions (default 3)\n"
+		"  --null-secs S       time per null-call measurement (default 0.3)\n",
+		prog, prog, UDP_MAX);
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "path", required_argument, NULL, 'P' },
+		{ "tcp", no_argument, NULL, 't' },
+		{ "udp", no_argument, NULL, 'u' },
+		{ "dest", required_argument, NULL, 'd' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "local-sink", no_argument, NULL, 'L' },
+		{ "sizes", required_argument, NULL, 's' },
+		{ "methods", required_argument, NULL, 'm' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "min-calls", required_argument, NULL, 'n' },
+		{ "max-calls", required_argument, NULL, 'N' },
+		{ "reps", required_argument, NULL, 'r' },
+		{ "null-secs", required_argument, NULL, 'z' },
+		{ "sink", required_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{ }
+	};
+	const char *sizes = "1K,4K,16K,64K,256K,1M", *methods = NULL, *dest = NULL;
+	size_t sz[16];
+	enum method ms[M_NR];
+	int nsz = 0, nm = 0, port = 0, proto = -1, c, rep, i, j, pfd[2];
+	bool local_sink = false;
+	double null_secs = 0.3, t0;
+	char *list, *tok;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	g.bytes = 64 << 20;
+	g.min_calls = 64;
+	g.max_calls = 16384;
+	g.reps = 3;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'P': g.path = optarg; break;
+		case 't': proto = 1; break;
+		case 'u': proto = 0; break;
+		case 'd': dest = optarg; break;
+		case 'p': port = atoi(optarg); break;
+		case 'L': local_sink = true; break;
+		case 's': sizes = optarg; break;
+		case 'm': methods = optarg; break;
+		case 'b': g.bytes = parse_size(optarg); break;
+		case 'n': g.min_calls = parse_size(optarg); break;
+		case 'N': g.max_calls = parse_size(optarg); break;
+		case 'r': g.reps = atoi(optarg); break;
+		case 'z': null_secs = atof(optarg); break;
+		case 'S': return run_sink(atoi(optarg), optind < argc ? argv[optind] : NULL);
+		default: usage();
+		}
+	}
+	if (!g.path || proto < 0 || !dest || !port || g.reps < 1 || optind != argc)
+		usage();
+	g.tcp = proto == 1;
+	if (local_sink && !g.tcp)
+		usage();
+	resolve(dest, port);
+	signal(SIGPIPE, SIG_IGN);
+
+	list = strdup(sizes);
+	for (tok = strtok(list, ","); tok && nsz < 16; tok = strtok(NULL, ","))
+		sz[nsz++] = parse_size(tok);
+	if (methods) {
+		list = strdup(methods);
+		for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+			for (i = 0; i < M_NR && strcmp(tok, method_name[i]); i++)
+				;
+			if (i == M_NR) {
+				fprintf(stderr, "%s: unknown method %s\n", prog, tok);
+				usage();
+			}
+			ms[nm++] = i;
+		}
+	} else {
+		for (i = 0; i < M_NR; i++)
+			ms[nm++] = i;
+	}
+
+	if (local_sink) {
+		g.sink = fork();
+		if (g.sink == 0)
+			exit(run_sink(port, dest));
+		if (g.sink < 0)
+			die("fork: %s", strerror(errno));
+	}
+
+	setup_buffers();
+	if (pipe2(pfd, O_CLOEXEC))
+		die("pipe: %s", strerror(errno));
+	g.pr = pfd[0];
+	g.pw = pfd[1];
+	setup_ring();
+	setup_zcsend();
+
+	printf("%s: path %s: %s to %s port %d, %d sizes x %d methods x %d reps, "
+	       "%" PRIu64 " bytes per cell (%" PRIu64 "..%" PRIu64 " sends)\n",
+	       prog, g.path, g.tcp ? "TCP" : "UDP", dest, port, nsz, nm, g.reps,
+	       g.bytes, g.min_calls, g.max_calls);
+	measure_null(null_secs);
+
+	t0 = now();
+	for (rep = 1; rep <= g.reps; rep++) {
+		for (i = 0; i < nsz; i++) {
+			size_t sendsz = sz[i];
+
+			if (!g.tcp && sendsz == 65536)
+				sendsz = UDP_MAX;
+			for (j = 0; j < nm; j++) {
+				const char *why;
+
+				if (!method_ok(ms[j], sendsz, &why)) {
+					if (rep == 1)
+						printf("ZCB,skip,%s,%s,%zu,%s\n", g.path,
+						       method_name[ms[j]], sz[i], why);
+					continue;
+				}
+				run_cell(ms[j], sz[i], sendsz, rep);
+			}
+		}
+	}
+	measure_null(null_secs);
+	printf("%s: path %s done in %.1f s\n", prog, g.path, now() - t0);
+
+	if (g.sink > 0) {
+		kill(g.sink, SIGTERM);
+		waitpid(g.sink, NULL, 0);
+	}
+	return 0;
+}
