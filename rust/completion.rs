@@ -66,12 +66,13 @@ impl CompletionRing {
     }
 
     /// Posts a record into a reserved slot. Never allocates.
-    pub(crate) fn post(&mut self, rec: ZcsendCompletion) {
+    ///
+    /// Returns `false`, dropping the record, if no slot was reserved: a bug
+    /// in the caller, since every send reserves before it is submitted.
+    #[must_use]
+    pub(crate) fn post(&mut self, rec: ZcsendCompletion) -> bool {
         if self.reserved == 0 || self.buf.is_empty() {
-            // A post without a reservation is a bug in the caller; losing the
-            // record would be worse than a warning, and there is no room.
-            kernel::pr_warn_once!("zcsend: completion posted without a reservation\n");
-            return;
+            return false;
         }
         let cap = self.buf.len();
         let tail = (self.head + self.len) % cap;
@@ -79,6 +80,7 @@ impl CompletionRing {
         // INVARIANT: one reserved slot became a queued one.
         self.reserved -= 1;
         self.len += 1;
+        true
     }
 
     /// Moves up to `out.len()` records, oldest first, into `out`.
@@ -154,7 +156,7 @@ mod tests {
                 r.reserve()?;
             }
             for _ in 0..3 {
-                r.post(rec(next));
+                assert!(r.post(rec(next)));
                 next += 1;
             }
             let n = r.pop_into(&mut out[..2]);
@@ -182,7 +184,7 @@ mod tests {
             r.reserve()?;
         }
         for i in 0..100 {
-            r.post(rec(i));
+            assert!(r.post(rec(i)));
         }
         assert_eq!(r.len(), 100);
         r.reserve()?;
@@ -199,7 +201,7 @@ mod tests {
     #[test]
     fn post_without_reservation_is_dropped_not_corrupting() {
         let mut r = CompletionRing::new();
-        r.post(rec(1));
+        assert!(!r.post(rec(1)));
         assert!(r.is_empty());
     }
 }

@@ -187,7 +187,9 @@ impl Reservation {
         }
         {
             let mut state = ctx.state.lock();
-            state.ring.post(rec);
+            if !state.ring.post(rec) {
+                pr_warn_once!("zcsend: completion posted without a reservation\n");
+            }
             if let Some(efd) = &state.eventfd {
                 efd.signal();
             }
