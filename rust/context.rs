@@ -188,7 +188,7 @@ impl Reservation {
         {
             let mut state = ctx.state.lock();
             if !state.ring.post(rec) {
-                pr_warn_once!("zcsend: completion posted without a reservation\n");
+                kernel::pr_warn_once!("zcsend: completion posted without a reservation\n");
             }
             if let Some(efd) = &state.eventfd {
                 efd.signal();
