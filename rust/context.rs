@@ -96,7 +96,11 @@ impl Context {
 
     /// Registers `fd` as the eventfd to signal (`fd < 0` unregisters).
     pub(crate) fn set_eventfd(&self, fd: i32) -> Result {
-        let new = if fd < 0 { None } else { Some(EventFd::from_fd(fd)?) };
+        let new = if fd < 0 {
+            None
+        } else {
+            Some(EventFd::from_fd(fd)?)
+        };
         let old = core::mem::replace(&mut self.state.lock().eventfd, new);
         drop(old);
         Ok(())
@@ -138,7 +142,9 @@ impl Context {
         let mut done = 0;
         let mut batch = [ZcsendCompletion::default(); READ_BATCH];
         while done < want && !state.ring.is_empty() {
-            let n = state.ring.pop_into(&mut batch[..(want - done).min(READ_BATCH)]);
+            let n = state
+                .ring
+                .pop_into(&mut batch[..(want - done).min(READ_BATCH)]);
             let bytes = batch[..n].as_bytes();
             let copied = out.copy_to_iter(bytes);
             let whole = copied / rec;

@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(total_len(&[iov(0x1000, 0)]), Ok(0));
         assert_eq!(total_len(&[iov(0x1000, u64::MAX)]), Err(EINVAL));
         let half = (MAX_BYTES / 2 + PAGE_SIZE) as u64;
-        assert_eq!(total_len(&[iov(0x1000, half), iov(0x1000, half)]), Err(EINVAL));
+        assert_eq!(
+            total_len(&[iov(0x1000, half), iov(0x1000, half)]),
+            Err(EINVAL)
+        );
         assert_eq!(total_len(&[iov(u64::MAX - 4, 10)]), Err(EFAULT));
     }
 

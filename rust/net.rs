@@ -15,8 +15,8 @@ use kernel::fs::{
 };
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-use kernel::uaccess::UserSlice;
 use kernel::uaccess::UserPtr;
+use kernel::uaccess::UserSlice;
 
 extern "C" {
     fn zcsend_sock_kind(
@@ -169,7 +169,7 @@ impl<'a> SendMsg<'a> {
                 &mut m.raw.msg_iter,
                 bindings::ITER_SOURCE,
                 iovs.as_ptr(),
-                iovs.len() as _,
+                iovs.len() as c_ulong,
                 total,
             )
         };
@@ -192,7 +192,7 @@ impl<'a> SendMsg<'a> {
                 &mut m.raw.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
-                bvecs.len() as _,
+                bvecs.len() as c_ulong,
                 total,
             )
         };

@@ -104,10 +104,14 @@ impl PinnedPages {
             // SAFETY: `spare` has room for `want` page pointers; gup_flags 0
             // pins for reading (no FOLL_WRITE), so PROT_READ mappings work.
             let got = unsafe {
-                bindings::pin_user_pages_fast(addr as _, want, 0, spare.as_mut_ptr().cast())
+                bindings::pin_user_pages_fast(addr as c_ulong, want, 0, spare.as_mut_ptr().cast())
             };
             if got <= 0 {
-                return Err(if got < 0 { Error::from_errno(got) } else { EFAULT });
+                return Err(if got < 0 {
+                    Error::from_errno(got)
+                } else {
+                    EFAULT
+                });
             }
             // SAFETY: `pin_user_pages_fast` initialised `got` entries past
             // the current length, within the capacity.
@@ -162,6 +166,6 @@ impl Drop for PinnedPages {
         }
         // SAFETY: by the type invariant every entry holds a pin we own; the
         // bvecs that point into them are dropped with `self`.
-        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as _) };
+        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
     }
 }

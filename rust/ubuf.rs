@@ -186,7 +186,7 @@ impl Submission {
     pub(crate) fn set_result(&self, res: &Result<usize>) {
         let v = match res {
             Ok(n) => *n as i64,
-            Err(e) => e.to_errno() as i64,
+            Err(e) => i64::from(e.to_errno()),
         };
         self.notif().accepted.store(v, Relaxed);
     }
@@ -255,8 +255,9 @@ unsafe extern "C" fn complete(
     let _rcu = kernel::sync::rcu::read_lock();
     // SAFETY: same contract as ours.
     if let Some(head) = unsafe { put(uarg, zerocopy_success) } {
-        // Cannot fail: a notif is enqueued once, by its last reference.
-        let _ = crate::wq::completion_queue().enqueue(head);
+        // A `Pin<KBox<_>>` work item cannot be queued twice, so this cannot
+        // fail: a notif is enqueued once, by its last reference.
+        crate::wq::completion_queue().enqueue(head);
     }
 }
 
@@ -267,7 +268,10 @@ unsafe extern "C" fn complete(
 ///
 /// Called by the stack under the socket lock with a live `skb` and the
 /// `uarg` of the send in progress (a [`Notif`] held by its [`Submission`]).
-unsafe extern "C" fn link_skb(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info) -> c_int {
+unsafe extern "C" fn link_skb(
+    skb: *mut bindings::sk_buff,
+    uarg: *mut bindings::ubuf_info,
+) -> c_int {
     let n = uarg.cast::<Notif>();
     // SAFETY: `skb` is live (function contract).
     let prev = unsafe { zcsend_skb_zcopy(skb) };
@@ -289,7 +293,7 @@ unsafe extern "C" fn link_skb(skb: *mut bindings::sk_buff, uarg: *mut bindings::
         return EEXIST.to_errno();
     }
     // SAFETY: `prev` is the live uarg of `skb`; `ops` is set by its owner.
-    if unsafe { (*prev).ops } != &OPS.0 as *const _ {
+    if !ptr::eq(unsafe { (*prev).ops }, &OPS.0) {
         return EEXIST.to_errno();
     }
     // SAFETY: `prev` is one of ours (same ops), so it is a live `Notif`
@@ -319,13 +323,13 @@ pub(crate) unsafe extern "C" fn sg_from_iter(
     length: usize,
 ) -> c_int {
     // SAFETY: `from` is the `msg_iter` field of a live `msghdr`.
-    let msg = unsafe { from.byte_sub(offset_of!(bindings::msghdr, msg_iter)) }
-        .cast::<bindings::msghdr>();
+    let msg =
+        unsafe { from.byte_sub(offset_of!(bindings::msghdr, msg_iter)) }.cast::<bindings::msghdr>();
     // SAFETY: `msg` is live; its `msg_ubuf` is our notif, held by its
     // submission for the duration of `sock_sendmsg`.
     unsafe {
         let uarg = (*msg).msg_ubuf;
-        if !uarg.is_null() && (*uarg).ops == &OPS.0 as *const _ {
+        if !uarg.is_null() && ptr::eq((*uarg).ops, &OPS.0) {
             (*uarg.cast::<Notif>()).frags_attached.store(true, Relaxed);
         }
         zcsend_fill_frags(skb, from, length)
@@ -364,9 +368,8 @@ impl WorkItem for Notif {
 
 impl Notif {
     fn finish(self: Pin<KBox<Self>>, chain_copied: bool) {
-        let copied = chain_copied
-            || self.copied.load(Relaxed)
-            || !self.frags_attached.load(Relaxed);
+        let copied =
+            chain_copied || self.copied.load(Relaxed) || !self.frags_attached.load(Relaxed);
         let accepted = self.accepted.load(Relaxed);
         // SAFETY: `payload` is not structurally pinned; we own the box.
         let this = unsafe { Pin::into_inner_unchecked(self) };

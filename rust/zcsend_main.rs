@@ -122,12 +122,15 @@ impl MiscDevice for ZcsendDevice {
         let user = UserPtr::from_addr(arg);
         match cmd {
             ZCSEND_IOC_VERSION => {
-                UserSlice::new(user, 4).writer().write(&ZCSEND_ABI_VERSION)?;
+                UserSlice::new(user, 4)
+                    .writer()
+                    .write(&ZCSEND_ABI_VERSION)?;
                 Ok(0)
             }
             ZCSEND_IOC_SEND => {
-                let req: ZcsendSend =
-                    UserSlice::new(user, core::mem::size_of::<ZcsendSend>()).reader().read()?;
+                let req: ZcsendSend = UserSlice::new(user, core::mem::size_of::<ZcsendSend>())
+                    .reader()
+                    .read()?;
                 let ctx: Arc<Context> = ctx.into();
                 let n = send::send(&ctx, &req, copy_threshold())?;
                 Ok(n as isize)
@@ -148,4 +151,3 @@ impl MiscDevice for ZcsendDevice {
         }
     }
 }
-
