@@ -442,12 +442,23 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	while ((opt = getopt_long(argc, argv, "p:u:T:U:t:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'p': tcp_port = atoi(optarg); break;
-		case 'u': udp_port = atoi(optarg); break;
-		case 'T': tcp_runs = atoi(optarg); break;
-		case 'U': udp_runs = atoi(optarg); break;
-		case 't': timeout = atof(optarg); break;
-		default: usage(argv[0]);
+		case 'p':
+			tcp_port = atoi(optarg);
+			break;
+		case 'u':
+			udp_port = atoi(optarg);
+			break;
+		case 'T':
+			tcp_runs = atoi(optarg);
+			break;
+		case 'U':
+			udp_runs = atoi(optarg);
+			break;
+		case 't':
+			timeout = atof(optarg);
+			break;
+		default:
+			usage(argv[0]);
 		}
 	}
 	if (optind != argc)

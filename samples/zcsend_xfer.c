@@ -189,19 +189,46 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 't': o->udp = false; proto = true; break;
-		case 'u': o->udp = true; proto = true; break;
-		case 'P': o->plain = true; break;
-		case 'd': o->dest = optarg; break;
-		case 'p': o->port = atoi(optarg); break;
-		case 'U': o->udp_port = atoi(optarg); break;
-		case 's': o->size = parse_size(optarg); break;
-		case 'c': o->chunk = parse_size(optarg); break;
-		case 'g': o->dgram = parse_size(optarg); break;
-		case 'n': o->no_receiver = true; break;
-		case 'l': o->label = optarg; break;
-		case 'f': o->file = optarg; break;
-		default: usage();
+		case 't':
+			o->udp = false;
+			proto = true;
+			break;
+		case 'u':
+			o->udp = true;
+			proto = true;
+			break;
+		case 'P':
+			o->plain = true;
+			break;
+		case 'd':
+			o->dest = optarg;
+			break;
+		case 'p':
+			o->port = atoi(optarg);
+			break;
+		case 'U':
+			o->udp_port = atoi(optarg);
+			break;
+		case 's':
+			o->size = parse_size(optarg);
+			break;
+		case 'c':
+			o->chunk = parse_size(optarg);
+			break;
+		case 'g':
+			o->dgram = parse_size(optarg);
+			break;
+		case 'n':
+			o->no_receiver = true;
+			break;
+		case 'l':
+			o->label = optarg;
+			break;
+		case 'f':
+			o->file = optarg;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!proto || optind != argc)
@@ -653,7 +680,7 @@ int main(int argc, char **argv)
 		shutdown(x.sfd, SHUT_WR);
 		if (!read_line(x.sfd, x.verdict, sizeof(x.verdict), VERDICT_WAIT_MS) &&
 		    !x.verdict[0])
-			strcpy(x.verdict, "(no verdict: receiver silent)");
+			snprintf(x.verdict, sizeof(x.verdict), "(no verdict: receiver silent)");
 		t_verdict = now();
 		recv_ok = !strncmp(x.verdict, "OK ", 3);
 	} else if (!o.no_receiver) {
@@ -662,7 +689,7 @@ int main(int argc, char **argv)
 		shutdown(x.cfd, SHUT_WR);
 		if (!read_line(x.cfd, x.verdict, sizeof(x.verdict), VERDICT_WAIT_MS) &&
 		    !x.verdict[0])
-			strcpy(x.verdict, "(no verdict: receiver silent)");
+			snprintf(x.verdict, sizeof(x.verdict), "(no verdict: receiver silent)");
 		t_verdict = now();
 		/* Lost datagrams are not wrong data: LOSS is reported, not failed. */
 		recv_ok = !strncmp(x.verdict, "OK ", 3) || !strncmp(x.verdict, "LOSS ", 5);
