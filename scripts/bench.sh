@@ -58,12 +58,24 @@ step() {
 	fi
 }
 
-# Settings for the guest, on the kernel command line.
+# Settings for the guest, on the kernel command line. Byte counts per cell
+# differ by flavour: a cell should last about a second in each. UML's clock
+# (sched_clock) advances in jiffies (HZ=100), so its CPU times are sampled
+# at 10 ms: its cells are made long enough for that to average out.
 guest_args() {
-	local a="zcsend.accel=$1 zcsend.bench_smoke=$SMOKE"
+	local a="zcsend.accel=$1 zcsend.bench_smoke=$SMOKE" bytes calls
+	case "$1" in
+	uml)	bytes=1G; calls=65536 ;;
+	*)	bytes=128M; calls=16384 ;;
+	esac
+	if [ "$SMOKE" != 1 ]; then
+		a="$a zcsend.bench_bytes=${BENCH_BYTES:-$bytes}"
+		a="$a zcsend.bench_max_calls=${BENCH_MAX_CALLS:-$calls}"
+	else
+		[ -z "${BENCH_BYTES:-}" ] || a="$a zcsend.bench_bytes=$BENCH_BYTES"
+		[ -z "${BENCH_MAX_CALLS:-}" ] || a="$a zcsend.bench_max_calls=$BENCH_MAX_CALLS"
+	fi
 	[ -z "${BENCH_REPS:-}" ] || a="$a zcsend.bench_reps=$BENCH_REPS"
-	[ -z "${BENCH_BYTES:-}" ] || a="$a zcsend.bench_bytes=$BENCH_BYTES"
-	[ -z "${BENCH_MAX_CALLS:-}" ] || a="$a zcsend.bench_max_calls=$BENCH_MAX_CALLS"
 	[ -z "${BENCH_SIZES:-}" ] || a="$a zcsend.bench_sizes=$BENCH_SIZES"
 	[ -z "${BENCH_METHODS:-}" ] || a="$a zcsend.bench_methods=$BENCH_METHODS"
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
@@ -80,7 +92,7 @@ build_module() {
 	cp "$HERE"/rust/*.rs "$HERE"/rust/*.c "$HERE"/rust/*.h "$d/rust/"
 	cp -r "$HERE/include/." "$d/include/"
 	# UML's module loader rejects GOTPCREL relocations.
-	[ "$fl" != uml ] || extra=(KRUSTFLAGS=-Zdirect-access-external-data=yes)
+	[ "$fl" != uml ] || extra=(ARCH=um KRUSTFLAGS=-Zdirect-access-external-data=yes)
 	step "zcsend.ko build ($fl)" make -C "$kdir" M="$d" LLVM="$LLVM_SUFFIX" "${extra[@]}" modules
 	echo "$d/zcsend.ko"
 }
@@ -127,14 +139,14 @@ run_uml() {
 	mkdir -p "$OUT/uml-dir"
 	say "UML: booting $kdir/vmlinux ${seccomp:-(ptrace mode)} (console: $log)"
 	(
-		# UML's consoles are this process's stdin/stdout; it powers off
-		# with the job (poweroff -f in /init).
-		sleep "$TIMEOUT" | timeout -k 5 "$TIMEOUT" "$kdir/vmlinux" mem=1G \
-			initrd="$OUT/uml.cpio.gz" con=fd:0,fd:1 con0=fd:0,fd:1 \
+		# The console writes to stdout and reads nothing (the job needs
+		# no input); the guest powers off with the job (poweroff -f).
+		timeout -k 5 "$TIMEOUT" "$kdir/vmlinux" mem=1G \
+			initrd="$OUT/uml.cpio.gz" con=null,fd:1 con0=null,fd:1 \
 			$seccomp uml_dir="$OUT/uml-dir" umid=zcbench-$$ \
 			loglevel=5 zcsend.job=bench $(guest_args uml) 2>&1 |
 			sed -u 's/\r$//' > "$log"
-	) &
+	) </dev/null &
 	local pid=$!
 	follow "$log" "$pid"
 	wait "$pid" || rc=$?

@@ -124,6 +124,7 @@ def parse(label, path):
                 elif kind == "cell":
                     (pth, method, size, sendsz, rep, nbytes, calls, syscalls,
                      wall, cpu, gcpu, compl, zc, copied, cflags) = p[2:17]
+                    rusage = float(p[17]) if len(p) > 17 else float(cpu)
                     key = (pth, method, int(size))
                     if pth not in run.order:
                         run.order.append(pth)
@@ -132,7 +133,7 @@ def parse(label, path):
                         calls=int(calls), syscalls=int(syscalls),
                         wall=float(wall), cpu=float(cpu), gcpu=float(gcpu),
                         compl=int(compl), zc=int(zc), copied=int(copied),
-                        cflags=int(cflags)))
+                        cflags=int(cflags), rusage=rusage))
                 elif kind == "skip":
                     run.skips[(p[2], p[3], int(p[4]))] = ",".join(p[5:])
                 elif kind == "end":
@@ -540,13 +541,14 @@ def main():
         w = csv.writer(f)
         w.writerow(["run", "path", "method", "size", "send_size", "rep", "bytes",
                     "sends", "syscalls", "wall_s", "cpu_s", "guest_cpu_s",
-                    "completions", "zerocopy", "copied", "flags"])
+                    "completions", "zerocopy", "copied", "flags", "rusage_thread_s"])
         for r in runs:
             for (p, m, s), reps in sorted(r.cells.items()):
                 for x in reps:
                     w.writerow([r.label, p, m, s, x["sendsz"], x["rep"], x["bytes"],
                                 x["calls"], x["syscalls"], x["wall"], x["cpu"],
-                                x["gcpu"], x["compl"], x["zc"], x["copied"], x["cflags"]])
+                                x["gcpu"], x["compl"], x["zc"], x["copied"], x["cflags"],
+                                x["rusage"]])
     with open(os.path.join(args.out, "bench-fit.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "path", "method", "per_call_us", "per_byte_s_per_gb"])
