@@ -154,7 +154,7 @@ impl Notif {
             GFP_KERNEL,
         )?;
         // SAFETY: the notif is never moved out of its box; it is turned back
-        // into a `Pin<KBox<_>>` in `complete`.
+        // into a `Pin<KBox<_>>` in `put`, by its last reference.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
         // SAFETY: `raw` is valid and not shared yet.
         unsafe { (*raw).head.store(raw, Relaxed) };
