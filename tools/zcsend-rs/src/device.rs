@@ -1,0 +1,800 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `/dev/zcsend` handle: sends, completions, eventfd, counters.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::CString;
+use std::io::{self, IoSlice};
+use std::marker::PhantomData;
+use std::mem::{size_of, size_of_val};
+use std::net::SocketAddr;
+use std::ops::{BitOr, BitOrAssign};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, TryLockError};
+
+use crate::buf::Buf;
+use crate::sys;
+
+/// Counters of one open file (`ZCSEND_IOC_STATS`), straight from the ABI.
+pub type Stats = sys::zcsend_stats;
+
+/// Records read from the kernel per `read(2)`.
+const READ_BATCH: usize = 64;
+
+/// `MSG_*` flags for a send. The module accepts `DONTWAIT`, `MORE`,
+/// `NOSIGNAL`, `EOR`, `CONFIRM` and `DONTROUTE` and fails with `EINVAL` on
+/// anything else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct MsgFlags(u32);
+
+impl MsgFlags {
+    /// No flag.
+    pub const NONE: MsgFlags = MsgFlags(0);
+    /// `MSG_DONTWAIT`: fail with `EAGAIN` instead of waiting for send buffer.
+    pub const DONTWAIT: MsgFlags = MsgFlags(libc::MSG_DONTWAIT as u32);
+    /// `MSG_MORE`: more data follows.
+    pub const MORE: MsgFlags = MsgFlags(libc::MSG_MORE as u32);
+    /// `MSG_NOSIGNAL`: `EPIPE` without `SIGPIPE`.
+    pub const NOSIGNAL: MsgFlags = MsgFlags(libc::MSG_NOSIGNAL as u32);
+    /// `MSG_EOR`.
+    pub const EOR: MsgFlags = MsgFlags(libc::MSG_EOR as u32);
+    /// `MSG_CONFIRM`.
+    pub const CONFIRM: MsgFlags = MsgFlags(libc::MSG_CONFIRM as u32);
+    /// `MSG_DONTROUTE`.
+    pub const DONTROUTE: MsgFlags = MsgFlags(libc::MSG_DONTROUTE as u32);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Any bits, unchecked (the kernel checks them).
+    pub const fn from_bits_retain(bits: u32) -> MsgFlags {
+        MsgFlags(bits)
+    }
+}
+
+impl BitOr for MsgFlags {
+    type Output = MsgFlags;
+    fn bitor(self, rhs: MsgFlags) -> MsgFlags {
+        MsgFlags(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for MsgFlags {
+    fn bitor_assign(&mut self, rhs: MsgFlags) {
+        self.0 |= rhs.0;
+    }
+}
+
+/// One completed send: its buffers are free again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Completion {
+    /// The `user_data` given to the send.
+    pub user_data: u64,
+    /// Bytes the send accepted (what the send call returned).
+    pub bytes: u64,
+    /// Every byte left from the application's own pages
+    /// (`ZCSEND_COMPL_ZEROCOPY`); false: the stack copied at least part of it
+    /// (`ZCSEND_COMPL_COPIED`).
+    pub zerocopy: bool,
+    /// The send took the plain copy path (`ZCSEND_COMPL_COPY_PATH`): below the
+    /// module's copy threshold, or a UDP datagram with too many fragments.
+    pub copy_path: bool,
+    /// 0; reserved by the ABI for a negative errno reported after acceptance.
+    pub result: i32,
+}
+
+impl Completion {
+    /// Decodes a kernel record. `user_data` replaces the record's own (which
+    /// the library uses for its internal send id).
+    ///
+    /// The ABI says exactly one of `ZEROCOPY` and `COPIED` is set; a record
+    /// that breaks this is reported as copied, never as zero-copy.
+    pub fn from_raw(raw: &sys::zcsend_completion, user_data: u64) -> Completion {
+        let kind = raw.flags & (sys::ZCSEND_COMPL_ZEROCOPY | sys::ZCSEND_COMPL_COPIED);
+        Completion {
+            user_data,
+            bytes: raw.bytes,
+            zerocopy: kind == sys::ZCSEND_COMPL_ZEROCOPY,
+            copy_path: raw.flags & sys::ZCSEND_COMPL_COPY_PATH != 0,
+            result: raw.result,
+        }
+    }
+}
+
+/// A send the kernel accepted and has not reported complete yet.
+struct InFlight {
+    user_data: u64,
+    /// Clones of the caller's buffers, dropped when the completion is read
+    /// (leaked if it never is). Empty for borrowed (scoped or raw) sends.
+    keep: Vec<Buf>,
+    /// The [`Scope`] that waits for this send, if any.
+    scope: Option<u64>,
+}
+
+#[derive(Default)]
+struct State {
+    inflight: HashMap<u64, InFlight>,
+    /// Records read before their send call had registered them.
+    orphans: HashMap<u64, sys::zcsend_completion>,
+    /// Decoded completions not handed out yet.
+    pending: VecDeque<Completion>,
+    /// Sends still in flight per open scope.
+    scopes: HashMap<u64, usize>,
+}
+
+impl State {
+    /// Files the kernel's records: releases their buffers and queues the
+    /// completions on `pending`.
+    fn absorb(&mut self, raw: &[sys::zcsend_completion]) {
+        for r in raw {
+            match self.inflight.remove(&r.user_data) {
+                Some(f) => self.finish(f, r),
+                None => {
+                    self.orphans.insert(r.user_data, *r);
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self, f: InFlight, raw: &sys::zcsend_completion) {
+        if let Some(s) = f.scope {
+            let left = self.scopes.get_mut(&s).expect("scope of an in-flight send");
+            *left -= 1;
+        }
+        // Only now may the buffers go: the kernel is done with them.
+        drop(f.keep);
+        self.pending
+            .push_back(Completion::from_raw(raw, f.user_data));
+    }
+
+    fn take_pending(&mut self, out: &mut [Completion]) -> usize {
+        let n = out.len().min(self.pending.len());
+        for (slot, c) in out.iter_mut().zip(self.pending.drain(..n)) {
+            *slot = c;
+        }
+        n
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// An open `/dev/zcsend`: one completion queue.
+///
+/// `Device` is `Send` and `Sync`: sends and reads may come from several
+/// threads. Every send made through it is tracked until its completion record
+/// has been read (by any of the `read_*`/`wait_*` methods, which all file the
+/// records they see), so the library always knows which buffers the kernel
+/// may still be reading. See the [crate documentation](crate) for why that
+/// matters.
+pub struct Device {
+    fd: OwnedFd,
+    next_id: AtomicU64,
+    next_scope: AtomicU64,
+    state: Mutex<State>,
+    /// Held while reading records; the bool mirrors the file's `O_NONBLOCK`.
+    reader: Mutex<bool>,
+}
+
+impl Device {
+    /// Opens [`DEVICE_PATH`](crate::DEVICE_PATH) read-write with `O_CLOEXEC`.
+    pub fn open() -> io::Result<Device> {
+        Device::open_path(crate::DEVICE_PATH)
+    }
+
+    /// Opens a zcsend device at another path.
+    pub fn open_path(path: &str) -> io::Result<Device> {
+        let c = CString::new(path).map_err(|_| io::ErrorKind::InvalidInput)?;
+        // SAFETY: a NUL-terminated path; the result is checked.
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Device {
+            // SAFETY: a descriptor we just opened and own.
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            next_id: AtomicU64::new(0),
+            next_scope: AtomicU64::new(0),
+            state: Mutex::new(State::default()),
+            reader: Mutex::new(true),
+        })
+    }
+
+    fn ioctl<T>(&self, req: u32, arg: *mut T) -> io::Result<libc::c_int> {
+        // SAFETY: every caller passes a pointer to the type `req` encodes.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, arg) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// The module's ABI version (`ZCSEND_IOC_VERSION`); this crate speaks
+    /// [`ABI_VERSION`](crate::ABI_VERSION).
+    pub fn version(&self) -> io::Result<u32> {
+        let mut v: u32 = 0;
+        self.ioctl(sys::ZCSEND_IOC_VERSION, &mut v)?;
+        Ok(v)
+    }
+
+    /// This file's counters (`ZCSEND_IOC_STATS`).
+    pub fn stats(&self) -> io::Result<Stats> {
+        let mut s = Stats::default();
+        self.ioctl(sys::ZCSEND_IOC_STATS, &mut s)?;
+        Ok(s)
+    }
+
+    /// Registers an eventfd that the module signals once per completion
+    /// record, or unregisters it (`None`). Poll it, then call
+    /// [`try_read_completions`](Self::try_read_completions).
+    pub fn set_eventfd(&self, efd: Option<BorrowedFd<'_>>) -> io::Result<()> {
+        let mut fd: i32 = efd.map_or(-1, |f| f.as_raw_fd());
+        self.ioctl(sys::ZCSEND_IOC_SET_EVENTFD, &mut fd)?;
+        Ok(())
+    }
+
+    /// Sends `bufs` on `sock` (TCP or UDP, IPv4 or IPv6) without copying
+    /// them, and returns the bytes the socket accepted, as `send(2)` does (a
+    /// stream socket may take only part).
+    ///
+    /// The library keeps a clone of each [`Buf`] until the send's completion
+    /// has been read, which is what makes this safe: the bytes cannot be
+    /// freed or changed while the network stack may still read them. Every
+    /// `Ok` (even `Ok(0)`) is followed by exactly one [`Completion`] carrying
+    /// `user_data`; an `Err` by none.
+    ///
+    /// `dest` is for unconnected UDP sockets. Errors are the module's (see
+    /// Documentation/zcsend.rst): `EINVAL` for no buffer or more than 1024,
+    /// `ENOBUFS` past `RLIMIT_MEMLOCK`, `EAGAIN` with
+    /// [`MsgFlags::DONTWAIT`], and the socket's own.
+    pub fn send(
+        &self,
+        sock: BorrowedFd<'_>,
+        bufs: &[Buf],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+    ) -> io::Result<usize> {
+        let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
+        // `bufs` is borrowed until we return, so the bytes stay put during
+        // the ioctl; the clones taken on success keep them afterwards.
+        self.send_iov(sock, &iov, flags, dest, user_data, None, || bufs.to_vec())
+    }
+
+    /// [`send`](Self::send) over borrowed memory, with nothing to keep it
+    /// alive: the caller's job.
+    ///
+    /// # Safety
+    ///
+    /// If this returns `Ok`, the memory of every slice in `bufs` must stay
+    /// allocated, mapped and unmodified until the send's [`Completion`] has
+    /// been read from this `Device`; and if the `Device` is dropped before
+    /// that, forever. Prefer [`send`](Self::send) or [`scope`](Self::scope).
+    pub unsafe fn send_borrowed(
+        &self,
+        sock: BorrowedFd<'_>,
+        bufs: &[IoSlice<'_>],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+    ) -> io::Result<usize> {
+        self.send_iov(
+            sock,
+            as_iovecs(bufs),
+            flags,
+            dest,
+            user_data,
+            None,
+            Vec::new,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn send_iov(
+        &self,
+        sock: BorrowedFd<'_>,
+        iov: &[libc::iovec],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+        scope: Option<u64>,
+        keep: impl FnOnce() -> Vec<Buf>,
+    ) -> io::Result<usize> {
+        let iovcnt =
+            u32::try_from(iov.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let (addr, addrlen) = match dest {
+            Some(a) => sockaddr(a),
+            None => (SockAddr::none(), 0),
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut req = sys::zcsend_send {
+            fd: sock.as_raw_fd(),
+            flags: flags.bits(),
+            iov: iov.as_ptr() as u64,
+            iovcnt,
+            addrlen,
+            addr: if addrlen == 0 {
+                0
+            } else {
+                addr.as_ptr() as u64
+            },
+            user_data: id,
+        };
+        let n = self.ioctl(sys::ZCSEND_IOC_SEND, &mut req)?;
+        let mut st = lock(&self.state);
+        if let Some(s) = scope {
+            *st.scopes.entry(s).or_default() += 1;
+        }
+        let f = InFlight {
+            user_data,
+            keep: Vec::new(),
+            scope,
+        };
+        match st.orphans.remove(&id) {
+            // Already completed (and read by another thread): done.
+            Some(raw) => st.finish(f, &raw),
+            None => {
+                st.inflight.insert(id, InFlight { keep: keep(), ..f });
+            }
+        }
+        Ok(n as usize)
+    }
+
+    /// Runs `f` with a [`Scope`] whose sends may borrow memory from outside
+    /// the scope, and returns only once every send made through the scope has
+    /// completed (also when `f` panics), like `std::thread::scope`.
+    ///
+    /// Completions of the scope's sends are reported like any other, by the
+    /// `read_*` methods, inside or after the scope.
+    ///
+    /// If waiting fails (reading `/dev/zcsend` fails with anything but
+    /// `EINTR`), the process aborts: returning would release memory the
+    /// kernel may still read.
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            dev: self,
+            id: self.next_scope.fetch_add(1, Ordering::Relaxed),
+            _scope: PhantomData,
+            _env: PhantomData,
+        };
+        // Waits when dropped, also while unwinding. Not reachable by `f`, so
+        // it cannot be leaked.
+        let _guard = ScopeWait {
+            dev: self,
+            id: scope.id,
+        };
+        f(&scope)
+    }
+
+    /// Sends made through this `Device` whose completion has not been read.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.state).inflight.len()
+    }
+
+    /// Reads completions into `out`, waiting until there is at least one.
+    /// Returns how many were stored; `Ok(0)` if `out` is empty or no send is
+    /// in flight (waiting would never end).
+    ///
+    /// Fails with [`io::ErrorKind::Interrupted`] when a signal interrupts the
+    /// wait.
+    pub fn read_completions(&self, out: &mut [Completion]) -> io::Result<usize> {
+        self.read_completions_inner(out, false)
+    }
+
+    /// Reads the completions that are there, without waiting: `Ok(0)` if
+    /// there are none (yet).
+    pub fn try_read_completions(&self, out: &mut [Completion]) -> io::Result<usize> {
+        self.read_completions_inner(out, true)
+    }
+
+    fn read_completions_inner(&self, out: &mut [Completion], nonblock: bool) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let mut rd = if nonblock {
+            match self.reader.try_lock() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                // Another thread is reading: what it files lands in `pending`.
+                Err(TryLockError::WouldBlock) => return Ok(lock(&self.state).take_pending(out)),
+            }
+        } else {
+            lock(&self.reader)
+        };
+        loop {
+            {
+                let mut st = lock(&self.state);
+                let n = st.take_pending(out);
+                if n > 0 || st.inflight.is_empty() {
+                    return Ok(n);
+                }
+            }
+            let mut raw = [sys::zcsend_completion::default(); READ_BATCH];
+            let want = out.len().min(READ_BATCH);
+            let got = self.read_raw(&mut rd, &mut raw[..want], nonblock)?;
+            if got == 0 {
+                return Ok(0);
+            }
+            lock(&self.state).absorb(&raw[..got]);
+        }
+    }
+
+    /// Waits until no send is in flight; the completions read meanwhile are
+    /// kept for the `read_*` methods. Fails with
+    /// [`io::ErrorKind::Interrupted`] on a signal.
+    pub fn wait_idle(&self) -> io::Result<()> {
+        self.wait_until(false, |st| st.inflight.is_empty())
+    }
+
+    /// Reads records (waiting for them) until `done` holds; they go to
+    /// `pending`.
+    fn wait_until(&self, retry_eintr: bool, done: impl Fn(&State) -> bool) -> io::Result<()> {
+        let mut rd = lock(&self.reader);
+        loop {
+            if done(&lock(&self.state)) {
+                return Ok(());
+            }
+            let mut raw = [sys::zcsend_completion::default(); READ_BATCH];
+            match self.read_raw(&mut rd, &mut raw, false) {
+                Ok(got) => lock(&self.state).absorb(&raw[..got]),
+                Err(e) if retry_eintr && e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One `read(2)` of whole records. `nonblock` selects `O_NONBLOCK` on the
+    /// file (only the holder of `reader` reads or changes it); `Ok(0)` when
+    /// non-blocking and nothing is queued.
+    fn read_raw(
+        &self,
+        nonblock_now: &mut MutexGuard<'_, bool>,
+        buf: &mut [sys::zcsend_completion],
+        nonblock: bool,
+    ) -> io::Result<usize> {
+        let fd = self.fd.as_raw_fd();
+        if **nonblock_now != nonblock {
+            set_nonblock(fd, nonblock)?;
+            **nonblock_now = nonblock;
+        }
+        // SAFETY: `buf` is writable for its whole size.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), size_of_val(buf)) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if nonblock && e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(0);
+            }
+            return Err(e);
+        }
+        let rec = size_of::<sys::zcsend_completion>();
+        if n as usize % rec != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("read of /dev/zcsend returned {n} bytes, not whole records"),
+            ));
+        }
+        Ok(n as usize / rec)
+    }
+}
+
+impl Drop for Device {
+    /// Files the records already queued, then leaks the buffers of sends that
+    /// are still in flight: once the file is closed their completions can no
+    /// longer be read, and freeing the memory could put other data on the
+    /// wire. Call [`wait_idle`](Device::wait_idle) first to avoid the leak.
+    fn drop(&mut self) {
+        let mut rd = lock(&self.reader);
+        let mut raw = [sys::zcsend_completion::default(); READ_BATCH];
+        while let Ok(got @ 1..) = self.read_raw(&mut rd, &mut raw, true) {
+            lock(&self.state).absorb(&raw[..got]);
+        }
+        drop(rd);
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (_, f) in st.inflight.drain() {
+            std::mem::forget(f.keep);
+        }
+    }
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+/// Sends over memory borrowed for the whole [`Device::scope`] call.
+pub struct Scope<'scope, 'env: 'scope> {
+    dev: &'env Device,
+    id: u64,
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// [`Device::send`] over slices borrowed for `'scope`: they can only come
+    /// from outside the scope and stay borrowed (so unmodified) until
+    /// [`Device::scope`] has seen every completion of the scope and returns.
+    pub fn send(
+        &self,
+        sock: BorrowedFd<'_>,
+        bufs: &[IoSlice<'scope>],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+    ) -> io::Result<usize> {
+        self.dev.send_iov(
+            sock,
+            as_iovecs(bufs),
+            flags,
+            dest,
+            user_data,
+            Some(self.id),
+            Vec::new,
+        )
+    }
+
+    /// The device, for its other methods.
+    pub fn device(&self) -> &'env Device {
+        self.dev
+    }
+}
+
+struct ScopeWait<'a> {
+    dev: &'a Device,
+    id: u64,
+}
+
+impl Drop for ScopeWait<'_> {
+    fn drop(&mut self) {
+        let id = self.id;
+        let r = self
+            .dev
+            .wait_until(true, |st| st.scopes.get(&id).copied().unwrap_or(0) == 0);
+        if let Err(e) = r {
+            eprintln!("zcsend: cannot wait for the sends of a scope: {e}; aborting");
+            std::process::abort();
+        }
+        lock(&self.dev.state).scopes.remove(&id);
+    }
+}
+
+fn as_iovecs<'a>(bufs: &'a [IoSlice<'_>]) -> &'a [libc::iovec] {
+    // SAFETY: `IoSlice` is guaranteed ABI-compatible with `struct iovec` on
+    // Unix.
+    unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast(), bufs.len()) }
+}
+
+fn set_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
+    // SAFETY: plain fcntl on our own descriptor.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let new = if on {
+            fl | libc::O_NONBLOCK
+        } else {
+            fl & !libc::O_NONBLOCK
+        };
+        if new != fl && libc::fcntl(fd, libc::F_SETFL, new) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// A `sockaddr_in` or `sockaddr_in6`.
+struct SockAddr(libc::sockaddr_storage);
+
+impl SockAddr {
+    fn none() -> SockAddr {
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        SockAddr(unsafe { std::mem::zeroed() })
+    }
+
+    fn as_ptr(&self) -> *const libc::sockaddr_storage {
+        &self.0
+    }
+}
+
+fn sockaddr(a: &SocketAddr) -> (SockAddr, u32) {
+    let mut s = SockAddr::none();
+    let p: *mut libc::sockaddr_storage = &mut s.0;
+    match a {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger and more aligned.
+            unsafe { p.cast::<libc::sockaddr_in>().write(sin) };
+            (s, size_of::<libc::sockaddr_in>() as u32)
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo().to_be(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { p.cast::<libc::sockaddr_in6>().write(sin6) };
+            (s, size_of::<libc::sockaddr_in6>() as u32)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{ZCSEND_COMPL_COPIED, ZCSEND_COMPL_COPY_PATH, ZCSEND_COMPL_ZEROCOPY};
+
+    fn raw(id: u64, bytes: u64, flags: u32) -> sys::zcsend_completion {
+        sys::zcsend_completion {
+            user_data: id,
+            bytes,
+            flags,
+            result: 0,
+        }
+    }
+
+    #[test]
+    fn decode_flags() {
+        let c = Completion::from_raw(&raw(7, 4096, ZCSEND_COMPL_ZEROCOPY), 42);
+        assert_eq!(
+            c,
+            Completion {
+                user_data: 42,
+                bytes: 4096,
+                zerocopy: true,
+                copy_path: false,
+                result: 0
+            }
+        );
+        let c = Completion::from_raw(
+            &raw(7, 100, ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH),
+            1,
+        );
+        assert!(!c.zerocopy && c.copy_path && c.bytes == 100);
+        let c = Completion::from_raw(&raw(7, 1, ZCSEND_COMPL_COPIED), 1);
+        assert!(!c.zerocopy && !c.copy_path);
+        // Malformed: never claim zero-copy.
+        let both = ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_COPIED;
+        assert!(!Completion::from_raw(&raw(7, 1, both), 1).zerocopy);
+        assert!(!Completion::from_raw(&raw(7, 1, 0), 1).zerocopy);
+    }
+
+    #[test]
+    fn decode_from_bytes() {
+        // A record as read(2) delivers it: native endian, 24 bytes.
+        let mut bytes = [0u8; 24];
+        bytes[..8].copy_from_slice(&9u64.to_ne_bytes());
+        bytes[8..16].copy_from_slice(&65536u64.to_ne_bytes());
+        bytes[16..20].copy_from_slice(&(ZCSEND_COMPL_ZEROCOPY).to_ne_bytes());
+        let mut r = sys::zcsend_completion::default();
+        // SAFETY: plain-old-data of the same size.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                (&mut r as *mut sys::zcsend_completion).cast(),
+                24,
+            )
+        };
+        assert_eq!(r.user_data, 9);
+        let c = Completion::from_raw(&r, 5);
+        assert_eq!((c.user_data, c.bytes, c.zerocopy), (5, 65536, true));
+    }
+
+    fn bufs() -> Vec<Buf> {
+        vec![Buf::from(vec![0u8; 16])]
+    }
+
+    #[test]
+    fn bookkeeping_releases_buffers_on_completion() {
+        let mut st = State::default();
+        let mine = std::sync::Arc::new(vec![1u8; 64]);
+        st.inflight.insert(
+            3,
+            InFlight {
+                user_data: 100,
+                keep: vec![Buf::from_arc(mine.clone())],
+                scope: None,
+            },
+        );
+        st.inflight.insert(
+            4,
+            InFlight {
+                user_data: 101,
+                keep: bufs(),
+                scope: None,
+            },
+        );
+        assert_eq!(std::sync::Arc::strong_count(&mine), 2);
+        st.absorb(&[raw(3, 64, ZCSEND_COMPL_ZEROCOPY)]);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 1, "released");
+        let mut out = [Completion::default(); 4];
+        assert_eq!(st.take_pending(&mut out), 1);
+        assert_eq!(out[0].user_data, 100);
+        assert!(out[0].zerocopy);
+        assert_eq!(st.inflight.len(), 1);
+        // A record for a send not registered yet is parked.
+        st.absorb(&[raw(9, 1, ZCSEND_COMPL_COPIED)]);
+        assert!(st.orphans.contains_key(&9));
+        assert_eq!(st.take_pending(&mut out), 0);
+    }
+
+    #[test]
+    fn bookkeeping_counts_scopes() {
+        let mut st = State::default();
+        st.scopes.insert(1, 2);
+        for id in [10, 11] {
+            st.inflight.insert(
+                id,
+                InFlight {
+                    user_data: id,
+                    keep: Vec::new(),
+                    scope: Some(1),
+                },
+            );
+        }
+        st.absorb(&[raw(11, 5, ZCSEND_COMPL_COPIED)]);
+        assert_eq!(st.scopes[&1], 1);
+        st.absorb(&[raw(10, 5, ZCSEND_COMPL_COPIED)]);
+        assert_eq!(st.scopes[&1], 0);
+        let mut out = [Completion::default(); 1];
+        assert_eq!(st.take_pending(&mut out), 1);
+        assert_eq!(out[0].user_data, 11, "oldest first");
+        assert_eq!(st.take_pending(&mut out), 1);
+        assert_eq!(out[0].user_data, 10);
+    }
+
+    #[test]
+    fn sockaddr_encoding() {
+        let (s, len) = sockaddr(&"10.77.0.1:7878".parse().unwrap());
+        assert_eq!(len as usize, size_of::<libc::sockaddr_in>());
+        // SAFETY: written as a sockaddr_in above.
+        let sin = unsafe { &*s.as_ptr().cast::<libc::sockaddr_in>() };
+        assert_eq!(sin.sin_family as i32, libc::AF_INET);
+        assert_eq!(u16::from_be(sin.sin_port), 7878);
+        assert_eq!(sin.sin_addr.s_addr.to_ne_bytes(), [10, 77, 0, 1]);
+
+        let (s, len) = sockaddr(&"[fd77::1%3]:7879".parse().unwrap());
+        assert_eq!(len as usize, size_of::<libc::sockaddr_in6>());
+        // SAFETY: written as a sockaddr_in6 above.
+        let sin6 = unsafe { &*s.as_ptr().cast::<libc::sockaddr_in6>() };
+        assert_eq!(sin6.sin6_family as i32, libc::AF_INET6);
+        assert_eq!(u16::from_be(sin6.sin6_port), 7879);
+        assert_eq!(sin6.sin6_addr.s6_addr[0], 0xfd);
+        assert_eq!(sin6.sin6_addr.s6_addr[15], 1);
+        assert_eq!(sin6.sin6_scope_id, 3);
+    }
+
+    #[test]
+    fn flags() {
+        let f = MsgFlags::NOSIGNAL | MsgFlags::MORE;
+        assert_eq!(f.bits(), (libc::MSG_NOSIGNAL | libc::MSG_MORE) as u32);
+        assert_eq!(MsgFlags::default(), MsgFlags::NONE);
+    }
+}

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Safe Rust userspace API for `/dev/zcsend`, the zero-copy socket send path
+//! of the zcsend kernel module.
+//!
+//! The ABI types come from `include/uapi/linux/zcsend.h` itself: `build.rs`
+//! runs bindgen over the header, and the ioctl numbers, which are
+//! function-like macros bindgen cannot evaluate, are computed in [`sys`] from
+//! the `_IOR`/`_IOW` encoding and checked by a unit test against the values
+//! the C compiler produces from the same header. C and Rust programs therefore
+//! share one definition of the ABI.
+//!
+//! ```no_run
+//! use std::net::TcpStream;
+//! use std::os::fd::AsFd;
+//! use zcsend::{Buf, Completion, Device, EventFd, MsgFlags};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let dev = Device::open()?;
+//! let efd = EventFd::new()?;
+//! dev.set_eventfd(Some(efd.as_fd()))?;
+//! let sock = TcpStream::connect("10.77.0.1:7878")?;
+//!
+//! let data = Buf::from(vec![0x5a; 1 << 20]);
+//! let n = dev.send(sock.as_fd(), &[data.clone()], MsgFlags::NOSIGNAL, None, 1)?;
+//!
+//! let mut done = [Completion::default(); 16];
+//! while dev.in_flight() > 0 {
+//!     efd.wait(None)?;
+//!     efd.reset()?;
+//!     let n = dev.try_read_completions(&mut done)?;
+//!     for c in &done[..n] {
+//!         println!("send {} of {} bytes: zero-copy {}", c.user_data, c.bytes, c.zerocopy);
+//!     }
+//! }
+//! # let _ = n; Ok(()) }
+//! ```
+//!
+//! # Buffer lifetime: why `send` does not take a `&[u8]`
+//!
+//! `ZCSEND_IOC_SEND` returns as soon as the socket has *accepted* the bytes;
+//! the pages are then attached to skbs as frags and read by the stack, the
+//! qdisc and finally the NIC's DMA engine, possibly several times (TCP
+//! retransmits read them again), until the last skb is freed and the module
+//! posts the completion record. Only then may the memory be written or freed.
+//!
+//! An API like `fn send(&self, sock, bufs: &[IoSlice<'_>]) -> io::Result<usize>`
+//! ends the borrow of the buffers when `send` returns. Safe code could then
+//! write to the buffer, or drop it and let the allocator hand the same memory
+//! to a new allocation that gets written, while the kernel and the device
+//! still read it. That is a data race between the program's writes and the
+//! stack's reads. The kernel tolerates it: the pages stay pinned (`FOLL_PIN`),
+//! so it never touches freed memory and nothing in the kernel breaks. The
+//! application is hurt instead:
+//!
+//! - the bytes on the wire are whatever the memory holds when each packet is
+//!   built or DMA'd, so one send can mix old and new contents, and a
+//!   retransmitted segment can differ from the first copy;
+//! - with checksum offload the NIC checksums the mixed bytes, so the receiver
+//!   accepts corrupted data; without it the checksum was computed earlier
+//!   over other bytes, and the receiver drops the segment;
+//! - if the memory was freed and reused, unrelated data of the process (keys,
+//!   other users' requests) is sent to the peer;
+//! - and the completion still says `ZEROCOPY`: "every byte left from your
+//!   pages", true, but not the bytes the caller passed. Zero-copy's promise
+//!   is that the send is equivalent to a copy taken at call time as long as
+//!   the buffer is left alone until the completion; safe Rust must not be able
+//!   to break that.
+//!
+//! In Rust terms, a `&mut [u8]` (or a new owner) would exist while another
+//! agent still reads the memory: the aliasing guarantee that makes safe code
+//! race-free would be false.
+//!
+//! A guard returned by `send`, say `InFlight<'buf>`, that borrows the buffers
+//! and blocks in `Drop` until the completion is seen, is **not** enough
+//! either: `std::mem::forget(guard)` is safe, ends the borrow and skips the
+//! wait (the reason `std::thread::scoped` was withdrawn before Rust 1.0).
+//!
+//! This crate offers two sound ways instead, and one unsafe escape hatch:
+//!
+//! 1. **Owned, shared buffers** ([`Device::send`] with [`Buf`]). A `Buf` is an
+//!    immutable, reference-counted view of memory that implements
+//!    [`StableBytes`] (`Vec<u8>`, `Box<[u8]>`, `String`, `Arc<[u8]>`,
+//!    `&'static [u8]`, a read-only [`Mmap`] of a file, ...). The device keeps
+//!    a clone of every `Buf` of a send in its in-flight table and drops it
+//!    only when it reads that send's completion. While the clone exists
+//!    nobody can get a `&mut` to the bytes (`Arc::get_mut` fails) or free
+//!    them. Leaking things stays sound: if the `Device` is forgotten, so are
+//!    its clones, and the memory is never freed. If the `Device` is dropped
+//!    with sends in flight, their completions can no longer be read, so it
+//!    leaks those buffers rather than free them (call [`Device::wait_idle`]
+//!    first). Buffer reuse: keep your own `Arc`, pass [`Buf::from_arc`] a
+//!    clone; once the completion has been read, `Arc::get_mut` works again.
+//!
+//! 2. **Scoped borrows** ([`Device::scope`], [`Scope::send`]), the
+//!    `std::thread::scope` pattern: sends made inside the closure may borrow
+//!    plain `&[u8]`s from outside it, and `scope` does not return (nor unwind)
+//!    before every one of those sends has completed. The wait is done by
+//!    `scope` itself, not by a value the closure could forget, so the borrow
+//!    provably outlives the kernel's use of the memory. If the wait cannot be
+//!    done the process aborts rather than return.
+//!
+//!    ```no_run
+//!    # use std::{io::IoSlice, net::UdpSocket, os::fd::AsFd};
+//!    # use zcsend::{Device, MsgFlags};
+//!    # fn f(dev: &Device, sock: &UdpSocket) -> std::io::Result<()> {
+//!    let header = [0u8; 24];
+//!    let payload = vec![7u8; 60000];
+//!    dev.scope(|s| {
+//!        let bufs = [IoSlice::new(&header), IoSlice::new(&payload)];
+//!        s.send(sock.as_fd(), &bufs, MsgFlags::NONE, None, 1)
+//!    })?; // every send of the scope has completed here
+//!    # Ok(()) }
+//!    ```
+//!
+//!    The borrow checker enforces the rest. Writing to a buffer before the
+//!    scope has ended does not compile:
+//!
+//!    ```compile_fail,E0502
+//!    # use std::{io::IoSlice, net::UdpSocket, os::fd::AsFd};
+//!    # use zcsend::{Device, MsgFlags};
+//!    # fn f(dev: &Device, sock: &UdpSocket) {
+//!    let mut data = vec![0u8; 4096];
+//!    dev.scope(|s| {
+//!        s.send(sock.as_fd(), &[IoSlice::new(&data)], MsgFlags::NONE, None, 1).unwrap();
+//!        data[0] = 1; // still in flight
+//!    });
+//!    # }
+//!    ```
+//!
+//!    nor does sending a buffer that dies inside the scope:
+//!
+//!    ```compile_fail,E0597
+//!    # use std::{io::IoSlice, net::UdpSocket, os::fd::AsFd};
+//!    # use zcsend::{Device, MsgFlags};
+//!    # fn f(dev: &Device, sock: &UdpSocket) {
+//!    dev.scope(|s| {
+//!        let local = vec![0u8; 4096];
+//!        s.send(sock.as_fd(), &[IoSlice::new(&local)], MsgFlags::NONE, None, 1).unwrap();
+//!    });
+//!    # }
+//!    ```
+//!
+//! 3. [`Device::send_borrowed`] is `unsafe`: the caller promises the
+//!    lifetime by hand, as in C.
+//!
+//! Completions are tracked by an id the library puts in the kernel record's
+//! `user_data`; the caller's own `user_data` comes back in [`Completion`].
+//! Every method that reads the device (`read_completions`,
+//! `try_read_completions`, `wait_idle`, the end of a scope) files all the
+//! records it reads, so no completion is lost between threads.
+//!
+//! The remaining trust is in the memory itself: a file mapped with
+//! [`Mmap::map`] (`unsafe`) must not be written by anyone while mapped,
+//! exactly as for any `mmap`-backed `&[u8]`.
+
+#![warn(missing_docs)]
+
+mod buf;
+mod device;
+mod eventfd;
+pub mod sys;
+
+pub use buf::{read_file, Buf, Mmap, StableBytes};
+pub use device::{Completion, Device, MsgFlags, Scope, Stats};
+pub use eventfd::EventFd;
+
+/// The ABI version this crate was built against (`ZCSEND_ABI_VERSION`).
+pub const ABI_VERSION: u32 = sys::ZCSEND_ABI_VERSION;
+
+/// Path of the character device (`ZCSEND_DEVICE`).
+pub const DEVICE_PATH: &str = sys::DEVICE_PATH;
