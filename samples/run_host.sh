@@ -17,5 +17,5 @@ if ip link set "$TAP" mtu "${mtu:-65521}"; then
 else
 	echo "run_host: could not raise the $TAP mtu; large datagrams may be dropped"
 fi
-exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 2 --udp-runs 2 \
+exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 3 --udp-runs 2 \
 	--timeout "${ZCSEND_RX_TIMEOUT:-300}"

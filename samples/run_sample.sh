@@ -75,6 +75,16 @@ say "TCP to $PEER:7878, eth0 mtu $(cat /sys/class/net/eth0/mtu 2>/dev/null)"
 xfer --tcp --plain --dest "$PEER"
 xfer --tcp --dest "$PEER"
 
+# The same transfer from Rust (tools/zcsend-rs): a pattern file, mapped
+# read-only, through /dev/zcsend; the receiver checks every byte.
+if [ -x ./zcsend-cat ]; then
+	./zcsend-cat --make-pattern 8M /tmp/zcsend-cat.payload > /dev/null
+	XFER=./zcsend-cat
+	xfer --zcx /tmp/zcsend-cat.payload "$PEER:7878"
+	XFER=./zcsend_xfer
+	rm -f /tmp/zcsend-cat.payload
+fi
+
 # One 60000-byte datagram must fit the MTU unfragmented: then UDP builds one
 # CHECKSUM_PARTIAL skb with the pages as frags, which virtio-net hands to the
 # device as they are. Without VIRTIO_NET_F_MTU virtio-net allows 65535.

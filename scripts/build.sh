@@ -63,6 +63,15 @@ if [ $WANT_SAMPLES -eq 1 ]; then
 		rm -rf "$OUTDIR/samples"
 		step "samples build" make -C "$HERE/samples" KSRC="$KSRC" \
 			OUT="$OUTDIR/samples"
+		# The Rust zcsend-cat (tools/zcsend-rs), static for the busybox guest.
+		if [ -f "$HERE/tools/zcsend-rs/Cargo.toml" ]; then
+			step "zcsend-rs build" env RUSTFLAGS='-C target-feature=+crt-static' \
+				cargo build --release --locked --bin zcsend-cat \
+				--manifest-path "$HERE/tools/zcsend-rs/Cargo.toml" \
+				--target x86_64-unknown-linux-gnu
+			install -m 755 "$HERE/tools/zcsend-rs/target/x86_64-unknown-linux-gnu/release/zcsend-cat" \
+				"$OUTDIR/samples/zcsend-cat"
+		fi
 		args+=(--samples "$OUTDIR/samples")
 	else
 		echo "build: samples/Makefile is missing: the guest will only load the module" >&2
