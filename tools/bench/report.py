@@ -330,7 +330,9 @@ def report_run(run, agg, fits):
             f = fits.get((run.label, p, m))
             if f:
                 seen = True
-                row += "%30s" % ("%s   %s" % (fmt(f[1] * 1e9), fmt(f[0] * 1e6)))
+                # A slope below zero is noise around zero.
+                b = "~0" if f[1] < 0 else fmt(f[1] * 1e9)
+                row += "%30s" % ("%s   %s" % (b, fmt(f[0] * 1e6)))
             else:
                 row += "%30s" % "n/a"
         if seen:
