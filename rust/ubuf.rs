@@ -13,7 +13,9 @@
 //! notif. [`link_skb`] lets a later send on the same socket share an skb that
 //! already carries an earlier notif: the later one joins the earlier one's
 //! chain and holds one reference on the chain head, so the head completes
-//! last and completes the whole chain.
+//! last and completes the whole chain. A chain is capped at [`MAX_CHAIN`]
+//! members: a stream of sends would otherwise link every send to the first
+//! one, and no completion would arrive until the socket went idle.
 //!
 //! # Contexts
 //!
@@ -71,6 +73,10 @@ static OPS: AssertSync<bindings::ubuf_info_ops> = AssertSync(bindings::ubuf_info
     link_skb: Some(link_skb),
 });
 
+/// Most notifs one chain may hold; a send that would exceed it gets an skb
+/// of its own (`-EEXIST` makes TCP start a new segment).
+const MAX_CHAIN: u32 = 16;
+
 const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
     | bindings::SKBFL_SHARED_FRAG
     | bindings::SKBFL_DONT_ORPHAN) as u8;
@@ -86,14 +92,17 @@ const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
 ///   it was leaked from a `Pin<KBox<Notif>>` and is turned back into one
 ///   exactly once, when the last reference of its chain head goes.
 /// - `head` points at the chain head (itself when not linked); `next` at the
-///   next member of the head's chain, or is null. Both only change in
-///   [`link_skb`] under the socket lock, before the head can complete.
+///   next member of the head's chain, or is null; the head's `chain_len`
+///   counts its members, itself included, at most [`MAX_CHAIN`]. All three
+///   only change in [`link_skb`] under the socket lock, before the head can
+///   complete.
 #[repr(C)]
 #[pin_data]
 pub(crate) struct Notif {
     ubuf: Opaque<bindings::ubuf_info>,
     head: Atomic<*mut Notif>,
     next: Atomic<*mut Notif>,
+    chain_len: Atomic<u32>,
     copied: Atomic<bool>,
     frags_attached: Atomic<bool>,
     accepted: Atomic<i64>,
@@ -145,6 +154,7 @@ impl Notif {
                 }),
                 head: Atomic::new(ptr::null_mut()),
                 next: Atomic::new(ptr::null_mut()),
+                chain_len: Atomic::new(1),
                 copied: Atomic::new(false),
                 frags_attached: Atomic::new(false),
                 accepted: Atomic::new(0),
@@ -302,6 +312,11 @@ unsafe extern "C" fn link_skb(
     unsafe {
         let p = &*prev.cast::<Notif>();
         let head = p.head.load(Relaxed);
+        let len = &(*head).chain_len;
+        if len.load(Relaxed) >= MAX_CHAIN {
+            return EEXIST.to_errno();
+        }
+        len.store(len.load(Relaxed) + 1, Relaxed);
         notif.head.store(head, Relaxed);
         notif.next.store(p.next.load(Relaxed), Relaxed);
         p.next.store(n, Relaxed);
