@@ -47,6 +47,8 @@ const READ_BATCH: usize = 32;
 struct State {
     ring: CompletionRing,
     eventfd: Option<EventFd>,
+    /// Readers blocked in `read()`; posting wakes them only if there are any.
+    waiters: u32,
 }
 
 /// The state of one open file of `/dev/zcsend`.
@@ -71,6 +73,7 @@ impl Context {
                 state <- new_mutex!(State {
                     ring: CompletionRing::new(),
                     eventfd: None,
+                    waiters: 0,
                 }),
                 readable <- new_condvar!("zcsend::Context::readable"),
                 sends: Atomic::new(0),
@@ -135,7 +138,10 @@ impl Context {
             if nonblock {
                 return Err(EAGAIN);
             }
-            if self.readable.wait_interruptible(&mut state) {
+            state.waiters += 1;
+            let interrupted = self.readable.wait_interruptible(&mut state);
+            state.waiters -= 1;
+            if interrupted {
                 return Err(EINTR);
             }
         }
@@ -191,7 +197,7 @@ impl Reservation {
         } else {
             ctx.copied.fetch_add(1, Relaxed);
         }
-        {
+        let wake = {
             let mut state = ctx.state.lock();
             if !state.ring.post(rec) {
                 kernel::pr_warn_once!("zcsend: completion posted without a reservation\n");
@@ -199,8 +205,12 @@ impl Reservation {
             if let Some(efd) = &state.eventfd {
                 efd.signal();
             }
+            // Counted under the same lock as the wait: no wakeup is lost.
+            state.waiters > 0
+        };
+        if wake {
+            ctx.readable.notify_all();
         }
-        ctx.readable.notify_all();
         self.posted = true;
     }
 }

@@ -16,6 +16,8 @@ use kernel::fs::{
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::uaccess::UserPtr;
+
+use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
 
 extern "C" {
@@ -104,6 +106,17 @@ impl Socket {
     }
 }
 
+const _: () = {
+    assert!(core::mem::size_of::<UserIovec>() == core::mem::size_of::<bindings::iovec>());
+    assert!(core::mem::align_of::<UserIovec>() == core::mem::align_of::<bindings::iovec>());
+    assert!(
+        core::mem::offset_of!(UserIovec, base) == core::mem::offset_of!(bindings::iovec, iov_base)
+    );
+    assert!(
+        core::mem::offset_of!(UserIovec, len) == core::mem::offset_of!(bindings::iovec, iov_len)
+    );
+};
+
 /// A destination address copied from user space.
 #[repr(C, align(8))]
 pub(crate) struct SockAddr {
@@ -156,19 +169,21 @@ impl<'a> SendMsg<'a> {
 
     /// A message that copies from user iovecs (the plain copy path).
     pub(crate) fn from_user_iovecs(
-        iovs: &'a [bindings::iovec],
+        iovs: &'a [UserIovec],
         total: usize,
         flags: u32,
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
         let mut m = Self::new(flags, addr);
-        // SAFETY: `iovs` is a kernel array of `iovs.len()` user iovecs that
-        // outlives `m`; `total` is their validated sum.
+        // SAFETY: `UserIovec` has the layout of the kernel's `struct iovec`
+        // (checked below: a user address and a length, 8 bytes each), so
+        // `iovs` is a kernel array of `iovs.len()` user iovecs; it outlives
+        // `m`, and `total` is their validated sum.
         unsafe {
             bindings::iov_iter_init(
                 &mut m.raw.msg_iter,
                 bindings::ITER_SOURCE,
-                iovs.as_ptr(),
+                iovs.as_ptr().cast::<bindings::iovec>(),
                 iovs.len() as c_ulong,
                 total,
             )

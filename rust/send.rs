@@ -25,6 +25,7 @@ use crate::net::{
     Socket, //
 };
 use crate::pinned::PinnedPages;
+use crate::smallbuf::SmallBuf;
 use crate::uapi::{
     self,
     CompatIovec,
@@ -95,8 +96,11 @@ impl InFlight {
     }
 }
 
+/// Iovec entries kept on the stack; more go to the heap.
+const INLINE_IOVECS: usize = 8;
+
 /// Reads `count` iovecs from user space, in the caller's ABI.
-fn read_iovecs(ptr: u64, count: usize) -> Result<KVVec<UserIovec>> {
+fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVECS>> {
     let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
     let compat = uapi::in_compat_syscall();
     let size = if compat {
@@ -105,9 +109,9 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<KVVec<UserIovec>> {
         core::mem::size_of::<UserIovec>()
     };
     let mut reader = UserSlice::new(UserPtr::from_addr(ptr), count * size).reader();
-    let mut iovs = KVVec::with_capacity(count, GFP_KERNEL)?;
-    for _ in 0..count {
-        let v = if compat {
+    let mut iovs = SmallBuf::new(count)?;
+    for v in iovs.iter_mut() {
+        *v = if compat {
             let c = reader.read::<CompatIovec>()?;
             UserIovec {
                 base: c.base.into(),
@@ -116,7 +120,6 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<KVVec<UserIovec>> {
         } else {
             reader.read::<UserIovec>()?
         };
-        iovs.push(v, GFP_KERNEL)?;
     }
     Ok(iovs)
 }
@@ -181,17 +184,7 @@ fn send_copy(
     addr: Option<&mut SockAddr>,
 ) -> Result<usize> {
     let reservation = ctx.reserve()?;
-    let mut kiovs = KVVec::with_capacity(iovs.len(), GFP_KERNEL)?;
-    for v in iovs {
-        kiovs.push(
-            bindings::iovec {
-                iov_base: v.base as usize as *mut c_void,
-                iov_len: v.len as usize,
-            },
-            GFP_KERNEL,
-        )?;
-    }
-    let mut msg = SendMsg::from_user_iovecs(&kiovs, total, arg.flags, addr);
+    let mut msg = SendMsg::from_user_iovecs(iovs, total, arg.flags, addr);
     let n = sock.sendmsg(&mut msg)?;
     reservation.post(ZcsendCompletion {
         user_data: arg.user_data,

@@ -44,6 +44,7 @@ mod misc;
 mod net;
 mod pinned;
 mod send;
+mod smallbuf;
 mod uapi;
 mod ubuf;
 mod wq;

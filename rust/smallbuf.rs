@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A short array of `Copy` items that lives on the stack when it fits in
+//! `N` entries and on the heap otherwise: most sends carry one iovec, and a
+//! heap allocation per send is measurable on the small-send path.
+
+use core::ops::{
+    Deref,
+    DerefMut, //
+};
+
+use kernel::prelude::*;
+
+/// `len` items, inline when `len <= N`.
+///
+/// # Invariants
+///
+/// For `Inline { len, .. }`, `len <= N`.
+pub(crate) enum SmallBuf<T: Copy + Default, const N: usize> {
+    Inline { items: [T; N], len: usize },
+    Heap(KVVec<T>),
+}
+
+impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
+    /// `len` default items.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        if len <= N {
+            // INVARIANT: checked `len <= N`.
+            return Ok(Self::Inline {
+                items: [T::default(); N],
+                len,
+            });
+        }
+        let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
+        v.resize(len, T::default(), GFP_KERNEL)?;
+        Ok(Self::Heap(v))
+    }
+}
+
+impl<T: Copy + Default, const N: usize> Deref for SmallBuf<T, N> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        match self {
+            Self::Inline { items, len } => &items[..*len],
+            Self::Heap(v) => v,
+        }
+    }
+}
+
+impl<T: Copy + Default, const N: usize> DerefMut for SmallBuf<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            Self::Inline { items, len } => &mut items[..*len],
+            Self::Heap(v) => v,
+        }
+    }
+}
+
+#[kunit_tests(zcsend_smallbuf)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_and_heap() -> Result {
+        let mut a = SmallBuf::<u32, 4>::new(3)?;
+        assert!(matches!(a, SmallBuf::Inline { .. }));
+        a[2] = 7;
+        assert_eq!(&a[..], &[0, 0, 7]);
+        let mut b = SmallBuf::<u32, 4>::new(9)?;
+        assert!(matches!(b, SmallBuf::Heap(_)));
+        b[8] = 1;
+        assert_eq!(b.len(), 9);
+        assert_eq!(b[8], 1);
+        assert_eq!(SmallBuf::<u32, 4>::new(0)?.len(), 0);
+        Ok(())
+    }
+}
