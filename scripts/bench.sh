@@ -66,7 +66,7 @@ guest_args() {
 	local a="zcsend.accel=$1 zcsend.bench_smoke=$SMOKE" bytes calls
 	case "$1" in
 	uml)	bytes=1G; calls=65536 ;;
-	*)	bytes=512M; calls=65536 ;;
+	*)	bytes=256M; calls=32768 ;;
 	esac
 	if [ "$SMOKE" != 1 ]; then
 		a="$a zcsend.bench_bytes=${BENCH_BYTES:-$bytes}"

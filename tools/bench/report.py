@@ -223,7 +223,7 @@ def methods_of(run, path):
 def table(run, agg, path, title, value, spread=None, ratio=True, unit=""):
     sizes = sizes_of(run, path)
     methods = methods_of(run, path)
-    cw = 17 if ratio else 13
+    cw = 19 if ratio else 13
     emit(title)
     emit("%-6s" % "size" + "".join(("%" + str(cw) + "s") % SHORT[m] for m in methods))
     for s in sizes:
@@ -239,13 +239,11 @@ def table(run, agg, path, title, value, spread=None, ratio=True, unit=""):
             if spread:
                 txt += "±%.0f%%" % spread(a)
             if ratio:
-                if m == "send":
-                    txt += "      "
-                elif base and value(base) and v is not None:
-                    txt += " x%-4s" % fmt(v / value(base))
+                if base and value(base) and v is not None and m != "send":
+                    txt += " x%-5s" % fmt(v / value(base))
                 else:
-                    txt += "      "
-            row += ("%" + str(cw) + "s") % txt
+                    txt += "       "
+            row += " " + txt.rjust(cw - 1)
         emit(row)
 
 
@@ -337,6 +335,24 @@ def report_run(run, agg, fits):
                 row += "%30s" % "n/a"
         if seen:
             emit(row)
+    # Where a zero-copy method starts to beat send(): per-call extra over
+    # per-byte saving.
+    for p in run.order:
+        base = fits.get((run.label, p, "send"))
+        parts = []
+        for m in ZC_METHODS + ("sendfile", "vmsplice"):
+            f = fits.get((run.label, p, m))
+            if not base or not f:
+                continue
+            if f[1] >= base[1]:
+                parts.append("%s never" % SHORT[m])
+            elif f[0] <= base[0]:
+                parts.append("%s always" % SHORT[m])
+            else:
+                be = (f[0] - base[0]) / (base[1] - f[1])
+                parts.append("%s %.1fK" % (SHORT[m], be / 1024))
+        if parts:
+            emit("break-even vs send() on %s (fit): %s" % (p, ", ".join(parts)))
 
 
 def compare(runs, aggs):

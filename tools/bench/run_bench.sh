@@ -48,7 +48,7 @@ if [ "$SMOKE" = 1 ]; then
 	MINCALLS=4
 	NULLSECS=0.02
 else
-	REPS=$(karg bench_reps 3)
+	REPS=$(karg bench_reps 5)
 	BYTES=$(karg bench_bytes 32M)
 	MAXCALLS=$(karg bench_max_calls 4096)
 	MINCALLS=32
