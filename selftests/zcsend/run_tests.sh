@@ -54,4 +54,22 @@ for prog in $PROGS; do
 	esac
 	rm -f "$out.rc" "$out.log"
 done
+
+# Across the whole run, every page pin the tests caused has been released
+# (each test also checks this in its teardown; this is the grand total).
+foll_pin() {
+	echo 1 > /proc/sys/vm/stat_refresh 2>/dev/null
+	sed -n "s/^nr_foll_pin_$1 //p" /proc/vmstat
+}
+acq=$(foll_pin acquired)
+rel=$(foll_pin released)
+echo "TAP version 13"
+echo "1..1"
+echo "# vmstat: nr_foll_pin_acquired $acq nr_foll_pin_released $rel"
+if [ -n "$acq" ] && [ "$acq" = "$rel" ]; then
+	echo "ok 1 pins.balanced_after_all_tests"
+else
+	echo "not ok 1 pins.balanced_after_all_tests"
+	rc=1
+fi
 exit $rc
