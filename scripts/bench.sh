@@ -105,6 +105,16 @@ follow() {
 		grep --line-buffered -v '^zcbench: sink' >&2 || true
 }
 
+# The guest job ends its records with ZCB,end,STATUS: 0 when every zcbench
+# run finished.
+check_end() {
+	if ! grep -q '^ZCB,end,0' "$2"; then
+		say "$1: the benchmark did not finish cleanly, see $3:"
+		grep -a 'zcbench: error\|exit status' "$3" | head -5 >&2 || true
+		return 1
+	fi
+}
+
 run_tcg() {
 	local kdir ko log=$RES/console-$ACCEL.log rc=0
 	say "QEMU ($ACCEL): bench kernel"
@@ -121,6 +131,7 @@ run_tcg() {
 	follow "$log" "$pid"
 	wait "$pid" || rc=$?
 	grep -a '^ZCB,' "$log" > "$RES/raw-$ACCEL.txt" || true
+	check_end "QEMU ($ACCEL)" "$RES/raw-$ACCEL.txt" "$log" || rc=1
 	return $rc
 }
 
@@ -151,6 +162,7 @@ run_uml() {
 	follow "$log" "$pid"
 	wait "$pid" || rc=$?
 	grep -a '^ZCB,' "$log" > "$RES/raw-uml.txt" || true
+	check_end UML "$RES/raw-uml.txt" "$log" || rc=1
 	if ! grep -q '^ZCSEND-GUEST-DONE' "$log"; then
 		say "UML: the guest did not finish, see $log"
 		rc=1
