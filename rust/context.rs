@@ -28,6 +28,7 @@ use kernel::sync::atomic::{
 };
 use kernel::sync::{
     Arc,
+    ArcBorrow,
     CondVar,
     Mutex, //
 };
@@ -87,11 +88,11 @@ impl Context {
     }
 
     /// Reserves the completion slot of a send about to be submitted.
-    pub(crate) fn reserve(self: &Arc<Self>) -> Result<Reservation> {
+    pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.state.lock().ring.reserve()?;
         self.inflight.fetch_add(1, Relaxed);
         Ok(Reservation {
-            ctx: self.clone(),
+            ctx: self.into(),
             pinned_pages: 0,
             posted: false,
         })

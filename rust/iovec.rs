@@ -75,6 +75,22 @@ pub(crate) fn total_pages(iovs: &[UserIovec]) -> Result<usize> {
     Ok(pages)
 }
 
+/// Number of `bio_vec`s (skb frags) pinning `iovs` yields: one per page an
+/// entry touches, less one wherever an entry continues the previous
+/// non-empty one inside the same page (`pinned.rs` merges those).
+pub(crate) fn frags_needed(iovs: &[UserIovec]) -> usize {
+    let mut frags: usize = 0;
+    let mut prev_end: Option<u64> = None;
+    for v in iovs.iter().filter(|v| v.len != 0) {
+        frags += pages_spanned(v.base, v.len).unwrap_or(usize::MAX / 2);
+        if prev_end == Some(v.base) && page_offset(v.base) != 0 {
+            frags -= 1;
+        }
+        prev_end = v.base.checked_add(v.len);
+    }
+    frags
+}
+
 /// Offset of `addr` within its page.
 pub(crate) fn page_offset(addr: u64) -> usize {
     (addr as usize) & (PAGE_SIZE - 1)
@@ -120,5 +136,19 @@ mod tests {
         assert_eq!(pages_spanned(u64::MAX, 2), None);
         assert_eq!(total_pages(&[iov(ps - 1, 2), iov(0, ps)]), Ok(3));
         assert_eq!(page_offset(ps + 5), 5);
+    }
+
+    #[test]
+    fn frag_count_merges_contiguous_entries() {
+        let ps = PAGE_SIZE as u64;
+        // Two halves of one page: one frag.
+        assert_eq!(frags_needed(&[iov(0, ps / 2), iov(ps / 2, ps / 2)]), 1);
+        // Contiguous at a page boundary: nothing to merge.
+        assert_eq!(frags_needed(&[iov(0, ps), iov(ps, ps)]), 2);
+        // A gap, and empty entries that do not break contiguity.
+        assert_eq!(frags_needed(&[iov(0, 10), iov(20, 10)]), 2);
+        assert_eq!(frags_needed(&[iov(0, 10), iov(5, 0), iov(10, 10)]), 1);
+        // Page-crossing pieces.
+        assert_eq!(frags_needed(&[iov(ps - 1, 2), iov(ps + 1, ps)]), 3);
     }
 }

@@ -8,7 +8,7 @@
 
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::ArcBorrow;
 use kernel::uaccess::{
     UserPtr,
     UserSlice, //
@@ -129,7 +129,11 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVE
 /// Sends of fewer than `copy_threshold` bytes are copied by the stack and
 /// complete at once; larger ones are sent from pinned pages and complete
 /// when the stack releases them.
-pub(crate) fn send(ctx: &Arc<Context>, arg: &ZcsendSend, copy_threshold: usize) -> Result<usize> {
+pub(crate) fn send(
+    ctx: ArcBorrow<'_, Context>,
+    arg: &ZcsendSend,
+    copy_threshold: usize,
+) -> Result<usize> {
     if arg.flags & !ALLOWED_FLAGS != 0 {
         return Err(EINVAL);
     }
@@ -146,16 +150,15 @@ pub(crate) fn send(ctx: &Arc<Context>, arg: &ZcsendSend, copy_threshold: usize) 
         return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
     }
 
+    if sock.is_datagram() && iovec::frags_needed(&iovs) > MAX_DATAGRAM_FRAGS {
+        // A datagram cannot span skbs, and this one needs more frags than an
+        // skb holds: let the stack copy it rather than fail with EMSGSIZE.
+        return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
+    }
+
     let mut reservation = ctx.reserve()?;
     let module = ModuleRef::get()?;
     let pages = PinnedPages::pin(&iovs, total)?;
-    if sock.is_datagram() && pages.bvecs().len() > MAX_DATAGRAM_FRAGS {
-        // A datagram cannot span skbs, and this one needs more frags than an
-        // skb holds: let the stack copy it rather than fail with EMSGSIZE.
-        drop(pages);
-        drop(reservation);
-        return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
-    }
     reservation.add_pinned(pages.nr_pages());
     let submission = Notif::submit(InFlight {
         pages,
@@ -176,7 +179,7 @@ pub(crate) fn send(ctx: &Arc<Context>, arg: &ZcsendSend, copy_threshold: usize) 
 
 /// The plain copy path: the stack copies the bytes before returning.
 fn send_copy(
-    ctx: &Arc<Context>,
+    ctx: ArcBorrow<'_, Context>,
     sock: &Socket,
     iovs: &[UserIovec],
     total: usize,

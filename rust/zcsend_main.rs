@@ -132,8 +132,7 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendSend = UserSlice::new(user, core::mem::size_of::<ZcsendSend>())
                     .reader()
                     .read()?;
-                let ctx: Arc<Context> = ctx.into();
-                let n = send::send(&ctx, &req, copy_threshold())?;
+                let n = send::send(ctx, &req, copy_threshold())?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SET_EVENTFD => {

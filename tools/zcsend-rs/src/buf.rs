@@ -341,6 +341,7 @@ mod tests {
         let b = Buf::from(b"hello world".to_vec());
         let w = b.slice(6..);
         assert_eq!(&*w, b"world");
+        // SAFETY: `b` holds 11 bytes, so offset 6 is inside it.
         assert_eq!(w.as_ptr(), unsafe { b.as_ptr().add(6) });
         let o = w.slice(..=1);
         assert_eq!(&*o, b"wo");
