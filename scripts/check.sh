@@ -83,6 +83,15 @@ fi
 # the initramfs); it runs in the tap namespace, where the guest reaches it
 # as 10.77.0.1 / fd77::1.
 guest_args=(--tap --job check --log "$LOG")
+# Test knobs reach the guest's environment through the kernel command line:
+# ZCSEND_TESTS (programs to run, space-separated), ZCSEND_FUZZ_*,
+# ZCSEND_SOAK_*, ZCSEND_INJECT_* (see selftests/zcsend/*.c).
+knobs=""
+for v in $(compgen -e | grep -E '^ZCSEND_(TESTS|FUZZ_|SOAK_|INJECT_)' || true); do
+	val=${!v}
+	knobs="$knobs zcsend.env.$v=${val// /,}"
+done
+[ -z "$knobs" ] || guest_args+=(--append "${knobs# }")
 if [ -x "$OUT/selftests/host/run_host.sh" ]; then
 	guest_args+=(--host-cmd "exec $(printf %q "$OUT/selftests/host/run_host.sh")")
 fi

@@ -161,6 +161,11 @@ job=none
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	zcsend.job=*) job=${arg#zcsend.job=} ;;
+	# zcsend.env.NAME=VALUE: NAME=VALUE in the job's environment (the
+	# host passes test knobs such as ZCSEND_FUZZ_CALLS this way).
+	zcsend.env.*=*)
+		kv=${arg#zcsend.env.}
+		export "${kv%%=*}=${kv#*=}" ;;
 	esac
 done
 export ZCSEND_JOB=$job

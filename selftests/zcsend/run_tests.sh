@@ -10,12 +10,12 @@
 #
 # Usage: run_tests.sh [program ...]	(default: all, in the order below)
 # Environment: ZCSEND_KO (module for the reload tests, default
-# /zcsend/zcsend.ko), TMPDIR.
+# /zcsend/zcsend.ko), ZCSEND_TESTS (programs to run), TMPDIR.
 #
 # Meant for busybox sh in the test guest, with zcsend already loaded.
 # Exits 0 when every program exited 0 or 4 (all skipped), else 1.
 
-PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_faults"
+PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_limits zcsend_faults"
 
 dir=$(cd "$(dirname "$0")" && pwd)
 tmp=${TMPDIR:-/tmp}
@@ -24,6 +24,9 @@ out="$tmp/zcsend-selftest.$$"
 : "${ZCSEND_KO:=/zcsend/zcsend.ko}"
 export ZCSEND_KO
 
+# ZCSEND_TESTS (commas or spaces) picks programs too, e.g. from the host's
+# `ZCSEND_TESTS=zcsend_limits make check`.
+[ -n "$ZCSEND_TESTS" ] && PROGS=$(echo "$ZCSEND_TESTS" | tr , ' ')
 [ $# -gt 0 ] && PROGS="$*"
 
 rc=0

@@ -46,14 +46,23 @@ struct zcsend_send {
 	__u64 user_data;
 };
 
-/* Completion flags: exactly one of ZEROCOPY and COPIED is set. */
-/* Every byte left the host from the application's own pages. */
+/*
+ * Completion flags: exactly one of ZEROCOPY and COPIED is set.
+ * See "What COPIED means" in Documentation/zcsend.rst for the exact promise.
+ */
+/*
+ * The application's pages were attached as frags and no skb carrying them
+ * reported a copy. Copies the stack makes without reporting them (device or
+ * qdisc linearisation, software segmentation, TCP MTU probes) are not seen.
+ */
 #define ZCSEND_COMPL_ZEROCOPY	(1U << 0)
 /* At least part of the data was copied by the stack (or never pinned). */
 #define ZCSEND_COMPL_COPIED	(1U << 1)
 /*
- * The send took the plain copy path: it was below the copy threshold, or it
- * was a UDP datagram whose buffers need more than MAX_SKB_FRAGS (17) frags.
+ * The send took the plain copy path: it was below the copy threshold, a UDP
+ * datagram whose buffers need more than MAX_SKB_FRAGS (17) frags, a socket
+ * that cannot carry user pages (kTLS, sockmap: no SOCK_SUPPORT_ZC), or a TCP
+ * socket not yet established (Fast Open data rides in the SYN, copied).
  */
 #define ZCSEND_COMPL_COPY_PATH	(1U << 2)
 
@@ -81,6 +90,9 @@ struct zcsend_completion {
  * @queued:       completions posted and not read yet
  * @copy_threshold: sends shorter than this many bytes take the copy path
  *                (module parameter copy_threshold, fixed at load time)
+ * @linked:       completed zero-copy sends that shared an skb with an
+ *                earlier send of this file on the same TCP socket (joined its
+ *                notifier chain). Sends of different files never share one.
  */
 struct zcsend_stats {
 	__u64 sends;
@@ -90,7 +102,20 @@ struct zcsend_stats {
 	__u64 copied;
 	__u64 queued;
 	__u64 copy_threshold;
+	__u64 linked;
 };
+
+/*
+ * Limits of one open file. A send that would exceed one fails before
+ * anything is pinned or sent:
+ * - ZCSEND_MAX_COMPLETIONS: records queued (posted, not read) plus sends in
+ *   flight. Over it ZCSEND_IOC_SEND fails with EBUSY: read completions first.
+ * - ZCSEND_MAX_PINNED_PAGES: user pages pinned by the file's sends in flight
+ *   (on top of the caller's RLIMIT_MEMLOCK, which is charged one page per
+ *   page pinned). Over either, ENOBUFS.
+ */
+#define ZCSEND_MAX_COMPLETIONS	4096
+#define ZCSEND_MAX_PINNED_PAGES	65536
 
 #define ZCSEND_IOC_MAGIC	0xE5
 
