@@ -5,19 +5,29 @@
 //! fails.
 //!
 //! A send reserves its slot (process context, may sleep) before it hands data
-//! to the stack; the completion work later fills that slot. Pure data
-//! structure: the lock that protects it lives in `context.rs`.
+//! to the stack; the completion work later fills that slot. The ring never
+//! holds more than [`MAX_RECORDS`] records and reservations together: a send
+//! past that fails with `EBUSY` before anything is pinned (back-pressure: the
+//! application reads completions first), so one file's queue is bounded.
+//! Pure data structure: the lock that protects it lives in `context.rs`.
 
 use kernel::prelude::*;
 
-use crate::uapi::ZcsendCompletion;
+use crate::uapi::{
+    ZcsendCompletion,
+    ZCSEND_MAX_COMPLETIONS, //
+};
+
+/// Most records queued plus reserved in one ring.
+pub(crate) const MAX_RECORDS: usize = ZCSEND_MAX_COMPLETIONS as usize;
 
 /// A ring of completion records.
 ///
 /// # Invariants
 ///
 /// - `head < buf.len()` whenever `buf` is not empty, and `len <= buf.len()`.
-/// - `len + reserved <= buf.len()`: every reserved slot has room.
+/// - `len + reserved <= buf.len() <= MAX_RECORDS` (rounded up to a power of
+///   two): every reserved slot has room.
 pub(crate) struct CompletionRing {
     buf: KVVec<ZcsendCompletion>,
     head: usize,
@@ -49,8 +59,14 @@ impl CompletionRing {
 
     /// Reserves room for one more record; the reservation is used by
     /// [`Self::post`] or returned by [`Self::unreserve`].
+    ///
+    /// Fails with `EBUSY` when [`MAX_RECORDS`] records are queued or
+    /// reserved, and with `ENOMEM` if the ring cannot grow.
     pub(crate) fn reserve(&mut self) -> Result {
         let need = self.len + self.reserved + 1;
+        if need > MAX_RECORDS {
+            return Err(EBUSY);
+        }
         if need > self.buf.len() {
             self.grow(need)?;
         }
@@ -84,6 +100,11 @@ impl CompletionRing {
     }
 
     /// Moves up to `out.len()` records, oldest first, into `out`.
+    ///
+    /// Their slots stay held, as reservations, until the caller either
+    /// [`Self::release`]s them (the records were delivered) or puts the
+    /// records back with [`Self::unpop`] (they were not): the lock may be
+    /// dropped in between, and the records can always go back.
     pub(crate) fn pop_into(&mut self, out: &mut [ZcsendCompletion]) -> usize {
         let n = out.len().min(self.len);
         let cap = self.buf.len();
@@ -91,21 +112,28 @@ impl CompletionRing {
             *slot = self.buf[self.head];
             self.head = (self.head + 1) % cap;
         }
-        // INVARIANT: `n <= len`, and `head` stays below `cap`.
+        // INVARIANT: `n <= len`, and `head` stays below `cap`; the `n`
+        // slots move from `len` to `reserved`, so their sum is unchanged.
         self.len -= n;
-        if self.len == 0 {
-            self.head = 0;
-        }
+        self.reserved += n;
         n
     }
 
+    /// Frees the slots of `n` records taken by [`Self::pop_into`] and
+    /// delivered.
+    pub(crate) fn release(&mut self, n: usize) {
+        // INVARIANT: `len + reserved` only shrinks.
+        self.reserved = self.reserved.saturating_sub(n);
+    }
+
     /// Puts records taken by [`Self::pop_into`] back at the front, when the
-    /// copy to user space failed. Never allocates: their slots are still free.
+    /// copy to user space failed. Never allocates: their slots are held.
     pub(crate) fn unpop(&mut self, recs: &[ZcsendCompletion]) {
         let cap = self.buf.len();
-        if cap == 0 || recs.len() > cap - self.len - self.reserved {
+        if cap == 0 || recs.len() > self.reserved {
             return;
         }
+        self.reserved -= recs.len();
         for rec in recs.iter().rev() {
             self.head = (self.head + cap - 1) % cap;
             self.buf[self.head] = *rec;
@@ -118,12 +146,12 @@ impl CompletionRing {
     /// in order.
     fn grow(&mut self, need: usize) -> Result {
         let new_cap = need.max(16).checked_next_power_of_two().ok_or(ENOMEM)?;
-        let mut buf = KVVec::with_capacity(new_cap, GFP_KERNEL)?;
+        let mut buf = KVVec::with_capacity(new_cap, GFP_KERNEL_ACCOUNT)?;
         let cap = self.buf.len();
         for i in 0..self.len {
-            buf.push(self.buf[(self.head + i) % cap], GFP_KERNEL)?;
+            buf.push(self.buf[(self.head + i) % cap], GFP_KERNEL_ACCOUNT)?;
         }
-        buf.resize(new_cap, ZcsendCompletion::default(), GFP_KERNEL)?;
+        buf.resize(new_cap, ZcsendCompletion::default(), GFP_KERNEL_ACCOUNT)?;
         // INVARIANT: records now start at 0 and `new_cap >= need`.
         self.buf = buf;
         self.head = 0;
@@ -161,6 +189,7 @@ mod tests {
             }
             let n = r.pop_into(&mut out[..2]);
             assert_eq!(n, 2);
+            r.release(n);
             for o in &out[..n] {
                 assert_eq!(o.user_data, expect);
                 expect += 1;
@@ -168,6 +197,7 @@ mod tests {
         }
         while !r.is_empty() {
             let n = r.pop_into(&mut out);
+            r.release(n);
             for o in &out[..n] {
                 assert_eq!(o.user_data, expect);
                 expect += 1;
@@ -195,6 +225,29 @@ mod tests {
         assert_eq!(r.len(), 100);
         assert_eq!(r.pop_into(&mut out[..1]), 1);
         assert_eq!(out[0].user_data, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn bounded_and_popped_slots_held() -> Result {
+        let mut r = CompletionRing::new();
+        for i in 0..MAX_RECORDS {
+            r.reserve()?;
+            assert!(r.post(rec(i as u64)));
+        }
+        assert_eq!(r.reserve(), Err(EBUSY));
+        let mut out = [ZcsendCompletion::default(); 4];
+        // Popped but not yet delivered: the slots stay taken.
+        assert_eq!(r.pop_into(&mut out), 4);
+        assert_eq!(r.reserve(), Err(EBUSY));
+        // The copy failed: the records go back, oldest first.
+        r.unpop(&out);
+        assert_eq!(r.len(), MAX_RECORDS);
+        assert_eq!(r.pop_into(&mut out[..1]), 1);
+        assert_eq!(out[0].user_data, 0);
+        r.release(1);
+        r.reserve()?;
+        assert_eq!(r.reserve(), Err(EBUSY));
         Ok(())
     }
 

@@ -12,6 +12,14 @@
 //! work (`ubuf.rs`). Nothing else is held while it is taken, except that the
 //! eventfd's own irq-safe spinlock is taken inside it when signalling.
 //!
+//! It is never held across a copy to or from user space: `read()` takes
+//! records out under it (their slots stay held), copies them out unlocked,
+//! and takes it again to free the slots or put the records back. A reader
+//! whose copy faults on a FUSE or userfaultfd mapping and waits forever
+//! therefore stalls only itself, never the completion work (which would
+//! otherwise block the shared workqueue, and every other file's completions,
+//! behind this file's mutex).
+//!
 //! # Lifetime
 //!
 //! A `Context` is an `Arc`: the open file holds one reference and every
@@ -39,7 +47,8 @@ use crate::eventfd::EventFd;
 use crate::uapi::{
     ZcsendCompletion,
     ZcsendStats,
-    ZCSEND_COMPL_ZEROCOPY, //
+    ZCSEND_COMPL_ZEROCOPY,
+    ZCSEND_MAX_PINNED_PAGES, //
 };
 
 /// Records moved to user space per lock hold in `read()`.
@@ -64,6 +73,7 @@ pub(crate) struct Context {
     pinned_pages: Atomic<u64>,
     zerocopy: Atomic<u64>,
     copied: Atomic<u64>,
+    linked: Atomic<u64>,
 }
 
 impl Context {
@@ -82,8 +92,9 @@ impl Context {
                 pinned_pages: Atomic::new(0),
                 zerocopy: Atomic::new(0),
                 copied: Atomic::new(0),
+                linked: Atomic::new(0),
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )
     }
 
@@ -120,6 +131,7 @@ impl Context {
             copied: self.copied.load(Relaxed),
             queued: self.state.lock().ring.len() as u64,
             copy_threshold,
+            linked: self.linked.load(Relaxed),
         }
     }
 
@@ -134,35 +146,50 @@ impl Context {
         if want == 0 {
             return Err(EINVAL);
         }
-        let mut state = self.state.lock();
-        while state.ring.is_empty() {
-            if nonblock {
-                return Err(EAGAIN);
-            }
-            state.waiters += 1;
-            let interrupted = self.readable.wait_interruptible(&mut state);
-            state.waiters -= 1;
-            if interrupted {
-                return Err(EINTR);
-            }
-        }
         let mut done = 0;
         let mut batch = [ZcsendCompletion::default(); READ_BATCH];
-        while done < want && !state.ring.is_empty() {
-            let n = state
-                .ring
-                .pop_into(&mut batch[..(want - done).min(READ_BATCH)]);
-            let bytes = batch[..n].as_bytes();
-            let copied = out.copy_to_iter(bytes);
+        loop {
+            let n = {
+                let mut state = self.state.lock();
+                while done == 0 && state.ring.is_empty() {
+                    if nonblock {
+                        return Err(EAGAIN);
+                    }
+                    state.waiters += 1;
+                    let interrupted = self.readable.wait_interruptible(&mut state);
+                    state.waiters -= 1;
+                    if interrupted {
+                        return Err(EINTR);
+                    }
+                }
+                // The slots of the records taken stay held until they are
+                // delivered or put back below.
+                state
+                    .ring
+                    .pop_into(&mut batch[..(want - done).min(READ_BATCH)])
+            };
+            if n == 0 {
+                break;
+            }
+            // Unlocked: this copy may fault and sleep for as long as the
+            // mapping's owner wants.
+            let copied = out.copy_to_iter(batch[..n].as_bytes());
             let whole = copied / rec;
-            if whole < n {
+            let wake = {
+                let mut state = self.state.lock();
+                state.ring.release(whole);
                 // Put back what did not make it; a torn record is not
                 // reported (its bytes may be in the buffer, unaccounted).
                 state.ring.unpop(&batch[whole..n]);
-                done += whole;
+                whole < n && state.waiters > 0
+            };
+            if wake {
+                self.readable.notify_all();
+            }
+            done += whole;
+            if whole < n || done == want {
                 break;
             }
-            done += n;
         }
         if done == 0 {
             return Err(EFAULT);
@@ -183,16 +210,41 @@ pub(crate) struct Reservation {
 }
 
 impl Reservation {
-    /// Accounts `n` pages pinned for this send until it completes.
-    pub(crate) fn add_pinned(&mut self, n: usize) {
-        self.pinned_pages += n as u64;
-        self.ctx.pinned_pages.fetch_add(n as u64, Relaxed);
+    /// Accounts `n` pages about to be pinned for this send until it
+    /// completes; `ENOBUFS` if the file would hold more than
+    /// `ZCSEND_MAX_PINNED_PAGES`.
+    pub(crate) fn add_pinned(&mut self, n: usize) -> Result {
+        let n = n as u64;
+        let prev = self.ctx.pinned_pages.fetch_add(n, Relaxed);
+        if prev.saturating_add(n) > ZCSEND_MAX_PINNED_PAGES {
+            self.ctx.pinned_pages.fetch_sub(n, Relaxed);
+            return Err(Error::from_errno(-(kernel::bindings::ENOBUFS as i32)));
+        }
+        self.pinned_pages += n;
+        Ok(())
+    }
+
+    /// Gives back `n` of the pages accounted by [`Self::add_pinned`].
+    pub(crate) fn remove_pinned(&mut self, n: usize) {
+        let n = (n as u64).min(self.pinned_pages);
+        self.pinned_pages -= n;
+        self.ctx.pinned_pages.fetch_sub(n, Relaxed);
+    }
+
+    /// The identity of the file this send belongs to: sends of different
+    /// files never share a notifier chain.
+    pub(crate) fn owner(&self) -> usize {
+        Arc::as_ptr(&self.ctx) as usize
     }
 
     /// Posts the completion record and wakes readers and the eventfd.
-    pub(crate) fn post(mut self, rec: ZcsendCompletion) {
+    /// `linked`: the send shared an skb with an earlier one (`linked` stat).
+    pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool) {
         let ctx = &self.ctx;
         ctx.sends.fetch_add(1, Relaxed);
+        if linked {
+            ctx.linked.fetch_add(1, Relaxed);
+        }
         if rec.flags & ZCSEND_COMPL_ZEROCOPY != 0 {
             ctx.zerocopy.fetch_add(1, Relaxed);
         } else {

@@ -75,6 +75,23 @@ pub(crate) fn total_pages(iovs: &[UserIovec]) -> Result<usize> {
     Ok(pages)
 }
 
+/// Pages (counted as [`total_pages`] does, in iovec order) that hold the
+/// first `bytes` bytes of `iovs`: after a partial send, the pages past this
+/// prefix were never handed to the stack.
+pub(crate) fn pages_for_prefix(iovs: &[UserIovec], bytes: usize) -> usize {
+    let mut left = bytes as u64;
+    let mut pages = 0;
+    for v in iovs {
+        if left == 0 {
+            break;
+        }
+        let take = v.len.min(left);
+        pages += pages_spanned(v.base, take).unwrap_or(0);
+        left -= take;
+    }
+    pages
+}
+
 /// Number of `bio_vec`s (skb frags) pinning `iovs` yields: one per page an
 /// entry touches, less one wherever an entry continues the previous
 /// non-empty one inside the same page (`pinned.rs` merges those).
@@ -136,6 +153,20 @@ mod tests {
         assert_eq!(pages_spanned(u64::MAX, 2), None);
         assert_eq!(total_pages(&[iov(ps - 1, 2), iov(0, ps)]), Ok(3));
         assert_eq!(page_offset(ps + 5), 5);
+    }
+
+    #[test]
+    fn prefix_pages() {
+        let ps = PAGE_SIZE as u64;
+        let v = [iov(ps - 8, 16), iov(3 * ps, 2 * ps), iov(9 * ps, 1)];
+        assert_eq!(pages_for_prefix(&v, 0), 0);
+        assert_eq!(pages_for_prefix(&v, 8), 1);
+        assert_eq!(pages_for_prefix(&v, 9), 2);
+        assert_eq!(pages_for_prefix(&v, 16), 2);
+        assert_eq!(pages_for_prefix(&v, 17), 3);
+        assert_eq!(pages_for_prefix(&v, 16 + 2 * ps as usize), 4);
+        assert_eq!(pages_for_prefix(&v, usize::MAX), 5);
+        assert_eq!(Ok(pages_for_prefix(&v, usize::MAX)), total_pages(&v));
     }
 
     #[test]

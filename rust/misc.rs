@@ -21,6 +21,17 @@ use kernel::miscdevice::{
 };
 use kernel::types::Opaque;
 
+// The pointee types are bindgen structs that hold a bindgen-generated array
+// type rustc cannot prove FFI-safe; only pointers to them cross (as in the
+// `bindings` crate, which allows the same lint).
+#[allow(improper_ctypes)]
+extern "C" {
+    fn zcsend_publish_fops(
+        misc: *mut bindings::miscdevice,
+        fops: *const bindings::file_operations,
+    );
+}
+
 struct Fops(Opaque<bindings::file_operations>);
 // SAFETY: written once by `own_fops` during module init, before it is
 // published to the misc core; read-only afterwards.
@@ -35,12 +46,13 @@ pub(crate) fn own_fops<T: MiscDevice>(reg: &MiscDeviceRegistration<T>) {
     let fops = FOPS.0.get();
     // SAFETY: `misc` is our registered miscdevice; its `fops` points at the
     // kernel crate's static table. `FOPS` is written only here, before the
-    // pointer to it is published with a single aligned store, which
-    // `misc_open` reads under its mutex.
+    // pointer to it is published with a release store: `misc_open` (which
+    // may run concurrently, the node is live) reads the pointer and then
+    // the table through it, a dependent load, so it sees the filled table.
     unsafe {
         ptr::write(fops, ptr::read((*misc).fops));
         (*fops).owner = crate::THIS_MODULE.as_ptr();
-        ptr::write_volatile(&raw mut (*misc).fops, fops.cast_const());
+        zcsend_publish_fops(misc, fops.cast_const());
     }
 }
 

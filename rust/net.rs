@@ -20,12 +20,18 @@ use kernel::uaccess::UserPtr;
 use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
 
+// The pointee types are bindgen structs that hold a bindgen-generated array
+// type rustc cannot prove FFI-safe; only pointers to them cross (as in the
+// `bindings` crate, which allows the same lint).
+#[allow(improper_ctypes)]
 extern "C" {
     fn zcsend_sock_kind(
-        sock: *mut c_void,
+        sock: *mut bindings::socket,
         family: *mut c_int,
         ty: *mut c_int,
         protocol: *mut c_int,
+        zc: *mut bool,
+        established: *mut bool,
     );
 }
 
@@ -47,6 +53,7 @@ pub(crate) struct Socket {
     file: ARef<File>,
     sock: NonNull<bindings::socket>,
     datagram: bool,
+    takes_user_pages: bool,
 }
 
 impl Socket {
@@ -67,9 +74,19 @@ impl Socket {
         let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
 
         let (mut family, mut ty, mut protocol) = (0, 0, 0);
+        let (mut zc, mut established) = (false, false);
         // SAFETY: `sock` is the socket of `file`, which we hold; a socket
         // obtained from a file always has its `sk`.
-        unsafe { zcsend_sock_kind(sock.as_ptr().cast(), &mut family, &mut ty, &mut protocol) };
+        unsafe {
+            zcsend_sock_kind(
+                sock.as_ptr(),
+                &mut family,
+                &mut ty,
+                &mut protocol,
+                &mut zc,
+                &mut established,
+            )
+        };
         if family != bindings::AF_INET as c_int && family != bindings::AF_INET6 as c_int {
             return Err(errno(bindings::EAFNOSUPPORT));
         }
@@ -83,7 +100,17 @@ impl Socket {
             file,
             sock,
             datagram: udp,
+            takes_user_pages: zc && (udp || established),
         })
+    }
+
+    /// Whether the stack would send pinned user pages as frags on this
+    /// socket: `SOCK_SUPPORT_ZC` is set (no ULP such as kTLS, no sockmap),
+    /// and a TCP socket is established (a Fast Open SYN's data is copied).
+    /// The state is sampled here, without the socket lock: a socket that
+    /// changes state in between errs towards the stack's own handling.
+    pub(crate) fn takes_user_pages(&self) -> bool {
+        self.takes_user_pages
     }
 
     /// Whether this is a UDP socket: one send is one datagram, which must fit

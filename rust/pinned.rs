@@ -2,8 +2,8 @@
 
 //! Pinned user pages and their `RLIMIT_MEMLOCK` charge.
 //!
-//! One of the three files that hold zcsend's `unsafe` code. A [`PinnedPages`]
-//! owns FOLL_PIN references on the pages behind a user iovec array, the
+//! One of the files that hold zcsend's `unsafe` code. A [`PinnedPages`]
+//! owns FOLL_PIN | FOLL_LONGTERM references on the pages behind a user iovec array, the
 //! `bio_vec` array that describes the bytes in them, and the memlock charge
 //! that pays for them; dropping it unpins and uncharges. Dropping is allowed
 //! in any process context (the completion work runs it).
@@ -18,37 +18,63 @@ use kernel::prelude::*;
 use crate::iovec;
 use crate::uapi::UserIovec;
 
-/// A charge against the caller's `RLIMIT_MEMLOCK`, as MSG_ZEROCOPY takes it
-/// (`CAP_IPC_LOCK` and an unlimited rlimit are exempt).
+extern "C" {
+    fn zcsend_account_pinned(user: *mut *mut bindings::user_struct, nr: c_ulong) -> c_int;
+    fn zcsend_unaccount_pinned(user: *mut bindings::user_struct, nr: c_ulong);
+    fn zcsend_put_user(user: *mut bindings::user_struct);
+}
+
+/// A charge of exactly the pages pinned against the caller's
+/// `RLIMIT_MEMLOCK` (`CAP_IPC_LOCK` and an unlimited rlimit are exempt), on
+/// the user's `locked_vm` that MSG_ZEROCOPY and io_uring charge too.
 ///
 /// # Invariants
 ///
-/// `mmp` was filled by `mm_account_pinned_pages` (or is zero: no charge) and
-/// has not been released.
+/// Either `user` is null (exempt: nothing charged), or it holds a reference
+/// on the user whose `locked_vm` carries `pages` pages of this charge.
 struct MemlockCharge {
-    mmp: bindings::ubuf_info_msgzc_mmpin,
+    user: *mut bindings::user_struct,
+    pages: usize,
 }
 
 impl MemlockCharge {
-    /// Charges `bytes` to the current user; fails with `ENOBUFS` over the
-    /// limit, as MSG_ZEROCOPY does.
-    fn charge(bytes: usize) -> Result<Self> {
-        // SAFETY: all-zero is the "nothing charged yet" state of `mmpin`.
-        let mut mmp: bindings::ubuf_info_msgzc_mmpin = unsafe { core::mem::zeroed() };
-        // SAFETY: `mmp` is a valid, zeroed `mmpin` owned by us.
-        kernel::error::to_result(unsafe { bindings::mm_account_pinned_pages(&mut mmp, bytes) })?;
-        // INVARIANT: filled by `mm_account_pinned_pages`.
-        Ok(Self { mmp })
+    /// Charges `pages` pages to the current user; fails with `ENOBUFS` over
+    /// the limit, as MSG_ZEROCOPY does.
+    fn charge(pages: usize) -> Result<Self> {
+        let mut user = core::ptr::null_mut();
+        // SAFETY: `user` is a valid out pointer; process context.
+        kernel::error::to_result(unsafe { zcsend_account_pinned(&mut user, pages as c_ulong) })?;
+        // INVARIANT: on success `user` is null or charged `pages` pages.
+        Ok(Self { user, pages })
+    }
+
+    /// Gives back `n` of the charged pages.
+    fn release(&mut self, n: usize) {
+        let n = n.min(self.pages);
+        if !self.user.is_null() && n != 0 {
+            // SAFETY: `user` carries at least `n` pages of ours (invariant).
+            unsafe { zcsend_unaccount_pinned(self.user, n as c_ulong) };
+        }
+        // INVARIANT: the `n` pages were given back.
+        self.pages -= n;
     }
 }
 
 impl Drop for MemlockCharge {
     fn drop(&mut self) {
-        // SAFETY: by the type invariant the charge is live; a zeroed `mmp`
-        // (no charge) is accepted too.
-        unsafe { bindings::mm_unaccount_pinned_pages(&mut self.mmp) };
+        if self.user.is_null() {
+            return;
+        }
+        self.release(self.pages);
+        // SAFETY: we hold a reference on `user` (type invariant), dropped
+        // once here.
+        unsafe { zcsend_put_user(self.user) };
     }
 }
+
+// SAFETY: the charge is an atomic counter and a user reference, both of
+// which may be given back from any thread.
+unsafe impl Send for MemlockCharge {}
 
 /// User pages pinned for reading, with the `bio_vec`s that cover the bytes.
 ///
@@ -57,10 +83,11 @@ impl Drop for MemlockCharge {
 /// - Every entry of `pages` holds one FOLL_PIN reference taken by
 ///   `pin_user_pages_fast` and not yet released.
 /// - Every `bio_vec` in `bvecs` points into a page of `pages`, within it.
+/// - `charge` covers exactly `pages.len()` pages.
 pub(crate) struct PinnedPages {
     pages: KVVec<*mut bindings::page>,
     bvecs: KVVec<bindings::bio_vec>,
-    _charge: MemlockCharge,
+    charge: MemlockCharge,
 }
 
 // SAFETY: the pins are plain references on struct pages; they may be
@@ -70,22 +97,58 @@ unsafe impl Send for PinnedPages {}
 unsafe impl Sync for PinnedPages {}
 
 impl PinnedPages {
-    /// Pins the pages behind `iovs` (which hold `total` bytes) read-only.
+    /// Pins the `nr` pages (`iovec::total_pages`) behind `iovs` read-only,
+    /// `FOLL_LONGTERM`: the pins last until the stack lets go of the data,
+    /// which a peer that stops reading can delay without bound.
     ///
-    /// Fails with `ENOBUFS` over `RLIMIT_MEMLOCK`, `EFAULT` for unmapped,
-    /// `PROT_NONE` or kernel addresses, `ENOMEM` when out of memory.
-    pub(crate) fn pin(iovs: &[UserIovec], total: usize) -> Result<Self> {
-        let nr = iovec::total_pages(iovs)?;
-        let charge = MemlockCharge::charge(total)?;
+    /// Charges `RLIMIT_MEMLOCK` one page per page pinned. Fails with
+    /// `ENOBUFS` over it, `EFAULT` for unmapped, `PROT_NONE` or kernel
+    /// addresses, `ENOMEM` when out of memory.
+    pub(crate) fn pin(iovs: &[UserIovec], nr: usize) -> Result<Self> {
+        let charge = MemlockCharge::charge(nr)?;
         let mut this = Self {
-            pages: KVVec::with_capacity(nr, GFP_KERNEL)?,
-            bvecs: KVVec::with_capacity(nr, GFP_KERNEL)?,
-            _charge: charge,
+            pages: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            bvecs: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            charge,
         };
         for v in iovs.iter().filter(|v| v.len != 0) {
             this.pin_one(v)?;
         }
+        // Pages that were charged but not pinned (a short pin fails above):
+        // the charge follows the pins.
+        let unpinned = this.charge.pages - this.pages.len();
+        this.charge.release(unpinned);
         Ok(this)
+    }
+
+    /// Keeps only the first `keep` pages (`iovec::pages_for_prefix`) and the
+    /// `bio_vec`s of the first `bytes` bytes, unpinning and uncharging the
+    /// rest: after a partial send, the stack never saw them.
+    pub(crate) fn trim(&mut self, keep: usize, bytes: usize) {
+        if keep >= self.pages.len() {
+            return;
+        }
+        let mut start = 0usize;
+        let mut nbv = 0;
+        for bv in self.bvecs.iter() {
+            if start >= bytes {
+                break;
+            }
+            start += bv.bv_len as usize;
+            nbv += 1;
+        }
+        self.bvecs.truncate(nbv);
+        let drop = self.pages.len() - keep;
+        // SAFETY: entries `keep..` hold pins we own (type invariant); no
+        // remaining `bio_vec` points into them only (the kept ones cover the
+        // first `bytes` bytes, which lie in the first `keep` pages), and they
+        // are removed from `pages` right after.
+        unsafe {
+            bindings::unpin_user_pages(self.pages.as_mut_ptr().add(keep), drop as c_ulong)
+        };
+        self.pages.truncate(keep);
+        // INVARIANT: the charge follows the pins.
+        self.charge.release(drop);
     }
 
     /// Pins one non-empty iovec entry and appends its `bio_vec`s.
@@ -101,10 +164,15 @@ impl PinnedPages {
             if spare.len() < (nr - done) {
                 return Err(EINVAL);
             }
-            // SAFETY: `spare` has room for `want` page pointers; gup_flags 0
-            // pins for reading (no FOLL_WRITE), so PROT_READ mappings work.
+            // SAFETY: `spare` has room for `want` page pointers. No
+            // FOLL_WRITE: read-only pins, so PROT_READ mappings work.
             let got = unsafe {
-                bindings::pin_user_pages_fast(addr as c_ulong, want, 0, spare.as_mut_ptr().cast())
+                bindings::pin_user_pages_fast(
+                    addr as c_ulong,
+                    want,
+                    bindings::FOLL_LONGTERM,
+                    spare.as_mut_ptr().cast(),
+                )
             };
             if got <= 0 {
                 return Err(if got < 0 {
@@ -140,7 +208,7 @@ impl PinnedPages {
                     bv_len: len as u32,
                     bv_offset: off as u32,
                 },
-                GFP_KERNEL,
+                GFP_KERNEL_ACCOUNT,
             )?;
             left -= len;
             off = 0;

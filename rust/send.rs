@@ -67,9 +67,21 @@ impl InFlight {
         self.pages.bvecs()
     }
 
+    /// After a partial send of `accepted` bytes: unpin (and uncharge) the
+    /// pages past the accepted prefix, which no skb refers to, so a socket
+    /// that takes part of a send does not keep all of it pinned.
+    fn trim(&mut self, iovs: &[UserIovec], accepted: usize) {
+        let keep = iovec::pages_for_prefix(iovs, accepted);
+        let before = self.pages.nr_pages();
+        if keep < before {
+            self.pages.trim(keep, accepted);
+            self.reservation.remove_pinned(before - keep);
+        }
+    }
+
     /// Called once, in process context, when no skb refers to the pages any
     /// more. `accepted` is what `sock_sendmsg` returned (bytes or -errno).
-    pub(crate) fn finish(self, accepted: i64, copied: bool) {
+    pub(crate) fn finish(self, accepted: i64, copied: bool, linked: bool) {
         let InFlight {
             pages,
             reservation,
@@ -78,16 +90,19 @@ impl InFlight {
         } = self;
         drop(pages);
         if accepted >= 0 {
-            reservation.post(ZcsendCompletion {
-                user_data,
-                bytes: accepted as u64,
-                flags: if copied {
-                    ZCSEND_COMPL_COPIED
-                } else {
-                    ZCSEND_COMPL_ZEROCOPY
+            reservation.post(
+                ZcsendCompletion {
+                    user_data,
+                    bytes: accepted as u64,
+                    flags: if copied {
+                        ZCSEND_COMPL_COPIED
+                    } else {
+                        ZCSEND_COMPL_ZEROCOPY
+                    },
+                    result: 0,
                 },
-                result: 0,
-            });
+                linked,
+            );
         } else {
             // The ioctl returned the error; no record is owed.
             drop(reservation);
@@ -127,8 +142,12 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVE
 /// Handles `ZCSEND_IOC_SEND`: returns the bytes accepted.
 ///
 /// Sends of fewer than `copy_threshold` bytes are copied by the stack and
-/// complete at once; larger ones are sent from pinned pages and complete
+/// complete at once, and so are sends on sockets that cannot carry user
+/// pages (`COPY_PATH`); larger ones are sent from pinned pages and complete
 /// when the stack releases them.
+///
+/// Everything that can refuse a send (completion slot, per-file pin cap,
+/// memlock) is checked before any page is pinned.
 pub(crate) fn send(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendSend,
@@ -146,7 +165,12 @@ pub(crate) fn send(
         len => Some(SockAddr::from_user(arg.addr, len)?),
     };
 
-    if total < copy_threshold {
+    if total < copy_threshold || !sock.takes_user_pages() {
+        // Below the threshold pinning costs more than copying. A socket
+        // without SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy
+        // anyway, and a TCP socket that is not established would put the
+        // data in a Fast Open SYN, which the stack copies: report both as
+        // the copy path they are.
         return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
     }
 
@@ -157,19 +181,27 @@ pub(crate) fn send(
     }
 
     let mut reservation = ctx.reserve()?;
+    let nr_pages = iovec::total_pages(&iovs)?;
+    reservation.add_pinned(nr_pages)?;
     let module = ModuleRef::get()?;
-    let pages = PinnedPages::pin(&iovs, total)?;
-    reservation.add_pinned(pages.nr_pages());
-    let submission = Notif::submit(InFlight {
-        pages,
-        reservation,
-        user_data: arg.user_data,
-        _module: module,
-    })?;
+    let pages = PinnedPages::pin(&iovs, nr_pages)?;
+    let owner = reservation.owner();
+    let mut submission = Notif::submit(
+        InFlight {
+            pages,
+            reservation,
+            user_data: arg.user_data,
+            _module: module,
+        },
+        owner,
+    )?;
     let res = {
         let mut msg = SendMsg::zerocopy(&submission, total, arg.flags, addr.as_mut());
         sock.sendmsg(&mut msg)
     };
+    if let Ok(n) = res {
+        submission.payload_mut().trim(&iovs, n);
+    }
     submission.set_result(&res);
     // Drops the submitter's reference: the completion follows once every
     // skb carrying the pages is gone (possibly right here).
@@ -189,11 +221,14 @@ fn send_copy(
     let reservation = ctx.reserve()?;
     let mut msg = SendMsg::from_user_iovecs(iovs, total, arg.flags, addr);
     let n = sock.sendmsg(&mut msg)?;
-    reservation.post(ZcsendCompletion {
-        user_data: arg.user_data,
-        bytes: n as u64,
-        flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
-        result: 0,
-    });
+    reservation.post(
+        ZcsendCompletion {
+            user_data: arg.user_data,
+            bytes: n as u64,
+            flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
+            result: 0,
+        },
+        false,
+    );
     Ok(n)
 }

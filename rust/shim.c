@@ -12,9 +12,14 @@
 #include <linux/compat.h>
 #include <linux/eventfd.h>
 #include <linux/fs.h>
+#include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/rcupdate.h>
+#include <linux/sched/user.h>
+#include <linux/capability.h>
+#include <net/tcp_states.h>
 #include <linux/skbuff.h>
 #include <linux/uio.h>
 #include <linux/workqueue.h>
@@ -117,10 +122,77 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
 	return ret;
 }
 
-/* struct sock is opaque to Rust's bindings: read the three fields we check. */
-void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol)
+/*
+ * struct sock is opaque to Rust's bindings: read the fields we check.
+ * @zc: the socket may carry zero-copy frags (SOCK_SUPPORT_ZC: a ULP such as
+ * kTLS, or a sockmap, clears it). @established: a TCP socket that can send
+ * data segments now (not a Fast Open SYN whose data the stack copies).
+ */
+void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
+		      bool *zc, bool *established)
 {
-	*family = sock->sk->sk_family;
+	struct sock *sk = sock->sk;
+	int state = READ_ONCE(sk->sk_state);
+
+	*family = sk->sk_family;
 	*type = sock->type;
-	*protocol = sock->sk->sk_protocol;
+	*protocol = sk->sk_protocol;
+	*zc = test_bit(SOCK_SUPPORT_ZC, &sock->flags);
+	*established = state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+}
+
+/*
+ * RLIMIT_MEMLOCK charge of exactly @nr pages to the current user, as
+ * mm_account_pinned_pages() does for MSG_ZEROCOPY but without its
+ * "(bytes >> PAGE_SHIFT) + 2" estimate: the caller charges the pages it pins.
+ * On success *@user holds a reference on the user charged (NULL: exempt,
+ * CAP_IPC_LOCK or no limit, nothing to give back).
+ */
+int zcsend_account_pinned(struct user_struct **user, unsigned long nr)
+{
+	unsigned long max_pg, old_pg, new_pg, rlim;
+	struct user_struct *u;
+
+	*user = NULL;
+	if (!nr || capable(CAP_IPC_LOCK))
+		return 0;
+	rlim = rlimit(RLIMIT_MEMLOCK);
+	if (rlim == RLIM_INFINITY)
+		return 0;
+	max_pg = rlim >> PAGE_SHIFT;
+	u = current_user();
+	old_pg = atomic_long_read(&u->locked_vm);
+	do {
+		new_pg = old_pg + nr;
+		if (new_pg < old_pg || new_pg > max_pg)
+			return -ENOBUFS;
+	} while (!atomic_long_try_cmpxchg(&u->locked_vm, &old_pg, new_pg));
+	*user = get_uid(u);
+	return 0;
+}
+
+/* Gives back @nr pages of a charge taken by zcsend_account_pinned(). */
+void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr)
+{
+	atomic_long_sub(nr, &user->locked_vm);
+}
+
+/* Drops the user reference of a charge (after its last unaccount). */
+void zcsend_put_user(struct user_struct *user)
+{
+	free_uid(user);
+}
+
+/*
+ * Publishes @fops as @misc's file operations with release ordering: a CPU
+ * that sees the new pointer sees the table's contents.
+ */
+void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops)
+{
+	smp_store_release(&misc->fops, fops);
+}
+
+void zcsend_synchronize_rcu_tasks(void)
+{
+	synchronize_rcu_tasks();
 }

@@ -10,10 +10,13 @@
 
 struct eventfd_ctx;
 struct iov_iter;
+struct file_operations;
 struct kiocb;
+struct miscdevice;
 struct sk_buff;
 struct socket;
 struct ubuf_info;
+struct user_struct;
 struct workqueue_struct;
 
 struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb);
@@ -25,6 +28,12 @@ struct workqueue_struct *zcsend_alloc_workqueue(const char *name);
 bool zcsend_in_compat_syscall(void);
 bool zcsend_kiocb_nowait(const struct kiocb *iocb);
 int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length);
-void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol);
+void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
+		      bool *zc, bool *established);
+int zcsend_account_pinned(struct user_struct **user, unsigned long nr);
+void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
+void zcsend_put_user(struct user_struct *user);
+void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops);
+void zcsend_synchronize_rcu_tasks(void);
 
 #endif /* ZCSEND_SHIM_H */

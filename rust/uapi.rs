@@ -53,6 +53,7 @@ pub(crate) struct ZcsendStats {
     pub(crate) copied: u64,
     pub(crate) queued: u64,
     pub(crate) copy_threshold: u64,
+    pub(crate) linked: u64,
 }
 
 /// A user `struct iovec` as a 64-bit process lays it out.
@@ -84,7 +85,7 @@ unsafe impl AsBytes for ZcsendStats {}
 
 const _: () = assert!(core::mem::size_of::<ZcsendSend>() == 40);
 const _: () = assert!(core::mem::size_of::<ZcsendCompletion>() == 24);
-const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 56);
+const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 64);
 
 /// Every byte left the host from the application's own pages.
 pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;
@@ -93,10 +94,17 @@ pub(crate) const ZCSEND_COMPL_COPIED: u32 = 1 << 1;
 /// The send was below the copy threshold and took the plain copy path.
 pub(crate) const ZCSEND_COMPL_COPY_PATH: u32 = 1 << 2;
 
+pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
+pub(crate) const ZCSEND_MAX_PINNED_PAGES: u64 = 65536;
+
 pub(crate) const ZCSEND_IOC_VERSION: u32 = _IOR::<u32>(ZCSEND_IOC_MAGIC, 0x00);
 pub(crate) const ZCSEND_IOC_SEND: u32 = _IOW::<ZcsendSend>(ZCSEND_IOC_MAGIC, 0x01);
 pub(crate) const ZCSEND_IOC_SET_EVENTFD: u32 = _IOW::<i32>(ZCSEND_IOC_MAGIC, 0x02);
 pub(crate) const ZCSEND_IOC_STATS: u32 = _IOR::<ZcsendStats>(ZCSEND_IOC_MAGIC, 0x03);
+/// `ZCSEND_IOC_STATS` as built against the first header, whose struct ended
+/// at `copy_threshold` (56 bytes): still answered with that prefix.
+pub(crate) const ZCSEND_IOC_STATS_V1: u32 = _IOR::<[u64; 7]>(ZCSEND_IOC_MAGIC, 0x03);
+pub(crate) const ZCSEND_STATS_V1_SIZE: usize = 56;
 
 extern "C" {
     fn zcsend_in_compat_syscall() -> bool;

@@ -95,7 +95,9 @@ const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
 ///   next member of the head's chain, or is null; the head's `chain_len`
 ///   counts its members, itself included, at most [`MAX_CHAIN`]. All three
 ///   only change in [`link_skb`] under the socket lock, before the head can
-///   complete.
+///   complete. Every member of a chain has the same `owner`.
+/// - `payload` is accessed only through the [`Submission`] (while it lives)
+///   and by the chain head's final run (after the last reference).
 #[repr(C)]
 #[pin_data]
 pub(crate) struct Notif {
@@ -105,7 +107,11 @@ pub(crate) struct Notif {
     chain_len: Atomic<u32>,
     copied: Atomic<bool>,
     frags_attached: Atomic<bool>,
+    /// Joined an earlier notif's chain.
+    linked: Atomic<bool>,
     accepted: Atomic<i64>,
+    /// Opaque identity of the open file that submitted this send.
+    owner: usize,
     #[pin]
     work: Work<Notif>,
     payload: InFlight,
@@ -139,9 +145,9 @@ pub(crate) struct Submission {
 unsafe impl Send for Submission {}
 
 impl Notif {
-    /// Allocates a notifier for `payload` and returns the submitter's
-    /// reference on it.
-    pub(crate) fn submit(payload: InFlight) -> Result<Submission> {
+    /// Allocates a notifier for `payload`, sent on behalf of the file
+    /// identified by `owner`, and returns the submitter's reference on it.
+    pub(crate) fn submit(payload: InFlight, owner: usize) -> Result<Submission> {
         let boxed = KBox::pin_init(
             pin_init!(Notif {
                 ubuf: Opaque::new(bindings::ubuf_info {
@@ -157,11 +163,13 @@ impl Notif {
                 chain_len: Atomic::new(1),
                 copied: Atomic::new(false),
                 frags_attached: Atomic::new(false),
+                linked: Atomic::new(false),
                 accepted: Atomic::new(0),
+                owner,
                 work <- new_work!("zcsend::Notif::work"),
                 payload,
             }),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         // SAFETY: the notif is never moved out of its box; it is turned back
         // into a `Pin<KBox<_>>` in `put`, by its last reference.
@@ -190,6 +198,17 @@ impl Submission {
     /// The pinned bytes this send transmits.
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
         self.notif().payload.bvecs()
+    }
+
+    /// The send's payload, for the submitter to adjust after `sock_sendmsg`
+    /// (release what the stack did not take).
+    pub(crate) fn payload_mut(&mut self) -> &mut InFlight {
+        // SAFETY: our reference keeps the notif alive (type invariant), and
+        // only the submission and the final run touch `payload` (`Notif`
+        // invariant); the run cannot start while we hold our reference, and
+        // `&mut self` excludes the `bvecs()` borrow a `SendMsg` holds.
+        // `payload` is not structurally pinned.
+        unsafe { &mut (*self.notif.as_ptr()).payload }
     }
 
     /// Records what `sock_sendmsg` returned, before the reference goes.
@@ -306,6 +325,13 @@ unsafe extern "C" fn link_skb(
     if !ptr::eq(unsafe { (*prev).ops }, &OPS.0) {
         return EEXIST.to_errno();
     }
+    // Only sends of the same open file share a chain (as `io_link_skb`
+    // requires the same ring): one file's pins and records never wait on
+    // another's skbs, and one file's ioctl never completes another's chain.
+    // SAFETY: `prev` is one of ours (same ops), kept alive by `skb`.
+    if unsafe { (*prev.cast::<Notif>()).owner } != notif.owner {
+        return EEXIST.to_errno();
+    }
     // SAFETY: `prev` is one of ours (same ops), so it is a live `Notif`
     // kept alive by `skb`'s reference; we hold the socket lock, which
     // serialises every `link_skb` that could touch these chains.
@@ -319,6 +345,7 @@ unsafe extern "C" fn link_skb(
         len.store(len.load(Relaxed) + 1, Relaxed);
         notif.head.store(head, Relaxed);
         notif.next.store(p.next.load(Relaxed), Relaxed);
+        notif.linked.store(true, Relaxed);
         p.next.store(n, Relaxed);
         // The chain reference on the head, released when `n` completes.
         zcsend_net_zcopy_get((*head).ubuf.get());
@@ -386,9 +413,10 @@ impl Notif {
         let copied =
             chain_copied || self.copied.load(Relaxed) || !self.frags_attached.load(Relaxed);
         let accepted = self.accepted.load(Relaxed);
+        let linked = self.linked.load(Relaxed);
         // SAFETY: `payload` is not structurally pinned; we own the box.
         let this = unsafe { Pin::into_inner_unchecked(self) };
         let Notif { payload, .. } = KBox::into_inner(this);
-        payload.finish(accepted, copied);
+        payload.finish(accepted, copied, linked);
     }
 }

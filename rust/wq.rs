@@ -25,6 +25,7 @@ use kernel::workqueue::Queue;
 
 extern "C" {
     fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
+    fn zcsend_synchronize_rcu_tasks();
 }
 
 /// The queue `completion_queue()` hands out; set while a [`CompletionQueue`]
@@ -68,6 +69,18 @@ impl Drop for CompletionQueue {
         // read-side section: wait until every such caller has left it.
         // SAFETY: process context, no locks held.
         unsafe { bindings::synchronize_rcu() };
+        // A caller that left the section still runs a few instructions of
+        // this module (`rcu_read_unlock()` returns into `complete()`, whose
+        // epilogue returns to the stack), outside any RCU reader: if it was
+        // preempted there, `synchronize_rcu()` above does not wait for it.
+        // RCU Tasks waits until every task has voluntarily scheduled, which
+        // a task preempted inside module text has not (the guarantee ftrace
+        // and BPF trampolines rely on for the same problem). Where the
+        // kernel has no RCU Tasks it is `synchronize_rcu()`: enough without
+        // preemption, the one case left open otherwise (see "Lifetimes" in
+        // Documentation/zcsend.rst).
+        // SAFETY: process context, no locks held.
+        unsafe { zcsend_synchronize_rcu_tasks() };
     }
 }
 

@@ -140,11 +140,16 @@ impl MiscDevice for ZcsendDevice {
                 ctx.set_eventfd(fd)?;
                 Ok(0)
             }
-            ZCSEND_IOC_STATS => {
+            ZCSEND_IOC_STATS | ZCSEND_IOC_STATS_V1 => {
                 let stats = ctx.stats(copy_threshold() as u64);
-                UserSlice::new(user, core::mem::size_of::<ZcsendStats>())
+                let len = if cmd == ZCSEND_IOC_STATS {
+                    core::mem::size_of::<ZcsendStats>()
+                } else {
+                    ZCSEND_STATS_V1_SIZE
+                };
+                UserSlice::new(user, len)
                     .writer()
-                    .write(&stats)?;
+                    .write_slice(&kernel::transmute::AsBytes::as_bytes(&stats)[..len])?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

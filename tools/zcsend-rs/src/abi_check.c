@@ -43,6 +43,7 @@ const unsigned long zcsend_c_stats_layout[] = {
 	offsetof(struct zcsend_stats, copied),
 	offsetof(struct zcsend_stats, queued),
 	offsetof(struct zcsend_stats, copy_threshold),
+	offsetof(struct zcsend_stats, linked),
 };
 
 const unsigned int zcsend_c_consts[] = {

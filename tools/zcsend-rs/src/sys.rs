@@ -96,7 +96,7 @@ mod tests {
         static zcsend_c_ioc_stats: c_uint;
         static zcsend_c_send_layout: [c_ulong; 9];
         static zcsend_c_completion_layout: [c_ulong; 6];
-        static zcsend_c_stats_layout: [c_ulong; 9];
+        static zcsend_c_stats_layout: [c_ulong; 10];
         static zcsend_c_consts: [c_uint; 5];
     }
 
@@ -180,12 +180,12 @@ mod tests {
         );
         assert_eq!(
             layout!(zcsend_stats; sends, inflight, pinned_pages, zerocopy, copied, queued,
-                    copy_threshold),
+                    copy_threshold, linked),
             stats
         );
         // The layout is the same for 32-bit processes: no pointers, no longs.
         assert_eq!(size_of::<zcsend_send>(), 40);
         assert_eq!(size_of::<zcsend_completion>(), 24);
-        assert_eq!(size_of::<zcsend_stats>(), 56);
+        assert_eq!(size_of::<zcsend_stats>(), 64);
     }
 }
