@@ -96,6 +96,10 @@ if [ -x "$OUT/selftests/host/run_host.sh" ]; then
 	guest_args+=(--host-cmd "exec $(printf %q "$OUT/selftests/host/run_host.sh")")
 fi
 
+# The suite (fuzz, soak and fault-injection walk included) takes about
+# 10 minutes under TCG with the debug kernel.
+export ZCSEND_TIMEOUT=${ZCSEND_TIMEOUT:-1500}
+export ZCSEND_RX_TIMEOUT=${ZCSEND_RX_TIMEOUT:-$ZCSEND_TIMEOUT}
 guest_ok=1
 "$HERE/scripts/guest.sh" "${guest_args[@]}" "$OUT/initramfs.cpio.gz" || guest_ok=0
 if [ -s "$LOG.host" ]; then
