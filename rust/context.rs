@@ -44,10 +44,13 @@ use kernel::transmute::AsBytes;
 
 use crate::completion::CompletionRing;
 use crate::eventfd::EventFd;
+use crate::pinned::PinnedBuffer;
 use crate::uapi::{
+    ZcsendBuffer,
     ZcsendCompletion,
     ZcsendStats,
     ZCSEND_COMPL_ZEROCOPY,
+    ZCSEND_MAX_BUFFER_LEN,
     ZCSEND_MAX_PINNED_PAGES, //
 };
 
@@ -56,6 +59,8 @@ const READ_BATCH: usize = 32;
 
 struct State {
     ring: CompletionRing,
+    /// Registered buffers (`ZCSEND_IOC_REGISTER_BUFFERS`), by index.
+    buffers: KVVec<Arc<PinnedBuffer>>,
     eventfd: Option<EventFd>,
     /// Readers blocked in `read()`; posting wakes them only if there are any.
     waiters: u32,
@@ -74,6 +79,8 @@ pub(crate) struct Context {
     zerocopy: Atomic<u64>,
     copied: Atomic<u64>,
     linked: Atomic<u64>,
+    /// Sends from registered buffers not completed yet.
+    fixed_inflight: Atomic<u64>,
 }
 
 impl Context {
@@ -83,6 +90,7 @@ impl Context {
             try_pin_init!(Context {
                 state <- new_mutex!(State {
                     ring: CompletionRing::new(),
+                    buffers: KVVec::new(),
                     eventfd: None,
                     waiters: 0,
                 }),
@@ -93,6 +101,7 @@ impl Context {
                 zerocopy: Atomic::new(0),
                 copied: Atomic::new(0),
                 linked: Atomic::new(0),
+                fixed_inflight: Atomic::new(0),
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -107,6 +116,63 @@ impl Context {
             pinned_pages: 0,
             posted: false,
         })
+    }
+
+    /// Pins `bufs` as this file's registered buffers; `EBUSY` if some are
+    /// registered already.
+    pub(crate) fn register_buffers(&self, bufs: &[ZcsendBuffer]) -> Result {
+        if !self.state.lock().buffers.is_empty() {
+            return Err(EBUSY);
+        }
+        // Pinned without the lock: pinning faults pages in and may sleep.
+        let mut table = KVVec::with_capacity(bufs.len(), GFP_KERNEL_ACCOUNT)?;
+        for b in bufs {
+            if b.len == 0 || b.len > ZCSEND_MAX_BUFFER_LEN {
+                return Err(EINVAL);
+            }
+            table.push(Arc::new(PinnedBuffer::pin(b.addr, b.len)?, GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+        }
+        let mut state = self.state.lock();
+        if !state.buffers.is_empty() {
+            // Another thread registered meanwhile; ours are unpinned on drop.
+            return Err(EBUSY);
+        }
+        state.buffers = table;
+        Ok(())
+    }
+
+    /// Unpins the registered buffers: `EBUSY` while a send from them is in
+    /// flight, `ENXIO` if there are none.
+    pub(crate) fn unregister_buffers(&self) -> Result {
+        let old = {
+            let mut state = self.state.lock();
+            if state.buffers.is_empty() {
+                return Err(ENXIO);
+            }
+            // Counted under this lock when a send takes its buffer.
+            if self.fixed_inflight.load(Relaxed) != 0 {
+                return Err(EBUSY);
+            }
+            core::mem::replace(&mut state.buffers, KVVec::new())
+        };
+        drop(old);
+        Ok(())
+    }
+
+    /// Registered buffer `index`, held for one send until it completes
+    /// ([`FixedRef`]). `EINVAL` for a bad index, `ENXIO` if none are
+    /// registered.
+    pub(crate) fn fixed_buffer(
+        self: ArcBorrow<'_, Self>,
+        index: u32,
+    ) -> Result<(Arc<PinnedBuffer>, FixedRef)> {
+        let state = self.state.lock();
+        if state.buffers.is_empty() {
+            return Err(ENXIO);
+        }
+        let buf = state.buffers.get(index as usize).ok_or(EINVAL)?.clone();
+        self.fixed_inflight.fetch_add(1, Relaxed);
+        Ok((buf, FixedRef { ctx: self.into() }))
     }
 
     /// Registers `fd` as the eventfd to signal (`fd < 0` unregisters).
@@ -195,6 +261,18 @@ impl Context {
             return Err(EFAULT);
         }
         Ok(done * rec)
+    }
+}
+
+/// A send from registered buffers, counted until it completes (unregister
+/// refuses while one exists).
+pub(crate) struct FixedRef {
+    ctx: Arc<Context>,
+}
+
+impl Drop for FixedRef {
+    fn drop(&mut self) {
+        self.ctx.fixed_inflight.fetch_sub(1, Relaxed);
     }
 }
 

@@ -218,17 +218,16 @@ impl<'a> SendMsg<'a> {
         m
     }
 
-    /// A zero-copy message over pinned pages, covered by `zc`.
-    pub(crate) fn zerocopy(
-        zc: &'a crate::ubuf::Submission,
+    /// A message over `bvecs`, which cover `total` bytes of pinned pages.
+    fn over_bvecs(
+        bvecs: &'a [bindings::bio_vec],
         total: usize,
         flags: u32,
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
-        let mut m = Self::new(flags | bindings::MSG_ZEROCOPY, addr);
-        let bvecs = zc.bvecs();
-        // SAFETY: `bvecs` describes pinned pages owned by `zc`, which
-        // outlives `m`; `total` is the byte count they cover.
+        let mut m = Self::new(flags, addr);
+        // SAFETY: `bvecs` outlives `m` (lifetime `'a`) and covers `total`
+        // bytes of pages kept pinned by the caller for at least that long.
         unsafe {
             bindings::iov_iter_bvec(
                 &mut m.raw.msg_iter,
@@ -238,6 +237,30 @@ impl<'a> SendMsg<'a> {
                 total,
             )
         };
+        m
+    }
+
+    /// A message the stack copies out of already pinned pages (registered
+    /// buffers below the copy threshold).
+    pub(crate) fn copy_from_bvecs(
+        bvecs: &'a [bindings::bio_vec],
+        total: usize,
+        flags: u32,
+        addr: Option<&'a mut SockAddr>,
+    ) -> Self {
+        Self::over_bvecs(bvecs, total, flags, addr)
+    }
+
+    /// A zero-copy message over `bvecs`, pages whose pins `zc`'s notifier
+    /// keeps until the stack releases them.
+    pub(crate) fn zerocopy(
+        zc: &'a crate::ubuf::Submission,
+        bvecs: &'a [bindings::bio_vec],
+        total: usize,
+        flags: u32,
+        addr: Option<&'a mut SockAddr>,
+    ) -> Self {
+        let mut m = Self::over_bvecs(bvecs, total, flags | bindings::MSG_ZEROCOPY, addr);
         m.raw.msg_ubuf = zc.as_raw();
         m.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
         m

@@ -237,3 +237,185 @@ impl Drop for PinnedPages {
         unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
     }
 }
+
+// `page` holds a bindgen array type rustc cannot prove FFI-safe; only
+// pointers cross.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn zcsend_folio_next(prev: *mut bindings::page, next: *mut bindings::page) -> bool;
+}
+
+/// A `bio_vec` with a `Default` (empty, no page), for on-stack arrays.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct Bvec(pub(crate) bindings::bio_vec);
+
+impl Default for Bvec {
+    fn default() -> Self {
+        Self(bindings::bio_vec {
+            bv_page: core::ptr::null_mut(),
+            bv_len: 0,
+            bv_offset: 0,
+        })
+    }
+}
+
+// SAFETY: a `bio_vec` is a page pointer and two integers; sending it to
+// another thread sends no ownership.
+unsafe impl Send for Bvec {}
+
+/// `v` as the `bio_vec` array it is.
+pub(crate) fn as_bio_vecs(v: &[Bvec]) -> &[bindings::bio_vec] {
+    // SAFETY: `Bvec` is `repr(transparent)` over `bio_vec`: same layout.
+    unsafe { core::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
+}
+
+/// A registered buffer: one user range pinned once, for many sends.
+///
+/// Pages that follow each other inside one folio (a transparent huge page,
+/// a hugetlb page, a large shmem folio) are described by one multi-page
+/// `bio_vec`, so one skb frag can carry far more than a page, as io_uring's
+/// coalesced registered buffers do.
+///
+/// # Invariants
+///
+/// - Every entry of `pages` holds one FOLL_PIN | FOLL_LONGTERM reference not
+///   yet released, and `charge` covers `pages.len()` pages.
+/// - `bvecs` cover the `len` bytes of the range in order, each within one
+///   folio of pinned pages; `starts[i]` is the byte offset of `bvecs[i]`.
+pub(crate) struct PinnedBuffer {
+    pages: KVVec<*mut bindings::page>,
+    bvecs: KVVec<bindings::bio_vec>,
+    starts: KVVec<u64>,
+    len: u64,
+    _charge: MemlockCharge,
+}
+
+// SAFETY: pins on struct pages may be released from any thread; shared
+// access only reads the arrays.
+unsafe impl Send for PinnedBuffer {}
+// SAFETY: as above.
+unsafe impl Sync for PinnedBuffer {}
+
+impl PinnedBuffer {
+    /// Pins `[addr, addr + len)` read-only and long-term, charging memlock by
+    /// the pages pinned. `EFAULT` for memory that cannot be pinned,
+    /// `ENOBUFS` over `RLIMIT_MEMLOCK`, `ENOMEM`.
+    pub(crate) fn pin(addr: u64, len: u64) -> Result<Self> {
+        let nr = iovec::pages_spanned(addr, len).ok_or(EFAULT)?;
+        let charge = MemlockCharge::charge(nr)?;
+        let mut this = Self {
+            pages: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            bvecs: KVVec::new(),
+            starts: KVVec::new(),
+            len,
+            _charge: charge,
+        };
+        let start = addr & !(PAGE_SIZE as u64 - 1);
+        while this.pages.len() < nr {
+            let done = this.pages.len();
+            let want = c_int::try_from(nr - done).unwrap_or(c_int::MAX);
+            let spare = this.pages.spare_capacity_mut();
+            // SAFETY: `spare` has room for the `nr - done >= want` page
+            // pointers asked for; read-only long-term pins.
+            let got = unsafe {
+                bindings::pin_user_pages_fast(
+                    (start + (done * PAGE_SIZE) as u64) as c_ulong,
+                    want,
+                    bindings::FOLL_LONGTERM,
+                    spare.as_mut_ptr().cast(),
+                )
+            };
+            if got <= 0 {
+                return Err(if got < 0 {
+                    Error::from_errno(got)
+                } else {
+                    EFAULT
+                });
+            }
+            // SAFETY: `got` entries past the length were initialised.
+            // INVARIANT: each carries one pin we now own.
+            unsafe { this.pages.inc_len(got as usize) };
+        }
+
+        let mut off = iovec::page_offset(addr);
+        let mut left = len as usize;
+        let mut pos = 0u64;
+        let mut prev: *mut bindings::page = core::ptr::null_mut();
+        for &page in this.pages.iter() {
+            let piece = left.min(PAGE_SIZE - off);
+            // SAFETY: both pages are pinned (`prev` when not null).
+            let joins = !prev.is_null() && off == 0 && unsafe { zcsend_folio_next(prev, page) };
+            match this.bvecs.last_mut() {
+                Some(last) if joins => last.bv_len += piece as u32,
+                _ => {
+                    this.bvecs.push(
+                        bindings::bio_vec {
+                            bv_page: page,
+                            bv_len: piece as u32,
+                            bv_offset: off as u32,
+                        },
+                        GFP_KERNEL_ACCOUNT,
+                    )?;
+                    this.starts.push(pos, GFP_KERNEL_ACCOUNT)?;
+                }
+            }
+            pos += piece as u64;
+            left -= piece;
+            off = 0;
+            prev = page;
+        }
+        Ok(this)
+    }
+
+    /// Number of `bio_vec`s (largest frags) the buffer is made of.
+    pub(crate) fn nr_segments(&self) -> usize {
+        self.bvecs.len()
+    }
+
+    /// Appends the `bio_vec`s of bytes `[off, off + len)` to `out` starting
+    /// at `out[*n]`; `EINVAL` outside the buffer, `EMSGSIZE` if `out` is too
+    /// short.
+    pub(crate) fn slice_into(&self, off: u64, len: u64, out: &mut [Bvec], n: &mut usize) -> Result {
+        let end = off.checked_add(len).ok_or(EINVAL)?;
+        if end > self.len {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        // The segment holding `off`: the last start <= off.
+        let mut i = match self.starts.binary_search(&off) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let mut pos = off;
+        while pos < end {
+            let bv = &self.bvecs[i];
+            let seg_start = self.starts[i];
+            let skip = (pos - seg_start) as u32;
+            let take = (u64::from(bv.bv_len - skip)).min(end - pos) as u32;
+            let slot = out.get_mut(*n).ok_or(EMSGSIZE)?;
+            // INVARIANT (of the output): within the pinned segment `bv`.
+            slot.0 = bindings::bio_vec {
+                bv_page: bv.bv_page,
+                bv_len: take,
+                bv_offset: bv.bv_offset + skip,
+            };
+            *n += 1;
+            pos += u64::from(take);
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PinnedBuffer {
+    fn drop(&mut self) {
+        if self.pages.is_empty() {
+            return;
+        }
+        // SAFETY: every entry holds a pin we own (type invariant).
+        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
+    }
+}

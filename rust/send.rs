@@ -9,6 +9,7 @@
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::ArcBorrow;
+use kernel::transmute::AsBytes;
 use kernel::uaccess::{
     UserPtr,
     UserSlice, //
@@ -24,17 +25,27 @@ use crate::net::{
     SockAddr,
     Socket, //
 };
-use crate::pinned::PinnedPages;
+use crate::context::FixedRef;
+use crate::pinned::{
+    as_bio_vecs,
+    Bvec,
+    PinnedBuffer,
+    PinnedPages, //
+};
+use kernel::page::PAGE_SIZE;
+use kernel::sync::Arc;
 use crate::smallbuf::SmallBuf;
 use crate::uapi::{
     self,
     CompatIovec,
     UserIovec,
     ZcsendCompletion,
+    ZcsendRange,
     ZcsendSend,
     ZCSEND_COMPL_COPIED,
     ZCSEND_COMPL_COPY_PATH,
-    ZCSEND_COMPL_ZEROCOPY, //
+    ZCSEND_COMPL_ZEROCOPY,
+    ZCSEND_SEND_FIXED, //
 };
 use crate::ubuf::Notif;
 use crate::wq::ModuleRef;
@@ -55,26 +66,44 @@ const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
 /// Fields drop in declaration order: the pages are unpinned and the record
 /// posted before the module reference, which must go last.
 pub(crate) struct InFlight {
-    pages: PinnedPages,
+    pages: Pins,
     reservation: Reservation,
     user_data: u64,
     _module: ModuleRef,
 }
 
+/// What keeps a send's pages pinned until it completes.
+enum Pins {
+    /// Pinned for this send.
+    Pinned(PinnedPages),
+    /// A registered buffer, with the file's count of sends from it; both
+    /// are only held, until the send completes.
+    Fixed {
+        _buf: Arc<PinnedBuffer>,
+        _count: FixedRef,
+    },
+}
+
 impl InFlight {
-    /// The pinned bytes of this send.
-    pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
-        self.pages.bvecs()
+    /// The pinned bytes of a send that pinned its own pages.
+    fn bvecs(&self) -> &[bindings::bio_vec] {
+        match &self.pages {
+            Pins::Pinned(p) => p.bvecs(),
+            Pins::Fixed { .. } => &[],
+        }
     }
 
     /// After a partial send of `accepted` bytes: unpin (and uncharge) the
     /// pages past the accepted prefix, which no skb refers to, so a socket
     /// that takes part of a send does not keep all of it pinned.
     fn trim(&mut self, iovs: &[UserIovec], accepted: usize) {
+        let Pins::Pinned(pages) = &mut self.pages else {
+            return;
+        };
         let keep = iovec::pages_for_prefix(iovs, accepted);
-        let before = self.pages.nr_pages();
+        let before = pages.nr_pages();
         if keep < before {
-            self.pages.trim(keep, accepted);
+            pages.trim(keep, accepted);
             self.reservation.remove_pinned(before - keep);
         }
     }
@@ -125,15 +154,16 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVE
     };
     let mut reader = UserSlice::new(UserPtr::from_addr(ptr), count * size).reader();
     let mut iovs = SmallBuf::new(count)?;
+    if !compat {
+        // One user copy for the whole array (not one per entry).
+        reader.read_slice(<[UserIovec] as AsBytes>::as_bytes_mut(&mut iovs))?;
+        return Ok(iovs);
+    }
     for v in iovs.iter_mut() {
-        *v = if compat {
-            let c = reader.read::<CompatIovec>()?;
-            UserIovec {
-                base: c.base.into(),
-                len: c.len.into(),
-            }
-        } else {
-            reader.read::<UserIovec>()?
+        let c = reader.read::<CompatIovec>()?;
+        *v = UserIovec {
+            base: c.base.into(),
+            len: c.len.into(),
         };
     }
     Ok(iovs)
@@ -153,8 +183,11 @@ pub(crate) fn send(
     arg: &ZcsendSend,
     copy_threshold: usize,
 ) -> Result<usize> {
-    if arg.flags & !ALLOWED_FLAGS != 0 {
+    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED) != 0 {
         return Err(EINVAL);
+    }
+    if arg.flags & ZCSEND_SEND_FIXED != 0 {
+        return send_fixed(ctx, arg, copy_threshold);
     }
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
@@ -188,7 +221,7 @@ pub(crate) fn send(
     let owner = reservation.owner();
     let mut submission = Notif::submit(
         InFlight {
-            pages,
+            pages: Pins::Pinned(pages),
             reservation,
             user_data: arg.user_data,
             _module: module,
@@ -196,7 +229,8 @@ pub(crate) fn send(
         owner,
     )?;
     let res = {
-        let mut msg = SendMsg::zerocopy(&submission, total, arg.flags, addr.as_mut());
+        let bvecs = submission.payload().bvecs();
+        let mut msg = SendMsg::zerocopy(&submission, bvecs, total, arg.flags, addr.as_mut());
         sock.sendmsg(&mut msg)
     };
     if let Ok(n) = res {
@@ -231,4 +265,97 @@ fn send_copy(
         false,
     );
     Ok(n)
+}
+
+/// `bio_vec`s kept on the stack for a registered-buffer send; more go to the
+/// heap.
+const INLINE_SEGMENTS: usize = 16;
+
+/// Reads the `count` ranges of a `ZCSEND_SEND_FIXED` send.
+fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IOVECS>> {
+    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let size = core::mem::size_of::<ZcsendRange>();
+    let mut reader = UserSlice::new(UserPtr::from_addr(ptr), count * size).reader();
+    let mut ranges = SmallBuf::new(count)?;
+    reader.read_slice(<[ZcsendRange] as AsBytes>::as_bytes_mut(&mut ranges))?;
+    Ok(ranges)
+}
+
+/// A send from a registered buffer (`ZCSEND_SEND_FIXED`): no pinning, no
+/// memlock charge, no per-page work; the buffer's coalesced segments become
+/// the frags.
+fn send_fixed(ctx: ArcBorrow<'_, Context>, arg: &ZcsendSend, copy_threshold: usize) -> Result<usize> {
+    let count = iovec::check_count(arg.iovcnt)?;
+    let ranges = read_ranges(arg.iov, count)?;
+    let index = ranges[0].buf_index;
+    let mut total: usize = 0;
+    let mut segments: usize = 0;
+    for r in ranges.iter() {
+        if r.buf_index != index || r.reserved != 0 {
+            return Err(EINVAL);
+        }
+        let len = usize::try_from(r.len).map_err(|_| EINVAL)?;
+        total = total.checked_add(len).ok_or(EINVAL)?;
+        if total > iovec::MAX_BYTES {
+            return Err(EINVAL);
+        }
+        // At most one segment per page touched, plus the partial first.
+        segments += len / PAGE_SIZE + 2;
+    }
+    let sock = Socket::from_fd(arg.fd)?;
+    let mut addr = match arg.addrlen {
+        0 => None,
+        len => Some(SockAddr::from_user(arg.addr, len)?),
+    };
+    let reservation = ctx.reserve()?;
+    let (buf, fixed) = ctx.fixed_buffer(index)?;
+    let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments.min(buf.nr_segments() + count))?;
+    let mut n = 0;
+    for r in ranges.iter() {
+        buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
+    }
+    let bvecs = as_bio_vecs(&bv[..n]);
+
+    if total < copy_threshold
+        || !sock.takes_user_pages()
+        || (sock.is_datagram() && n > MAX_DATAGRAM_FRAGS)
+    {
+        // The stack copies straight out of the registered pages.
+        let mut msg = SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        let sent = sock.sendmsg(&mut msg)?;
+        drop((buf, fixed));
+        reservation.post(
+            ZcsendCompletion {
+                user_data: arg.user_data,
+                bytes: sent as u64,
+                flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
+                result: 0,
+            },
+            false,
+        );
+        return Ok(sent);
+    }
+
+    let module = ModuleRef::get()?;
+    let owner = reservation.owner();
+    let submission = Notif::submit(
+        InFlight {
+            pages: Pins::Fixed {
+                _buf: buf,
+                _count: fixed,
+            },
+            reservation,
+            user_data: arg.user_data,
+            _module: module,
+        },
+        owner,
+    )?;
+    let res = {
+        let mut msg =
+            SendMsg::zerocopy(&submission, bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        sock.sendmsg(&mut msg)
+    };
+    submission.set_result(&res);
+    drop(submission);
+    res
 }

@@ -196,3 +196,12 @@ void zcsend_synchronize_rcu_tasks(void)
 {
 	synchronize_rcu_tasks();
 }
+
+/*
+ * Whether pinned page @next directly follows @prev inside the same folio, so
+ * that one multi-page bio_vec (and one skb frag) can cover both.
+ */
+bool zcsend_folio_next(struct page *prev, struct page *next)
+{
+	return page_folio(prev) == page_folio(next) && next == prev + 1;
+}

@@ -13,6 +13,7 @@ struct iov_iter;
 struct file_operations;
 struct kiocb;
 struct miscdevice;
+struct page;
 struct sk_buff;
 struct socket;
 struct ubuf_info;
@@ -35,5 +36,6 @@ void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
 void zcsend_put_user(struct user_struct *user);
 void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops);
 void zcsend_synchronize_rcu_tasks(void);
+bool zcsend_folio_next(struct page *prev, struct page *next);
 
 #endif /* ZCSEND_SHIM_H */

@@ -6,6 +6,7 @@
 //! selftests check the same numbers from C.
 
 use kernel::ioctl::{
+    _IO,
     _IOR,
     _IOW, //
 };
@@ -67,6 +68,30 @@ pub(crate) struct UserIovec {
 /// A user `struct compat_iovec` (32-bit process).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendRange {
+    pub(crate) buf_index: u32,
+    pub(crate) reserved: u32,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendBuffer {
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendRegister {
+    pub(crate) bufs: u64,
+    pub(crate) nr: u32,
+    pub(crate) flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct CompatIovec {
     pub(crate) base: u32,
     pub(crate) len: u32,
@@ -76,8 +101,20 @@ pub(crate) struct CompatIovec {
 unsafe impl FromBytes for ZcsendSend {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for UserIovec {}
+// SAFETY: two `u64`s, no padding, no interior mutability.
+unsafe impl AsBytes for UserIovec {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for CompatIovec {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendRange {}
+// SAFETY: as above.
+unsafe impl AsBytes for ZcsendRange {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendBuffer {}
+// SAFETY: as above.
+unsafe impl AsBytes for ZcsendBuffer {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendRegister {}
 // SAFETY: plain integers without padding (8 + 8 + 4 + 4 bytes).
 unsafe impl AsBytes for ZcsendCompletion {}
 // SAFETY: plain integers without padding.
@@ -86,6 +123,9 @@ unsafe impl AsBytes for ZcsendStats {}
 const _: () = assert!(core::mem::size_of::<ZcsendSend>() == 40);
 const _: () = assert!(core::mem::size_of::<ZcsendCompletion>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 64);
+const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
+const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
+const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
 
 /// Every byte left the host from the application's own pages.
 pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;
@@ -95,6 +135,9 @@ pub(crate) const ZCSEND_COMPL_COPIED: u32 = 1 << 1;
 pub(crate) const ZCSEND_COMPL_COPY_PATH: u32 = 1 << 2;
 
 pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
+pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;
+pub(crate) const ZCSEND_MAX_BUFFERS: u32 = 1024;
+pub(crate) const ZCSEND_MAX_BUFFER_LEN: u64 = 1 << 30;
 pub(crate) const ZCSEND_MAX_PINNED_PAGES: u64 = 65536;
 
 pub(crate) const ZCSEND_IOC_VERSION: u32 = _IOR::<u32>(ZCSEND_IOC_MAGIC, 0x00);
@@ -105,6 +148,9 @@ pub(crate) const ZCSEND_IOC_STATS: u32 = _IOR::<ZcsendStats>(ZCSEND_IOC_MAGIC, 0
 /// at `copy_threshold` (56 bytes): still answered with that prefix.
 pub(crate) const ZCSEND_IOC_STATS_V1: u32 = _IOR::<[u64; 7]>(ZCSEND_IOC_MAGIC, 0x03);
 pub(crate) const ZCSEND_STATS_V1_SIZE: usize = 56;
+pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 =
+    _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x04);
+pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 
 extern "C" {
     fn zcsend_in_compat_syscall() -> bool;

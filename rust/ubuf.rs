@@ -195,9 +195,9 @@ impl Submission {
         self.notif().ubuf.get()
     }
 
-    /// The pinned bytes this send transmits.
-    pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
-        self.notif().payload.bvecs()
+    /// The send's payload.
+    pub(crate) fn payload(&self) -> &InFlight {
+        &self.notif().payload
     }
 
     /// The send's payload, for the submitter to adjust after `sock_sendmsg`

@@ -95,6 +95,20 @@ impl kernel::InPlaceModule for ZcsendModule {
 
 struct ZcsendDevice;
 
+/// Reads `n` values of `T` from the user array at `ptr` in one copy.
+fn read_user_array<T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + Default + Clone>(
+    ptr: u64,
+    n: usize,
+) -> Result<KVVec<T>> {
+    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let mut v = KVVec::with_capacity(n, GFP_KERNEL_ACCOUNT)?;
+    v.resize(n, T::default(), GFP_KERNEL_ACCOUNT)?;
+    UserSlice::new(UserPtr::from_addr(ptr), n * core::mem::size_of::<T>())
+        .reader()
+        .read_slice(<[T] as kernel::transmute::AsBytes>::as_bytes_mut(&mut v))?;
+    Ok(v)
+}
+
 extern "C" {
     fn zcsend_kiocb_nowait(iocb: *const c_void) -> bool;
 }
@@ -150,6 +164,22 @@ impl MiscDevice for ZcsendDevice {
                 UserSlice::new(user, len)
                     .writer()
                     .write_slice(&kernel::transmute::AsBytes::as_bytes(&stats)[..len])?;
+                Ok(0)
+            }
+            ZCSEND_IOC_REGISTER_BUFFERS => {
+                let req: ZcsendRegister =
+                    UserSlice::new(user, core::mem::size_of::<ZcsendRegister>())
+                        .reader()
+                        .read()?;
+                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_BUFFERS {
+                    return Err(EINVAL);
+                }
+                let bufs = read_user_array::<ZcsendBuffer>(req.bufs, req.nr as usize)?;
+                ctx.register_buffers(&bufs)?;
+                Ok(0)
+            }
+            ZCSEND_IOC_UNREGISTER_BUFFERS => {
+                ctx.unregister_buffers()?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

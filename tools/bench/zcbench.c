@@ -17,6 +17,8 @@
  *   vmsplice        vmsplice() of the user buffer into a pipe + splice() out
  *   zcsend          ZCSEND_IOC_SEND on /dev/zcsend; completion records read
  *                   with read() every 32 sends; their flags are reported
+ *   zcsend_fixed    the same from a buffer registered once
+ *                   (ZCSEND_IOC_REGISTER_BUFFERS, ZCSEND_SEND_FIXED)
  *
  * Every cell (method x size) sends a fixed byte count (--bytes, between
  * --min-calls and --max-calls sends) on a fresh socket after an untimed
@@ -107,12 +109,12 @@
 
 enum method {
 	M_SEND, M_MSGZC, M_URING_ZC, M_URING_ZCF, M_SENDFILE, M_SPLICE, M_ZCSEND,
-	M_NR
+	M_ZCSEND_FIXED, M_NR
 };
 
 static const char *const method_name[M_NR] = {
 	"send", "msg_zerocopy", "uring_zc", "uring_zc_fixed", "sendfile",
-	"vmsplice", "zcsend",
+	"vmsplice", "zcsend", "zcsend_fixed",
 };
 
 struct res {
@@ -131,7 +133,7 @@ static struct {
 	int pr, pw;
 	int zfd, efd;
 	struct io_uring ring;
-	bool ring_ok, fixed_ok;
+	bool ring_ok, fixed_ok, zc_fixed_ok;
 	pid_t sink;
 	uint64_t bytes, min_calls, max_calls;
 	int reps;
@@ -702,7 +704,7 @@ static void zc_drain(struct res *r, uint64_t want, int wait_ms)
 	}
 }
 
-static void run_zcsend(int fd, size_t size, uint64_t calls, struct res *r)
+static void run_zcsend(int fd, size_t size, uint64_t calls, bool fixed, struct res *r)
 {
 	int cap = inflight_cap(size);
 	double end;
@@ -710,10 +712,12 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, struct res *r)
 
 	for (i = 0; i < calls; i++) {
 		struct iovec iov = { g.buf + slot(i, size), size };
+		/* zcsend_fixed: the same bytes, as a range of buffer 0. */
+		struct zcsend_range rg = { 0, 0, slot(i, size), size };
 		struct zcsend_send req = {
 			.fd = fd,
-			.flags = MSG_NOSIGNAL,
-			.iov = (uintptr_t)&iov,
+			.flags = MSG_NOSIGNAL | (fixed ? ZCSEND_SEND_FIXED : 0),
+			.iov = fixed ? (uintptr_t)&rg : (uintptr_t)&iov,
 			.iovcnt = 1,
 			.user_data = i,
 		};
@@ -726,7 +730,8 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, struct res *r)
 				i--;
 				continue;
 			}
-			if (errno == ENOBUFS || errno == ENOMEM || errno == EAGAIN) {
+			if (errno == ENOBUFS || errno == ENOMEM || errno == EAGAIN ||
+			    errno == EBUSY) {
 				zc_drain(r, r->compl + 1, 10);
 				i--;
 				continue;
@@ -767,6 +772,16 @@ static void setup_zcsend(void)
 	if (!ioctl(g.zfd, ZCSEND_IOC_STATS, &st))
 		printf("ZCB,meta,zcsend_copy_threshold,%llu\n",
 		       (unsigned long long)st.copy_threshold);
+	{
+		/* zcsend_fixed sends from the whole region, registered once. */
+		struct zcsend_buffer b = { (uintptr_t)g.buf, REGION };
+		struct zcsend_register rq = { (uintptr_t)&b, 1, 0 };
+
+		g.zc_fixed_ok = !ioctl(g.zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rq);
+		if (!g.zc_fixed_ok)
+			printf("%s: ZCSEND_IOC_REGISTER_BUFFERS: %s: no zcsend_fixed runs\n",
+			       prog, strerror(errno));
+	}
 }
 
 /* ---- null calls ----------------------------------------------------- */
@@ -834,8 +849,10 @@ static bool method_ok(enum method m, size_t size, const char **why)
 		*why = "io_uring unavailable";
 	else if (m == M_URING_ZCF && !g.fixed_ok)
 		*why = "no registered buffer";
-	else if (m == M_ZCSEND && g.zfd < 0)
+	else if ((m == M_ZCSEND || m == M_ZCSEND_FIXED) && g.zfd < 0)
 		*why = "/dev/zcsend missing";
+	else if (m == M_ZCSEND_FIXED && !g.zc_fixed_ok)
+		*why = "no registered buffer";
 	return !*why;
 }
 
@@ -848,7 +865,8 @@ static void run_method(enum method m, int fd, size_t size, uint64_t calls, struc
 	case M_URING_ZCF: run_uring(fd, size, calls, true, r); break;
 	case M_SENDFILE: run_sendfile(fd, size, calls, r); break;
 	case M_SPLICE:	 run_splice(fd, size, calls, r); break;
-	case M_ZCSEND:	 run_zcsend(fd, size, calls, r); break;
+	case M_ZCSEND:	 run_zcsend(fd, size, calls, false, r); break;
+	case M_ZCSEND_FIXED: run_zcsend(fd, size, calls, true, r); break;
 	default:	 break;
 	}
 }
@@ -917,7 +935,7 @@ static void usage(void)
 		"  --local-sink        fork a TCP receiver on ADDR:PORT (loopback)\n"
 		"  --sizes LIST        default 1K,4K,16K,64K,256K,1M (UDP: 64K sends %d)\n"
 		"  --methods LIST      default all: send,msg_zerocopy,uring_zc,\n"
-		"                      uring_zc_fixed,sendfile,vmsplice,zcsend\n"
+		"                      uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed\n"
 		"  --bytes N           bytes per cell (default 64M)\n"
 		"  --min-calls N       (default 64)   --max-calls N (default 16384)\n"
 		"  --reps N            repetitions (default 3)\n"

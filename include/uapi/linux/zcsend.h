@@ -47,6 +47,54 @@ struct zcsend_send {
 };
 
 /*
+ * ZCSEND_SEND_FIXED in zcsend_send.flags: @iov points to @iovcnt struct
+ * zcsend_range, ranges inside one buffer registered with
+ * ZCSEND_IOC_REGISTER_BUFFERS, instead of struct iovec. Nothing is pinned or
+ * charged per send.
+ */
+#define ZCSEND_SEND_FIXED	(1U << 31)
+
+/**
+ * struct zcsend_range - one piece of a ZCSEND_SEND_FIXED send
+ * @buf_index: index of the registered buffer (the same in every range of
+ *             one send)
+ * @reserved:  must be 0
+ * @offset:    byte offset inside that buffer
+ * @len:       bytes; @offset + @len must not exceed the buffer's length
+ */
+struct zcsend_range {
+	__u32 buf_index;
+	__u32 reserved;
+	__u64 offset;
+	__u64 len;
+};
+
+/**
+ * struct zcsend_buffer - one user range to register
+ * @addr: start address (any alignment)
+ * @len:  bytes, 1 to ZCSEND_MAX_BUFFER_LEN
+ */
+struct zcsend_buffer {
+	__u64 addr;
+	__u64 len;
+};
+
+/**
+ * struct zcsend_register - argument of ZCSEND_IOC_REGISTER_BUFFERS
+ * @bufs:  user pointer to @nr struct zcsend_buffer
+ * @nr:    1 to ZCSEND_MAX_BUFFERS
+ * @flags: must be 0
+ */
+struct zcsend_register {
+	__u64 bufs;
+	__u32 nr;
+	__u32 flags;
+};
+
+#define ZCSEND_MAX_BUFFERS	1024
+#define ZCSEND_MAX_BUFFER_LEN	(1ULL << 30)
+
+/*
  * Completion flags: exactly one of ZEROCOPY and COPIED is set.
  * See "What COPIED means" in Documentation/zcsend.rst for the exact promise.
  */
@@ -127,5 +175,17 @@ struct zcsend_stats {
 #define ZCSEND_IOC_SET_EVENTFD	_IOW(ZCSEND_IOC_MAGIC, 0x02, __s32)
 /* Copies this file's counters out. */
 #define ZCSEND_IOC_STATS	_IOR(ZCSEND_IOC_MAGIC, 0x03, struct zcsend_stats)
+/*
+ * Pins the buffers once (read-only, FOLL_LONGTERM), charging RLIMIT_MEMLOCK
+ * by the pages pinned; they are buffer indexes 0..nr-1. EBUSY if buffers are
+ * registered already, ENOBUFS over memlock, EINVAL for a bad count, length
+ * or flags, EFAULT for unmapped memory.
+ */
+#define ZCSEND_IOC_REGISTER_BUFFERS	_IOW(ZCSEND_IOC_MAGIC, 0x04, struct zcsend_register)
+/*
+ * Unpins and uncharges the registered buffers. EBUSY while a send from them
+ * is in flight (read its completion first); ENXIO if none are registered.
+ */
+#define ZCSEND_IOC_UNREGISTER_BUFFERS	_IO(ZCSEND_IOC_MAGIC, 0x05)
 
 #endif /* _UAPI_LINUX_ZCSEND_H */
