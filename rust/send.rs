@@ -359,3 +359,28 @@ fn send_fixed(ctx: ArcBorrow<'_, Context>, arg: &ZcsendSend, copy_threshold: usi
     drop(submission);
     res
 }
+
+/// Descriptors of a batch read with one copy and kept on the stack.
+const INLINE_BATCH: usize = 16;
+
+/// Handles `ZCSEND_IOC_SUBMIT`: `nr` sends from the user array at `ptr`, in
+/// order. Returns how many were submitted: the first one's error if it
+/// fails, else the count before the first failure (as `sendmmsg`).
+pub(crate) fn submit(
+    ctx: ArcBorrow<'_, Context>,
+    ptr: u64,
+    nr: usize,
+    copy_threshold: usize,
+) -> Result<usize> {
+    let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let mut sends = SmallBuf::<ZcsendSend, INLINE_BATCH>::new(nr)?;
+    UserSlice::new(UserPtr::from_addr(uptr), nr * core::mem::size_of::<ZcsendSend>())
+        .reader()
+        .read_slice(<[ZcsendSend] as AsBytes>::as_bytes_mut(&mut sends))?;
+    for (i, s) in sends.iter().enumerate() {
+        if let Err(e) = send(ctx, s, copy_threshold) {
+            return if i == 0 { Err(e) } else { Ok(i) };
+        }
+    }
+    Ok(nr)
+}

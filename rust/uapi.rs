@@ -84,6 +84,14 @@ pub(crate) struct ZcsendBuffer {
 
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendSubmit {
+    pub(crate) sends: u64,
+    pub(crate) nr: u32,
+    pub(crate) flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
 pub(crate) struct ZcsendRegister {
     pub(crate) bufs: u64,
     pub(crate) nr: u32,
@@ -99,6 +107,10 @@ pub(crate) struct CompatIovec {
 
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for ZcsendSend {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl AsBytes for ZcsendSend {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendSubmit {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for UserIovec {}
 // SAFETY: two `u64`s, no padding, no interior mutability.
@@ -126,6 +138,7 @@ const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 64);
 const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
+const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
 
 /// Every byte left the host from the application's own pages.
 pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;
@@ -137,6 +150,7 @@ pub(crate) const ZCSEND_COMPL_COPY_PATH: u32 = 1 << 2;
 pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
 pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;
 pub(crate) const ZCSEND_MAX_BUFFERS: u32 = 1024;
+pub(crate) const ZCSEND_MAX_BATCH: u32 = 256;
 pub(crate) const ZCSEND_MAX_BUFFER_LEN: u64 = 1 << 30;
 pub(crate) const ZCSEND_MAX_PINNED_PAGES: u64 = 65536;
 
@@ -151,6 +165,7 @@ pub(crate) const ZCSEND_STATS_V1_SIZE: usize = 56;
 pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 =
     _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x04);
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
+pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
 
 extern "C" {
     fn zcsend_in_compat_syscall() -> bool;

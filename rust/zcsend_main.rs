@@ -149,6 +149,17 @@ impl MiscDevice for ZcsendDevice {
                 let n = send::send(ctx, &req, copy_threshold())?;
                 Ok(n as isize)
             }
+            ZCSEND_IOC_SUBMIT => {
+                let req: ZcsendSubmit =
+                    UserSlice::new(user, core::mem::size_of::<ZcsendSubmit>())
+                        .reader()
+                        .read()?;
+                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_BATCH {
+                    return Err(EINVAL);
+                }
+                let n = send::submit(ctx, req.sends, req.nr as usize, copy_threshold())?;
+                Ok(n as isize)
+            }
             ZCSEND_IOC_SET_EVENTFD => {
                 let fd: i32 = UserSlice::new(user, 4).reader().read()?;
                 ctx.set_eventfd(fd)?;

@@ -26,19 +26,23 @@ import statistics
 import sys
 
 METHODS = ["send", "msg_zerocopy", "uring_zc", "uring_zc_fixed", "sendfile",
-           "vmsplice", "zcsend", "zcsend_fixed"]
+           "vmsplice", "zcsend", "zcsend_fixed", "zcsend_batch"]
 SHORT = {"send": "send", "msg_zerocopy": "msg_zc", "uring_zc": "uring_zc",
          "uring_zc_fixed": "uring_zcfix", "sendfile": "sendfile",
-         "vmsplice": "vmsplice", "zcsend": "zcsend", "zcsend_fixed": "zcs_fix"}
+         "vmsplice": "vmsplice", "zcsend": "zcsend", "zcsend_fixed": "zcs_fix",
+         "zcsend_batch": "zcs_bat"}
 COLORS = {"send": "#000000", "msg_zerocopy": "#1f77b4", "uring_zc": "#2ca02c",
           "uring_zc_fixed": "#98df8a", "sendfile": "#9467bd",
-          "vmsplice": "#8c564b", "zcsend": "#d62728", "zcsend_fixed": "#ff9896"}
+          "vmsplice": "#8c564b", "zcsend": "#d62728", "zcsend_fixed": "#ff9896",
+          "zcsend_batch": "#e377c2"}
 # The null call whose cost stands for one system call of each method.
 NULL_OF = {"zcsend": "zcsend_version", "zcsend_fixed": "zcsend_version",
+           "zcsend_batch": "zcsend_version",
            "uring_zc": "uring_nop",
            "uring_zc_fixed": "uring_nop"}
 ACCEL_NAME = {"tcg": "QEMU TCG", "kvm": "QEMU KVM", "uml": "UML"}
-ZC_METHODS = ("msg_zerocopy", "uring_zc", "uring_zc_fixed", "zcsend", "zcsend_fixed")
+ZC_METHODS = ("msg_zerocopy", "uring_zc", "uring_zc_fixed", "zcsend", "zcsend_fixed",
+              "zcsend_batch")
 COMPL_ZEROCOPY, COMPL_COPIED, COMPL_COPY_PATH = 1, 2, 4
 
 out = io.StringIO()
@@ -490,7 +494,7 @@ def svg(runs, aggs, path_out):
                 v = pts[m]
                 if not v:
                     continue
-                w = 3 if m in ("zcsend", "zcsend_fixed", "send") else 1.8
+                w = 3 if m.startswith("zcsend") or m == "send" else 1.8
                 o.append('<polyline fill="none" stroke="%s" stroke-width="%s" points="%s"/>'
                          % (COLORS[m], w, " ".join("%.1f,%.1f" % (X(x), Y(y)) for x, y in v)))
                 for x, y in v:

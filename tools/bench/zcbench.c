@@ -19,6 +19,9 @@
  *                   with read() every 32 sends; their flags are reported
  *   zcsend_fixed    the same from a buffer registered once
  *                   (ZCSEND_IOC_REGISTER_BUFFERS, ZCSEND_SEND_FIXED)
+ *   zcsend_batch    registered buffer, up to URING_ENTRIES sends per
+ *                   ZCSEND_IOC_SUBMIT (io_uring's batch); completions still
+ *                   read with read() (no mmap'd ring yet)
  *
  * Every cell (method x size) sends a fixed byte count (--bytes, between
  * --min-calls and --max-calls sends) on a fresh socket after an untimed
@@ -109,12 +112,12 @@
 
 enum method {
 	M_SEND, M_MSGZC, M_URING_ZC, M_URING_ZCF, M_SENDFILE, M_SPLICE, M_ZCSEND,
-	M_ZCSEND_FIXED, M_NR
+	M_ZCSEND_FIXED, M_ZCSEND_BATCH, M_NR
 };
 
 static const char *const method_name[M_NR] = {
 	"send", "msg_zerocopy", "uring_zc", "uring_zc_fixed", "sendfile",
-	"vmsplice", "zcsend", "zcsend_fixed",
+	"vmsplice", "zcsend", "zcsend_fixed", "zcsend_batch",
 };
 
 struct res {
@@ -753,6 +756,63 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, bool fixed, struct r
 		    r->compl, r->calls, WAIT_S);
 }
 
+/* Registered buffer + ZCSEND_IOC_SUBMIT batches, as io_uring batches. */
+static void run_zcsend_batch(int fd, size_t size, uint64_t calls, struct res *r)
+{
+	static struct zcsend_range rg[URING_ENTRIES];
+	static struct zcsend_send req[URING_ENTRIES];
+	int cap = inflight_cap(size);
+	uint64_t queued = 0;
+	double end;
+
+	while (queued < calls) {
+		uint64_t room = cap - (r->calls - r->compl);
+		int k, n = 0;
+		long ret;
+
+		if (room > calls - queued)
+			room = calls - queued;
+		if (room > URING_ENTRIES)
+			room = URING_ENTRIES;
+		for (k = 0; k < (int)room; k++) {
+			rg[k] = (struct zcsend_range){ 0, 0, slot(queued + k, size), size };
+			req[k] = (struct zcsend_send){
+				.fd = fd,
+				.flags = MSG_NOSIGNAL | ZCSEND_SEND_FIXED,
+				.iov = (uintptr_t)&rg[k],
+				.iovcnt = 1,
+				.user_data = queued + k,
+			};
+			n++;
+		}
+		if (n) {
+			struct zcsend_submit sub = { (uintptr_t)req, n, 0 };
+
+			r->syscalls++;
+			ret = ioctl(g.zfd, ZCSEND_IOC_SUBMIT, &sub);
+			if (ret < 0) {
+				if (errno != EINTR && errno != ENOBUFS && errno != ENOMEM &&
+				    errno != EAGAIN && errno != EBUSY)
+					die("ZCSEND_IOC_SUBMIT: %s", strerror(errno));
+				ret = 0;
+			}
+			/* Blocking sends: a submitted one took all its bytes. */
+			r->bytes += (uint64_t)ret * size;
+			r->calls += ret;
+			queued += ret;
+		}
+		zc_drain(r, r->calls >= (uint64_t)cap ? r->calls - cap / 2 : 0,
+			 r->calls - r->compl >= (uint64_t)cap ? 100 : 0);
+		zc_drain(r, r->calls, 0);
+	}
+	end = now() + WAIT_S;
+	while (r->compl < r->calls && now() < end)
+		zc_drain(r, r->calls, 100);
+	if (r->compl < r->calls)
+		die("zcsend_batch: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
+		    r->compl, r->calls, WAIT_S);
+}
+
 static void setup_zcsend(void)
 {
 	struct zcsend_stats st;
@@ -849,9 +909,9 @@ static bool method_ok(enum method m, size_t size, const char **why)
 		*why = "io_uring unavailable";
 	else if (m == M_URING_ZCF && !g.fixed_ok)
 		*why = "no registered buffer";
-	else if ((m == M_ZCSEND || m == M_ZCSEND_FIXED) && g.zfd < 0)
+	else if ((m == M_ZCSEND || m == M_ZCSEND_FIXED || m == M_ZCSEND_BATCH) && g.zfd < 0)
 		*why = "/dev/zcsend missing";
-	else if (m == M_ZCSEND_FIXED && !g.zc_fixed_ok)
+	else if ((m == M_ZCSEND_FIXED || m == M_ZCSEND_BATCH) && !g.zc_fixed_ok)
 		*why = "no registered buffer";
 	return !*why;
 }
@@ -867,6 +927,7 @@ static void run_method(enum method m, int fd, size_t size, uint64_t calls, struc
 	case M_SPLICE:	 run_splice(fd, size, calls, r); break;
 	case M_ZCSEND:	 run_zcsend(fd, size, calls, false, r); break;
 	case M_ZCSEND_FIXED: run_zcsend(fd, size, calls, true, r); break;
+	case M_ZCSEND_BATCH: run_zcsend_batch(fd, size, calls, r); break;
 	default:	 break;
 	}
 }
@@ -935,7 +996,8 @@ static void usage(void)
 		"  --local-sink        fork a TCP receiver on ADDR:PORT (loopback)\n"
 		"  --sizes LIST        default 1K,4K,16K,64K,256K,1M (UDP: 64K sends %d)\n"
 		"  --methods LIST      default all: send,msg_zerocopy,uring_zc,\n"
-		"                      uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed\n"
+		"                      uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,\n"
+		"                      zcsend_batch\n"
 		"  --bytes N           bytes per cell (default 64M)\n"
 		"  --min-calls N       (default 64)   --max-calls N (default 16384)\n"
 		"  --reps N            repetitions (default 3)\n"

@@ -91,6 +91,20 @@ struct zcsend_register {
 	__u32 flags;
 };
 
+/**
+ * struct zcsend_submit - argument of ZCSEND_IOC_SUBMIT
+ * @sends: user pointer to @nr struct zcsend_send (plain or ZCSEND_SEND_FIXED)
+ * @nr:    1 to ZCSEND_MAX_BATCH
+ * @flags: must be 0
+ */
+struct zcsend_submit {
+	__u64 sends;
+	__u32 nr;
+	__u32 flags;
+};
+
+#define ZCSEND_MAX_BATCH	256
+
 #define ZCSEND_MAX_BUFFERS	1024
 #define ZCSEND_MAX_BUFFER_LEN	(1ULL << 30)
 
@@ -187,5 +201,13 @@ struct zcsend_stats {
  * is in flight (read its completion first); ENXIO if none are registered.
  */
 #define ZCSEND_IOC_UNREGISTER_BUFFERS	_IO(ZCSEND_IOC_MAGIC, 0x05)
+/*
+ * Submits @nr sends in order in one system call; each accepted one posts
+ * exactly one completion record (its bytes say how much a stream took).
+ * Returns how many were submitted; if the first fails, -1 with its errno;
+ * if a later one fails, the count before it (as sendmmsg(2)): the failed
+ * one and those after it were not submitted and post nothing.
+ */
+#define ZCSEND_IOC_SUBMIT	_IOW(ZCSEND_IOC_MAGIC, 0x06, struct zcsend_submit)
 
 #endif /* _UAPI_LINUX_ZCSEND_H */
