@@ -27,7 +27,6 @@
 //! outlives `close()` until the last send has completed.
 
 use kernel::iov::IovIterDest;
-use kernel::new_condvar;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::atomic::{
@@ -37,13 +36,19 @@ use kernel::sync::atomic::{
 use kernel::sync::{
     Arc,
     ArcBorrow,
-    CondVar,
     Mutex, //
 };
 use kernel::transmute::AsBytes;
 
-use crate::completion::CompletionRing;
-use crate::eventfd::EventFd;
+use crate::completion::{
+    CompletionRing,
+    ReadSide, //
+};
+use crate::eventfd::{
+    EventFd,
+    EventFdSlot, //
+};
+use crate::wait::WaitQueue;
 use crate::pinned::PinnedBuffer;
 use crate::uapi::{
     ZcsendBuffer,
@@ -58,12 +63,10 @@ use crate::uapi::{
 const READ_BATCH: usize = 32;
 
 struct State {
-    ring: CompletionRing,
+    /// The consumer side of `ring`.
+    read: ReadSide,
     /// Registered buffers (`ZCSEND_IOC_REGISTER_BUFFERS`), by index.
     buffers: KVVec<Arc<PinnedBuffer>>,
-    eventfd: Option<EventFd>,
-    /// Readers blocked in `read()`; posting wakes them only if there are any.
-    waiters: u32,
 }
 
 /// The state of one open file of `/dev/zcsend`.
@@ -71,8 +74,12 @@ struct State {
 pub(crate) struct Context {
     #[pin]
     state: Mutex<State>,
+    /// Completions post here from any context, without a lock.
+    ring: CompletionRing,
+    /// Readers blocked in `read()` wait here for `ring`.
     #[pin]
-    readable: CondVar,
+    readable: WaitQueue,
+    eventfd: EventFdSlot,
     sends: Atomic<u64>,
     inflight: Atomic<u64>,
     pinned_pages: Atomic<u64>,
@@ -89,12 +96,12 @@ impl Context {
         Arc::pin_init(
             try_pin_init!(Context {
                 state <- new_mutex!(State {
-                    ring: CompletionRing::new(),
+                    read: ReadSide::new(),
                     buffers: KVVec::new(),
-                    eventfd: None,
-                    waiters: 0,
                 }),
-                readable <- new_condvar!("zcsend::Context::readable"),
+                ring: CompletionRing::new()?,
+                readable <- WaitQueue::new(),
+                eventfd: EventFdSlot::new(),
                 sends: Atomic::new(0),
                 inflight: Atomic::new(0),
                 pinned_pages: Atomic::new(0),
@@ -109,7 +116,7 @@ impl Context {
 
     /// Reserves the completion slot of a send about to be submitted.
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
-        self.state.lock().ring.reserve()?;
+        self.ring.reserve()?;
         self.inflight.fetch_add(1, Relaxed);
         Ok(Reservation {
             ctx: self.into(),
@@ -182,8 +189,7 @@ impl Context {
         } else {
             Some(EventFd::from_fd(fd)?)
         };
-        let old = core::mem::replace(&mut self.state.lock().eventfd, new);
-        drop(old);
+        self.eventfd.set(new);
         Ok(())
     }
 
@@ -195,7 +201,7 @@ impl Context {
             pinned_pages: self.pinned_pages.load(Relaxed),
             zerocopy: self.zerocopy.load(Relaxed),
             copied: self.copied.load(Relaxed),
-            queued: self.state.lock().ring.len() as u64,
+            queued: self.ring.queued(&self.state.lock().read) as u64,
             copy_threshold,
             linked: self.linked.load(Relaxed),
         }
@@ -217,40 +223,36 @@ impl Context {
         loop {
             let n = {
                 let mut state = self.state.lock();
-                while done == 0 && state.ring.is_empty() {
+                let n = self
+                    .ring
+                    .pop_into(&mut state.read, &mut batch[..(want - done).min(READ_BATCH)]);
+                if n == 0 && done == 0 {
+                    drop(state);
                     if nonblock {
                         return Err(EAGAIN);
                     }
-                    state.waiters += 1;
-                    let interrupted = self.readable.wait_interruptible(&mut state);
-                    state.waiters -= 1;
-                    if interrupted {
-                        return Err(EINTR);
-                    }
+                    self.readable.wait_until(&|| self.ring.ready())?;
+                    continue;
                 }
-                // The slots of the records taken stay held until they are
-                // delivered or put back below.
-                state
-                    .ring
-                    .pop_into(&mut batch[..(want - done).min(READ_BATCH)])
+                n
             };
             if n == 0 {
                 break;
             }
             // Unlocked: this copy may fault and sleep for as long as the
-            // mapping's owner wants.
+            // mapping's owner wants. The records' slots stay held.
             let copied = out.copy_to_iter(batch[..n].as_bytes());
             let whole = copied / rec;
-            let wake = {
-                let mut state = self.state.lock();
-                state.ring.release(whole);
+            self.ring.release(whole);
+            if whole < n {
                 // Put back what did not make it; a torn record is not
                 // reported (its bytes may be in the buffer, unaccounted).
-                state.ring.unpop(&batch[whole..n]);
-                whole < n && state.waiters > 0
-            };
-            if wake {
-                self.readable.notify_all();
+                // Records taken after ours by another reader go back behind
+                // them: only this reader's tail is put back here.
+                let mut state = self.state.lock();
+                self.ring.unpop(&mut state.read, &batch[whole..n]);
+                drop(state);
+                self.readable.wake();
             }
             done += whole;
             if whole < n || done == want {
@@ -328,20 +330,9 @@ impl Reservation {
         } else {
             ctx.copied.fetch_add(1, Relaxed);
         }
-        let wake = {
-            let mut state = ctx.state.lock();
-            if !state.ring.post(rec) {
-                kernel::pr_warn_once!("zcsend: completion posted without a reservation\n");
-            }
-            if let Some(efd) = &state.eventfd {
-                efd.signal();
-            }
-            // Counted under the same lock as the wait: no wakeup is lost.
-            state.waiters > 0
-        };
-        if wake {
-            ctx.readable.notify_all();
-        }
+        ctx.ring.post(rec);
+        ctx.eventfd.signal();
+        ctx.readable.wake();
         self.posted = true;
     }
 }
@@ -349,7 +340,7 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.posted {
-            self.ctx.state.lock().ring.unreserve();
+            self.ctx.ring.unreserve();
         }
         self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
         self.ctx.inflight.fetch_sub(1, Relaxed);

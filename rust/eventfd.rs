@@ -12,9 +12,14 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::error::from_err_ptr;
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 extern "C" {
-    fn zcsend_eventfd_signal(ctx: *mut bindings::eventfd_ctx);
+    fn zcsend_eventfd_signal_rcu(slot: *mut *mut bindings::eventfd_ctx);
+    fn zcsend_eventfd_swap(
+        slot: *mut *mut bindings::eventfd_ctx,
+        new: *mut bindings::eventfd_ctx,
+    ) -> *mut bindings::eventfd_ctx;
 }
 
 /// An eventfd context.
@@ -39,10 +44,71 @@ impl EventFd {
         Ok(Self(NonNull::new(ctx).ok_or(EINVAL)?))
     }
 
-    /// Adds one to the eventfd counter and wakes its waiters.
+    /// Gives up ownership of the reference, as a raw pointer.
+    fn into_raw(self) -> *mut bindings::eventfd_ctx {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
+/// The eventfd an open file signals, replaceable while completions signal
+/// it from any context (RCU).
+///
+/// # Invariants
+///
+/// `slot` is null or holds one reference on an eventfd context, published
+/// with `rcu_assign_pointer` semantics; a replaced context is put only after
+/// an RCU grace period.
+pub(crate) struct EventFdSlot {
+    slot: Opaque<*mut bindings::eventfd_ctx>,
+}
+
+// SAFETY: the slot is only accessed with atomic exchange and RCU reads.
+unsafe impl Send for EventFdSlot {}
+// SAFETY: as above.
+unsafe impl Sync for EventFdSlot {}
+
+impl EventFdSlot {
+    /// No eventfd.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: null.
+        Self {
+            slot: Opaque::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Signals the eventfd, if one is set. Any context but NMI.
     pub(crate) fn signal(&self) {
-        // SAFETY: the context is live by the type invariant.
-        unsafe { zcsend_eventfd_signal(self.0.as_ptr()) };
+        // SAFETY: `slot` is valid; the C side reads it under RCU.
+        unsafe { zcsend_eventfd_signal_rcu(self.slot.get()) };
+    }
+
+    /// Installs `new` (or none). Process context: waits for an RCU grace
+    /// period before putting the old one.
+    pub(crate) fn set(&self, new: Option<EventFd>) {
+        let raw = new.map_or(core::ptr::null_mut(), EventFd::into_raw);
+        // SAFETY: `slot` is valid; we pass ownership of `raw` in and take
+        // ownership of the old reference out.
+        let old = unsafe { zcsend_eventfd_swap(self.slot.get(), raw) };
+        if !old.is_null() {
+            // SAFETY: process context (caller contract, an ioctl).
+            unsafe { bindings::synchronize_rcu() };
+            // SAFETY: our reference, and no RCU reader still sees it.
+            unsafe { bindings::eventfd_ctx_put(old) };
+        }
+    }
+}
+
+impl Drop for EventFdSlot {
+    fn drop(&mut self) {
+        // SAFETY: `slot` is valid.
+        let old = unsafe { zcsend_eventfd_swap(self.slot.get(), core::ptr::null_mut()) };
+        if !old.is_null() {
+            // SAFETY: our reference. The slot's owner is being dropped:
+            // nobody signals through it any more.
+            unsafe { bindings::eventfd_ctx_put(old) };
+        }
     }
 }
 

@@ -22,6 +22,7 @@
 #include <net/tcp_states.h>
 #include <linux/skbuff.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <net/sock.h>
 
@@ -45,11 +46,6 @@ void zcsend_net_zcopy_get(struct ubuf_info *uarg)
 bool zcsend_ubuf_put_and_test(struct ubuf_info *uarg)
 {
 	return refcount_dec_and_test(&uarg->refcnt);
-}
-
-void zcsend_eventfd_signal(struct eventfd_ctx *ctx)
-{
-	eventfd_signal(ctx);
 }
 
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name)
@@ -204,4 +200,51 @@ void zcsend_synchronize_rcu_tasks(void)
 bool zcsend_folio_next(struct page *prev, struct page *next)
 {
 	return page_folio(prev) == page_folio(next) && next == prev + 1;
+}
+
+void zcsend_waitq_init(struct wait_queue_head *wq)
+{
+	init_waitqueue_head(wq);
+}
+
+/* Wakes the waiters of @wq, if any (wq_has_sleeper() orders the caller's
+ * earlier stores before the check, pairing with the waiter's queueing). */
+void zcsend_waitq_wake(struct wait_queue_head *wq)
+{
+	if (wq_has_sleeper(wq))
+		wake_up_interruptible_all(wq);
+}
+
+int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg)
+{
+	return wait_event_interruptible(*wq, cond(arg));
+}
+
+/*
+ * Whether a completion may finish here rather than on the workqueue: not in
+ * hard IRQ or NMI, interrupts on, and either atomic through softirq (where
+ * vfree() defers) or preemptible (where it may sleep).
+ */
+bool zcsend_can_complete_inline(void)
+{
+	return !in_hardirq() && !in_nmi() && !irqs_disabled() &&
+	       (in_interrupt() || preemptible());
+}
+
+void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot)
+{
+	struct eventfd_ctx *ctx;
+
+	rcu_read_lock();
+	ctx = rcu_dereference(*(struct eventfd_ctx __rcu **)slot);
+	if (ctx)
+		eventfd_signal(ctx);
+	rcu_read_unlock();
+}
+
+/* Installs @new (may be NULL) and returns the previous eventfd, which the
+ * caller puts after synchronize_rcu(). */
+struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new)
+{
+	return unrcu_pointer(xchg((struct eventfd_ctx __rcu **)slot, RCU_INITIALIZER(new)));
 }

@@ -24,7 +24,6 @@ struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb);
 void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg);
 void zcsend_net_zcopy_get(struct ubuf_info *uarg);
 bool zcsend_ubuf_put_and_test(struct ubuf_info *uarg);
-void zcsend_eventfd_signal(struct eventfd_ctx *ctx);
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name);
 bool zcsend_in_compat_syscall(void);
 bool zcsend_kiocb_nowait(const struct kiocb *iocb);
@@ -37,5 +36,12 @@ void zcsend_put_user(struct user_struct *user);
 void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops);
 void zcsend_synchronize_rcu_tasks(void);
 bool zcsend_folio_next(struct page *prev, struct page *next);
+struct wait_queue_head;
+void zcsend_waitq_init(struct wait_queue_head *wq);
+void zcsend_waitq_wake(struct wait_queue_head *wq);
+int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg);
+bool zcsend_can_complete_inline(void);
+void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
+struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 
 #endif /* ZCSEND_SHIM_H */

@@ -54,6 +54,7 @@ extern "C" {
     fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
     fn zcsend_skb_zcopy_init(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info);
     fn zcsend_net_zcopy_get(uarg: *mut bindings::ubuf_info);
+    fn zcsend_can_complete_inline() -> bool;
     fn zcsend_ubuf_put_and_test(uarg: *mut bindings::ubuf_info) -> bool;
     fn zcsend_fill_frags(
         skb: *mut bindings::sk_buff,
@@ -284,9 +285,18 @@ unsafe extern "C" fn complete(
     let _rcu = kernel::sync::rcu::read_lock();
     // SAFETY: same contract as ours.
     if let Some(head) = unsafe { put(uarg, zerocopy_success) } {
-        // A `Pin<KBox<_>>` work item cannot be queued twice, so this cannot
-        // fail: a notif is enqueued once, by its last reference.
-        crate::wq::completion_queue().enqueue(head);
+        // SAFETY: no precondition.
+        if unsafe { zcsend_can_complete_inline() } {
+            // Process context or softirq: everything the completion does
+            // (unpin, uncharge, post into the lock-free ring, signal, wake,
+            // free) is allowed here, so no hop to a worker.
+            Notif::run(head);
+        } else {
+            // Hard IRQ or interrupts off: finish on the workqueue. A
+            // `Pin<KBox<_>>` work item cannot be queued twice, so this
+            // cannot fail: a notif is enqueued once, by its last reference.
+            crate::wq::completion_queue().enqueue(head);
+        }
     }
 }
 

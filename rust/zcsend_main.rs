@@ -47,6 +47,7 @@ mod send;
 mod smallbuf;
 mod uapi;
 mod ubuf;
+mod wait;
 mod wq;
 
 use context::Context;
