@@ -5,20 +5,17 @@
 //!
 //! # Locks and contexts
 //!
-//! There is one lock, `Context::state` (a mutex), taken only in process
-//! context: by `read()`, by the ioctls, and by the completion work on
-//! zcsend's workqueue. The `ubuf_info` callbacks, which may run in softirq or
-//! hard IRQ context, never take it: they use atomics and hand off to the
-//! work (`ubuf.rs`). Nothing else is held while it is taken, except that the
-//! eventfd's own irq-safe spinlock is taken inside it when signalling.
+//! Completions, which run in process context or softirq (hard IRQ hands
+//! them to the workqueue, `ubuf.rs`), take no lock: they post into the
+//! lock-free ring (`completion.rs`), signal the RCU-published eventfd and
+//! wake the wait queue. Two mutexes, process context only:
 //!
-//! It is never held across a copy to or from user space: `read()` takes
-//! records out under it (their slots stay held), copies them out unlocked,
-//! and takes it again to free the slots or put the records back. A reader
-//! whose copy faults on a FUSE or userfaultfd mapping and waits forever
-//! therefore stalls only itself, never the completion work (which would
-//! otherwise block the shared workqueue, and every other file's completions,
-//! behind this file's mutex).
+//! - `state`: the registered buffers, taken by the ioctls; never held across
+//!   a copy to or from user space.
+//! - `reader`: one `read()` at a time moves the ring's consumer head. It is
+//!   held across the copy to user space, so a reader whose copy faults on a
+//!   FUSE or userfaultfd mapping and waits forever stalls only the other
+//!   readers of this file: never a completion, never another file.
 //!
 //! # Lifetime
 //!
@@ -63,8 +60,6 @@ use crate::uapi::{
 const READ_BATCH: usize = 32;
 
 struct State {
-    /// The consumer side of `ring`.
-    read: ReadSide,
     /// Registered buffers (`ZCSEND_IOC_REGISTER_BUFFERS`), by index.
     buffers: KVVec<Arc<PinnedBuffer>>,
 }
@@ -74,6 +69,10 @@ struct State {
 pub(crate) struct Context {
     #[pin]
     state: Mutex<State>,
+    /// The reader lock: one `read()` at a time consumes the ring. Held
+    /// across the copy to user space; nothing else takes it.
+    #[pin]
+    reader: Mutex<ReadSide>,
     /// Completions post here from any context, without a lock.
     ring: CompletionRing,
     /// Readers blocked in `read()` wait here for `ring`.
@@ -96,9 +95,9 @@ impl Context {
         Arc::pin_init(
             try_pin_init!(Context {
                 state <- new_mutex!(State {
-                    read: ReadSide::new(),
                     buffers: KVVec::new(),
                 }),
+                reader <- new_mutex!(ReadSide::new()),
                 ring: CompletionRing::new()?,
                 readable <- WaitQueue::new(),
                 eventfd: EventFdSlot::new(),
@@ -123,6 +122,11 @@ impl Context {
             pinned_pages: 0,
             posted: false,
         })
+    }
+
+    /// The ring's page `index` (0: header, then the slots), to map.
+    pub(crate) fn ring_page(&self, index: usize) -> Option<&kernel::page::Page> {
+        self.ring.page(index)
     }
 
     /// Pins `bufs` as this file's registered buffers; `EBUSY` if some are
@@ -201,7 +205,7 @@ impl Context {
             pinned_pages: self.pinned_pages.load(Relaxed),
             zerocopy: self.zerocopy.load(Relaxed),
             copied: self.copied.load(Relaxed),
-            queued: self.ring.queued(&self.state.lock().read) as u64,
+            queued: self.ring.queued() as u64,
             copy_threshold,
             linked: self.linked.load(Relaxed),
         }
@@ -220,45 +224,37 @@ impl Context {
         }
         let mut done = 0;
         let mut batch = [ZcsendCompletion::default(); READ_BATCH];
+        let mut rd = self.reader.lock();
         loop {
-            let n = {
-                let mut state = self.state.lock();
-                let n = self
-                    .ring
-                    .pop_into(&mut state.read, &mut batch[..(want - done).min(READ_BATCH)]);
-                if n == 0 && done == 0 {
-                    drop(state);
-                    if nonblock {
-                        return Err(EAGAIN);
-                    }
-                    self.readable.wait_until(&|| self.ring.ready())?;
-                    continue;
-                }
-                n
-            };
+            let (head, n) = self
+                .ring
+                .peek(&mut rd, &mut batch[..(want - done).min(READ_BATCH)]);
             if n == 0 {
-                break;
+                if done != 0 {
+                    break;
+                }
+                drop(rd);
+                if nonblock {
+                    return Err(EAGAIN);
+                }
+                self.readable.wait_until(&|| self.ring.ready())?;
+                rd = self.reader.lock();
+                continue;
             }
-            // Unlocked: this copy may fault and sleep for as long as the
-            // mapping's owner wants. The records' slots stay held.
+            // The copy may fault and sleep as long as the mapping's owner
+            // wants: only other readers of this file wait for the reader
+            // lock; completions post without it.
             let copied = out.copy_to_iter(batch[..n].as_bytes());
             let whole = copied / rec;
-            self.ring.release(whole);
-            if whole < n {
-                // Put back what did not make it; a torn record is not
-                // reported (its bytes may be in the buffer, unaccounted).
-                // Records taken after ours by another reader go back behind
-                // them: only this reader's tail is put back here.
-                let mut state = self.state.lock();
-                self.ring.unpop(&mut state.read, &batch[whole..n]);
-                drop(state);
-                self.readable.wake();
-            }
+            // A torn record is not consumed (its bytes may be in the
+            // buffer, unaccounted): it is read again next time.
+            self.ring.consume(&mut rd, head, whole);
             done += whole;
             if whole < n || done == want {
                 break;
             }
         }
+        drop(rd);
         if done == 0 {
             return Err(EFAULT);
         }

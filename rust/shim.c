@@ -248,3 +248,8 @@ struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventf
 {
 	return unrcu_pointer(xchg((struct eventfd_ctx __rcu **)slot, RCU_INITIALIZER(new)));
 }
+
+void *zcsend_page_address(struct page *page)
+{
+	return page_address(page);
+}

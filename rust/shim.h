@@ -41,6 +41,7 @@ void zcsend_waitq_init(struct wait_queue_head *wq);
 void zcsend_waitq_wake(struct wait_queue_head *wq);
 int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg);
 bool zcsend_can_complete_inline(void);
+void *zcsend_page_address(struct page *page);
 void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 

@@ -83,6 +83,25 @@ pub(crate) struct ZcsendBuffer {
 }
 
 #[repr(C)]
+pub(crate) struct ZcsendRingHdr {
+    pub(crate) head: u64,
+    pub(crate) resv0: [u64; 7],
+    pub(crate) entries: u32,
+    pub(crate) mask: u32,
+    pub(crate) slots_offset: u64,
+    pub(crate) resv1: [u64; 6],
+}
+
+#[repr(C)]
+pub(crate) struct ZcsendRingSlot {
+    pub(crate) seq: u64,
+    pub(crate) rec: ZcsendCompletion,
+}
+
+pub(crate) const ZCSEND_RING_OFF_HDR: u64 = 0;
+pub(crate) const ZCSEND_RING_OFF_SLOTS: u64 = 0x1000_0000;
+
+#[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct ZcsendSubmit {
     pub(crate) sends: u64,
@@ -139,6 +158,10 @@ const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
+const _: () = assert!(core::mem::size_of::<ZcsendRingHdr>() == 128);
+const _: () = assert!(core::mem::offset_of!(ZcsendRingHdr, entries) == 64);
+const _: () = assert!(core::mem::size_of::<ZcsendRingSlot>() == 32);
+const _: () = assert!(core::mem::offset_of!(ZcsendRingSlot, rec) == 8);
 
 /// Every byte left the host from the application's own pages.
 pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;

@@ -21,6 +21,8 @@ use kernel::fs::{
     Kiocb, //
 };
 use kernel::iov::IovIterDest;
+use kernel::mm::virt::VmaNew;
+use kernel::page::PAGE_SIZE;
 use kernel::miscdevice::{
     MiscDevice,
     MiscDeviceOptions,
@@ -125,6 +127,42 @@ impl MiscDevice for ZcsendDevice {
             return Err(EAGAIN);
         }
         Context::new()
+    }
+
+    /// Maps the completion ring: the header page (`ZCSEND_RING_OFF_HDR`,
+    /// read-write: the consumer's `head`) or the slots
+    /// (`ZCSEND_RING_OFF_SLOTS`, read-only), each whole, never expandable.
+    fn mmap(ctx: ArcBorrow<'_, Context>, _file: &File, vma: &VmaNew) -> Result {
+        // SAFETY: `vma` is being set up by this mmap call; `vm_pgoff` is a
+        // plain field the caller filled in.
+        let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff } as u64;
+        let off = pgoff.checked_mul(PAGE_SIZE as u64).ok_or(EINVAL)?;
+        let (first, npages) = match off {
+            ZCSEND_RING_OFF_HDR => (0, 1),
+            ZCSEND_RING_OFF_SLOTS => {
+                // Records and their sequence numbers are the kernel's.
+                if vma.writable() {
+                    return Err(EACCES);
+                }
+                vma.try_clear_maywrite()?;
+                (1, completion::SLOT_PAGES)
+            }
+            _ => return Err(EINVAL),
+        };
+        if vma.end() - vma.start() != npages * PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        if vma.executable() {
+            return Err(EACCES);
+        }
+        vma.try_clear_mayexec()?;
+        vma.set_dontexpand();
+        let mm = vma.set_mixedmap();
+        for i in 0..npages {
+            let page = ctx.ring_page(first + i).ok_or(EINVAL)?;
+            mm.vm_insert_page(vma.start() + i * PAGE_SIZE, page)?;
+        }
+        Ok(())
     }
 
     fn read_iter(kiocb: Kiocb<'_, Self::Ptr>, iov: &mut IovIterDest<'_>) -> Result<usize> {

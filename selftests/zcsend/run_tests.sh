@@ -15,7 +15,8 @@
 # Meant for busybox sh in the test guest, with zcsend already loaded.
 # Exits 0 when every program exited 0 or 4 (all skipped), else 1.
 
-PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_limits zcsend_fixed zcsend_inject zcsend_fuzz
+PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_limits zcsend_fixed zcsend_ring
+       zcsend_inject zcsend_fuzz
        zcsend_faults zcsend_soak"
 
 dir=$(cd "$(dirname "$0")" && pwd)

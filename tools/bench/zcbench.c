@@ -20,8 +20,8 @@
  *   zcsend_fixed    the same from a buffer registered once
  *                   (ZCSEND_IOC_REGISTER_BUFFERS, ZCSEND_SEND_FIXED)
  *   zcsend_batch    registered buffer, up to URING_ENTRIES sends per
- *                   ZCSEND_IOC_SUBMIT (io_uring's batch); completions still
- *                   read with read() (no mmap'd ring yet)
+ *                   ZCSEND_IOC_SUBMIT (io_uring's batch); completions taken
+ *                   from the mmap'ed ring (no read()), eventfd to wait
  *
  * Every cell (method x size) sends a fixed byte count (--bytes, between
  * --min-calls and --max-calls sends) on a fresh socket after an untimed
@@ -81,6 +81,7 @@
 #include <unistd.h>
 
 #include <linux/zcsend.h>
+#include "zcsend_ring.h"
 
 #ifndef SO_ZEROCOPY
 #define SO_ZEROCOPY 60
@@ -136,7 +137,8 @@ static struct {
 	int pr, pw;
 	int zfd, efd;
 	struct io_uring ring;
-	bool ring_ok, fixed_ok, zc_fixed_ok;
+	bool ring_ok, fixed_ok, zc_fixed_ok, zc_ring_ok;
+	struct zcsend_ring zring;
 	pid_t sink;
 	uint64_t bytes, min_calls, max_calls;
 	int reps;
@@ -756,6 +758,34 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, bool fixed, struct r
 		    r->compl, r->calls, WAIT_S);
 }
 
+/* Completions from the mmap'ed ring until @want, waiting up to @wait_ms. */
+static void zc_ring_drain(struct res *r, uint64_t want, int wait_ms)
+{
+	struct zcsend_completion c[64];
+
+	while (r->compl < want) {
+		unsigned int n = zcsend_ring_peek(&g.zring, c, 64), k;
+
+		if (!n) {
+			if (!wait_ms)
+				return;
+			r->syscalls += 2;	/* poll + eventfd read */
+			if (zcsend_ring_wait(&g.zring, g.efd, wait_ms) <= 0)
+				return;
+			continue;
+		}
+		for (k = 0; k < n; k++) {
+			r->compl++;
+			r->cflags |= c[k].flags;
+			if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
+				r->zc++;
+			else
+				r->copied++;
+		}
+		zcsend_ring_advance(&g.zring, n);
+	}
+}
+
 /* Registered buffer + ZCSEND_IOC_SUBMIT batches, as io_uring batches. */
 static void run_zcsend_batch(int fd, size_t size, uint64_t calls, struct res *r)
 {
@@ -801,13 +831,13 @@ static void run_zcsend_batch(int fd, size_t size, uint64_t calls, struct res *r)
 			r->calls += ret;
 			queued += ret;
 		}
-		zc_drain(r, r->calls >= (uint64_t)cap ? r->calls - cap / 2 : 0,
-			 r->calls - r->compl >= (uint64_t)cap ? 100 : 0);
-		zc_drain(r, r->calls, 0);
+		zc_ring_drain(r, r->calls >= (uint64_t)cap ? r->calls - cap / 2 : 0,
+			      r->calls - r->compl >= (uint64_t)cap ? 100 : 0);
+		zc_ring_drain(r, r->calls, 0);
 	}
 	end = now() + WAIT_S;
 	while (r->compl < r->calls && now() < end)
-		zc_drain(r, r->calls, 100);
+		zc_ring_drain(r, r->calls, 100);
 	if (r->compl < r->calls)
 		die("zcsend_batch: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
 		    r->compl, r->calls, WAIT_S);
@@ -838,6 +868,9 @@ static void setup_zcsend(void)
 		struct zcsend_register rq = { (uintptr_t)&b, 1, 0 };
 
 		g.zc_fixed_ok = !ioctl(g.zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rq);
+		g.zc_ring_ok = !zcsend_ring_map(g.zfd, &g.zring);
+		if (!g.zc_ring_ok)
+			printf("%s: cannot map the zcsend ring: no zcsend_batch runs\n", prog);
 		if (!g.zc_fixed_ok)
 			printf("%s: ZCSEND_IOC_REGISTER_BUFFERS: %s: no zcsend_fixed runs\n",
 			       prog, strerror(errno));
@@ -911,6 +944,8 @@ static bool method_ok(enum method m, size_t size, const char **why)
 		*why = "no registered buffer";
 	else if ((m == M_ZCSEND || m == M_ZCSEND_FIXED || m == M_ZCSEND_BATCH) && g.zfd < 0)
 		*why = "/dev/zcsend missing";
+	else if (m == M_ZCSEND_BATCH && !g.zc_ring_ok)
+		*why = "no completion ring";
 	else if ((m == M_ZCSEND_FIXED || m == M_ZCSEND_BATCH) && !g.zc_fixed_ok)
 		*why = "no registered buffer";
 	return !*why;

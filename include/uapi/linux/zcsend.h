@@ -179,6 +179,31 @@ struct zcsend_stats {
 #define ZCSEND_MAX_COMPLETIONS	4096
 #define ZCSEND_MAX_PINNED_PAGES	65536
 
+/*
+ * The completion ring, mmap'able (see "Completion ring" in
+ * Documentation/zcsend.rst). Map ZCSEND_RING_OFF_HDR (one page, read-write)
+ * and ZCSEND_RING_OFF_SLOTS (entries * 32 bytes, read-only). The record at
+ * position p is ready when slots[p & mask].seq == p + 1; the consumer takes
+ * records from head on and stores head past them (release). read(2) consumes
+ * the same ring.
+ */
+struct zcsend_ring_hdr {
+	__u64 head;		/* consumer position; user space may advance it */
+	__u64 resv0[7];		/* head alone on its cache line */
+	__u32 entries;		/* number of slots, a power of two */
+	__u32 mask;		/* entries - 1 */
+	__u64 slots_offset;	/* ZCSEND_RING_OFF_SLOTS */
+	__u64 resv1[6];
+};
+
+struct zcsend_ring_slot {
+	__u64 seq;		/* position + 1 once rec is written */
+	struct zcsend_completion rec;
+};
+
+#define ZCSEND_RING_OFF_HDR	0ULL
+#define ZCSEND_RING_OFF_SLOTS	0x10000000ULL
+
 #define ZCSEND_IOC_MAGIC	0xE5
 
 /* Returns ZCSEND_ABI_VERSION in the __u32 pointed to. */
