@@ -720,4 +720,80 @@ TEST_F(inject, stats)
 	EXPECT_EQ(ud - 1, c.user_data);
 }
 
+/*
+ * ZCSEND_IOC_REGISTER_BUFFERS: every fault an errno with nothing pinned
+ * left behind; each success pins the buffer's pages exactly, and
+ * unregistering gives them back.
+ */
+TEST_F(inject, register_buffers)
+{
+	struct zcsend_buffer b[2] = { { (uintptr_t)self->buf, BUF_LEN / 2 },
+				      { (uintptr_t)self->buf + BUF_LEN / 2,
+					BUF_LEN / 2 } };
+	struct zcsend_register r = { (uintptr_t)b, 2, 0 };
+	int64_t base = zc_pins_outstanding();
+	struct walk w;
+	int ret;
+
+	w = WALK("register buffers");
+	while (walk_arm(_metadata, &w)) {
+		ret = ioctl(self->zfd, ZCSEND_IOC_REGISTER_BUFFERS, &r);
+		walk_done(_metadata, &w, ret ? errno : 0);
+		if (ret) {
+			EXPECT_EQ(base, zc_pins_outstanding())
+				TH_LOG("N=%d: pins left by a failed register", w.n);
+			continue;
+		}
+		EXPECT_EQ(BUF_LEN / 4096, zc_pins_outstanding() - base);
+		ASSERT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_UNREGISTER_BUFFERS));
+		EXPECT_EQ(base, zc_pins_outstanding());
+	}
+	walk_report(_metadata, &w);
+}
+
+/*
+ * ZCSEND_IOC_SUBMIT of 8 fixed UDP sends: a fault stops the batch where it
+ * hits; exactly the submitted sends post a record, in order.
+ */
+TEST_F(inject, submit_batch)
+{
+	struct zcsend_buffer b = { (uintptr_t)self->buf, BUF_LEN };
+	struct zcsend_register rg = { (uintptr_t)&b, 1, 0 };
+	struct zcsend_range rr[8];
+	struct zcsend_send s[8];
+	struct zcsend_completion c[9];
+	uint64_t ud = 10ULL << 32;
+	struct walk w;
+	int ret, i, got;
+
+	ASSERT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rg));
+	w = WALK("submit 8 fixed UDP sends");
+	while (walk_arm(_metadata, &w)) {
+		for (i = 0; i < 8; i++) {
+			rr[i] = (struct zcsend_range){ 0, 0, i * 20000, 20000 };
+			s[i] = (struct zcsend_send){
+				.fd = self->udp.tx, .flags = ZCSEND_SEND_FIXED,
+				.iov = (uintptr_t)&rr[i], .iovcnt = 1,
+				.addr = (uintptr_t)&self->udp.dst,
+				.addrlen = self->udp.dstlen, .user_data = ud + i };
+		}
+		ret = ioctl(self->zfd, ZCSEND_IOC_SUBMIT,
+			    &(struct zcsend_submit){ (uintptr_t)s, 8, 0 });
+		walk_done(_metadata, &w, ret < 0 ? errno : 0);
+		if (ret < 0)
+			ret = 0;
+		got = zc_collect(self->zfd, c, ret, ZC_WAIT_MS);
+		EXPECT_EQ(ret, got) TH_LOG("N=%d: %d submitted, %d records", w.n, ret, got);
+		for (i = 0; i < got; i++)
+			EXPECT_EQ(ud + i, c[i].user_data);
+		zc_msleep(SETTLE_MS);
+		EXPECT_EQ(0, zc_read_compl(self->zfd, c, 9))
+			TH_LOG("N=%d: records for sends not submitted", w.n);
+		dgram_drain(self->udp.rx);
+		ud += 8;
+	}
+	walk_report(_metadata, &w);
+	EXPECT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_UNREGISTER_BUFFERS));
+}
+
 TEST_HARNESS_MAIN
