@@ -396,11 +396,17 @@ impl PinnedBuffer {
             let skip = (pos - seg_start) as u32;
             let take = (u64::from(bv.bv_len - skip)).min(end - pos) as u32;
             let slot = out.get_mut(*n).ok_or(EMSGSIZE)?;
-            // INVARIANT (of the output): within the pinned segment `bv`.
+            // Start at the page that holds the first byte, with an offset
+            // inside it: the stack charges a frag `PAGE_ALIGN(offset + len)`
+            // of truesize, so an offset deep into a huge folio would make a
+            // 1 KiB send cost megabytes of send buffer.
+            let abs = (bv.bv_offset + skip) as usize;
+            // INVARIANT (of the output): within the pinned segment `bv`,
+            // whose pages are consecutive `struct page`s of one folio.
             slot.0 = bindings::bio_vec {
-                bv_page: bv.bv_page,
+                bv_page: bv.bv_page.wrapping_add(abs / PAGE_SIZE),
                 bv_len: take,
-                bv_offset: bv.bv_offset + skip,
+                bv_offset: (abs % PAGE_SIZE) as u32,
             };
             *n += 1;
             pos += u64::from(take);
