@@ -55,7 +55,8 @@ use crate::uapi::{
 pub(crate) const MAX_RECORDS: usize = ZCSEND_MAX_COMPLETIONS as usize;
 const _: () = assert!(MAX_RECORDS.is_power_of_two());
 /// Pages of slots after the header page.
-pub(crate) const SLOT_PAGES: usize = MAX_RECORDS * core::mem::size_of::<ZcsendRingSlot>() / PAGE_SIZE;
+pub(crate) const SLOT_PAGES: usize =
+    MAX_RECORDS * core::mem::size_of::<ZcsendRingSlot>() / PAGE_SIZE;
 const _: () = assert!(core::mem::size_of::<ZcsendRingHdr>() <= PAGE_SIZE);
 
 const SLOT_SIZE: usize = core::mem::size_of::<ZcsendRingSlot>();
@@ -116,7 +117,10 @@ impl CompletionRing {
             let p = Page::alloc_page(GFP_KERNEL_ACCOUNT | __GFP_ZERO)?;
             // SAFETY: `p` is a valid lowmem page.
             let a = unsafe { zcsend_page_address(p.as_ptr()) };
-            addrs.push(NonNull::new(a.cast::<u8>()).ok_or(ENOMEM)?, GFP_KERNEL_ACCOUNT)?;
+            addrs.push(
+                NonNull::new(a.cast::<u8>()).ok_or(ENOMEM)?,
+                GFP_KERNEL_ACCOUNT,
+            )?;
             pages.push(p, GFP_KERNEL_ACCOUNT)?;
         }
         let this = Self {
@@ -145,7 +149,11 @@ impl CompletionRing {
         let i = (pos as usize) & (MAX_RECORDS - 1);
         let page = self.addrs[1 + i / SLOTS_PER_PAGE];
         // SAFETY: `i % SLOTS_PER_PAGE` slots of `SLOT_SIZE` fit in the page.
-        unsafe { page.as_ptr().cast::<ZcsendRingSlot>().add(i % SLOTS_PER_PAGE) }
+        unsafe {
+            page.as_ptr()
+                .cast::<ZcsendRingSlot>()
+                .add(i % SLOTS_PER_PAGE)
+        }
     }
 
     fn seq(&self, pos: u64) -> &Atomic<u64> {

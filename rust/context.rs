@@ -45,7 +45,6 @@ use crate::eventfd::{
     EventFd,
     EventFdSlot, //
 };
-use crate::wait::WaitQueue;
 use crate::pinned::PinnedBuffer;
 use crate::uapi::{
     ZcsendBuffer,
@@ -55,6 +54,7 @@ use crate::uapi::{
     ZCSEND_MAX_BUFFER_LEN,
     ZCSEND_MAX_PINNED_PAGES, //
 };
+use crate::wait::WaitQueue;
 
 /// Records moved to user space per lock hold in `read()`.
 const READ_BATCH: usize = 32;
@@ -141,7 +141,10 @@ impl Context {
             if b.len == 0 || b.len > ZCSEND_MAX_BUFFER_LEN {
                 return Err(EINVAL);
             }
-            table.push(Arc::new(PinnedBuffer::pin(b.addr, b.len)?, GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+            table.push(
+                Arc::new(PinnedBuffer::pin(b.addr, b.len)?, GFP_KERNEL_ACCOUNT)?,
+                GFP_KERNEL_ACCOUNT,
+            )?;
         }
         let mut state = self.state.lock();
         if !state.buffers.is_empty() {

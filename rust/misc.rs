@@ -26,10 +26,7 @@ use kernel::types::Opaque;
 // `bindings` crate, which allows the same lint).
 #[allow(improper_ctypes)]
 extern "C" {
-    fn zcsend_publish_fops(
-        misc: *mut bindings::miscdevice,
-        fops: *const bindings::file_operations,
-    );
+    fn zcsend_publish_fops(misc: *mut bindings::miscdevice, fops: *const bindings::file_operations);
 }
 
 struct Fops(Opaque<bindings::file_operations>);

@@ -76,6 +76,46 @@ impl Drop for MemlockCharge {
 // which may be given back from any thread.
 unsafe impl Send for MemlockCharge {}
 
+/// Pins the `nr` pages from page-aligned user address `start` read-only and
+/// long-term, appending them to `pages`, which must have room for them.
+/// `EFAULT` (or GUP's error) if they cannot all be pinned; the pins taken
+/// before the failure stay in `pages`, owned by the caller.
+fn pin_pages(pages: &mut KVVec<*mut bindings::page>, start: u64, nr: usize) -> Result {
+    let mut done = 0;
+    while done < nr {
+        let want = c_int::try_from(nr - done).unwrap_or(c_int::MAX);
+        let spare = pages.spare_capacity_mut();
+        if spare.len() < nr - done {
+            return Err(EINVAL);
+        }
+        // SAFETY: `spare` has room for the `nr - done >= want` page pointers
+        // asked for. No FOLL_WRITE: read-only pins, so PROT_READ mappings
+        // work; FOLL_LONGTERM: a peer that stops reading can hold them for
+        // as long as it likes.
+        let got = unsafe {
+            bindings::pin_user_pages_fast(
+                (start + (done * PAGE_SIZE) as u64) as c_ulong,
+                want,
+                bindings::FOLL_LONGTERM,
+                spare.as_mut_ptr().cast(),
+            )
+        };
+        if got <= 0 {
+            return Err(if got < 0 {
+                Error::from_errno(got)
+            } else {
+                EFAULT
+            });
+        }
+        // SAFETY: `pin_user_pages_fast` initialised `got` entries past the
+        // current length, within the capacity; each carries one pin the
+        // caller now owns.
+        unsafe { pages.inc_len(got as usize) };
+        done += got as usize;
+    }
+    Ok(())
+}
+
 /// User pages pinned for reading, with the `bio_vec`s that cover the bytes.
 ///
 /// # Invariants
@@ -143,9 +183,7 @@ impl PinnedPages {
         // remaining `bio_vec` points into them only (the kept ones cover the
         // first `bytes` bytes, which lie in the first `keep` pages), and they
         // are removed from `pages` right after.
-        unsafe {
-            bindings::unpin_user_pages(self.pages.as_mut_ptr().add(keep), drop as c_ulong)
-        };
+        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr().add(keep), drop as c_ulong) };
         self.pages.truncate(keep);
         // INVARIANT: the charge follows the pins.
         self.charge.release(drop);
@@ -155,38 +193,8 @@ impl PinnedPages {
     fn pin_one(&mut self, v: &UserIovec) -> Result {
         let nr = iovec::pages_spanned(v.base, v.len).ok_or(EFAULT)?;
         let first = self.pages.len();
-        let start = v.base & !(PAGE_SIZE as u64 - 1);
-        let mut done = 0;
-        while done < nr {
-            let want = c_int::try_from(nr - done).unwrap_or(c_int::MAX);
-            let addr = start + (done * PAGE_SIZE) as u64;
-            let spare = self.pages.spare_capacity_mut();
-            if spare.len() < (nr - done) {
-                return Err(EINVAL);
-            }
-            // SAFETY: `spare` has room for `want` page pointers. No
-            // FOLL_WRITE: read-only pins, so PROT_READ mappings work.
-            let got = unsafe {
-                bindings::pin_user_pages_fast(
-                    addr as c_ulong,
-                    want,
-                    bindings::FOLL_LONGTERM,
-                    spare.as_mut_ptr().cast(),
-                )
-            };
-            if got <= 0 {
-                return Err(if got < 0 {
-                    Error::from_errno(got)
-                } else {
-                    EFAULT
-                });
-            }
-            // SAFETY: `pin_user_pages_fast` initialised `got` entries past
-            // the current length, within the capacity.
-            // INVARIANT: each new entry carries one pin we now own.
-            unsafe { self.pages.inc_len(got as usize) };
-            done += got as usize;
-        }
+        // INVARIANT: the new entries carry pins owned by `self`.
+        pin_pages(&mut self.pages, v.base & !(PAGE_SIZE as u64 - 1), nr)?;
 
         let mut off = iovec::page_offset(v.base);
         let mut left = v.len as usize;
@@ -311,32 +319,8 @@ impl PinnedBuffer {
             len,
             _charge: charge,
         };
-        let start = addr & !(PAGE_SIZE as u64 - 1);
-        while this.pages.len() < nr {
-            let done = this.pages.len();
-            let want = c_int::try_from(nr - done).unwrap_or(c_int::MAX);
-            let spare = this.pages.spare_capacity_mut();
-            // SAFETY: `spare` has room for the `nr - done >= want` page
-            // pointers asked for; read-only long-term pins.
-            let got = unsafe {
-                bindings::pin_user_pages_fast(
-                    (start + (done * PAGE_SIZE) as u64) as c_ulong,
-                    want,
-                    bindings::FOLL_LONGTERM,
-                    spare.as_mut_ptr().cast(),
-                )
-            };
-            if got <= 0 {
-                return Err(if got < 0 {
-                    Error::from_errno(got)
-                } else {
-                    EFAULT
-                });
-            }
-            // SAFETY: `got` entries past the length were initialised.
-            // INVARIANT: each carries one pin we now own.
-            unsafe { this.pages.inc_len(got as usize) };
-        }
+        // INVARIANT: the entries carry pins owned by `this`.
+        pin_pages(&mut this.pages, addr & !(PAGE_SIZE as u64 - 1), nr)?;
 
         let mut off = iovec::page_offset(addr);
         let mut left = len as usize;

@@ -15,6 +15,7 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
+use crate::context::FixedRef;
 use crate::context::{
     Context,
     Reservation, //
@@ -25,15 +26,12 @@ use crate::net::{
     SockAddr,
     Socket, //
 };
-use crate::context::FixedRef;
 use crate::pinned::{
     as_bio_vecs,
     Bvec,
     PinnedBuffer,
     PinnedPages, //
 };
-use kernel::page::PAGE_SIZE;
-use kernel::sync::Arc;
 use crate::smallbuf::SmallBuf;
 use crate::uapi::{
     self,
@@ -49,6 +47,8 @@ use crate::uapi::{
 };
 use crate::ubuf::Notif;
 use crate::wq::ModuleRef;
+use kernel::page::PAGE_SIZE;
+use kernel::sync::Arc;
 
 /// `MSG_*` flags a send may pass through to the socket.
 pub(crate) const ALLOWED_FLAGS: u32 = bindings::MSG_DONTWAIT
@@ -243,6 +243,19 @@ pub(crate) fn send(
     res
 }
 
+/// Posts the record of a send the stack copied before returning.
+fn post_copied(reservation: Reservation, user_data: u64, bytes: usize) {
+    reservation.post(
+        ZcsendCompletion {
+            user_data,
+            bytes: bytes as u64,
+            flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
+            result: 0,
+        },
+        false,
+    );
+}
+
 /// The plain copy path: the stack copies the bytes before returning.
 fn send_copy(
     ctx: ArcBorrow<'_, Context>,
@@ -255,15 +268,7 @@ fn send_copy(
     let reservation = ctx.reserve()?;
     let mut msg = SendMsg::from_user_iovecs(iovs, total, arg.flags, addr);
     let n = sock.sendmsg(&mut msg)?;
-    reservation.post(
-        ZcsendCompletion {
-            user_data: arg.user_data,
-            bytes: n as u64,
-            flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
-            result: 0,
-        },
-        false,
-    );
+    post_copied(reservation, arg.user_data, n);
     Ok(n)
 }
 
@@ -284,7 +289,11 @@ fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IO
 /// A send from a registered buffer (`ZCSEND_SEND_FIXED`): no pinning, no
 /// memlock charge, no per-page work; the buffer's coalesced segments become
 /// the frags.
-fn send_fixed(ctx: ArcBorrow<'_, Context>, arg: &ZcsendSend, copy_threshold: usize) -> Result<usize> {
+fn send_fixed(
+    ctx: ArcBorrow<'_, Context>,
+    arg: &ZcsendSend,
+    copy_threshold: usize,
+) -> Result<usize> {
     let count = iovec::check_count(arg.iovcnt)?;
     let ranges = read_ranges(arg.iov, count)?;
     let index = ranges[0].buf_index;
@@ -321,18 +330,11 @@ fn send_fixed(ctx: ArcBorrow<'_, Context>, arg: &ZcsendSend, copy_threshold: usi
         || (sock.is_datagram() && n > MAX_DATAGRAM_FRAGS)
     {
         // The stack copies straight out of the registered pages.
-        let mut msg = SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        let mut msg =
+            SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
         let sent = sock.sendmsg(&mut msg)?;
         drop((buf, fixed));
-        reservation.post(
-            ZcsendCompletion {
-                user_data: arg.user_data,
-                bytes: sent as u64,
-                flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
-                result: 0,
-            },
-            false,
-        );
+        post_copied(reservation, arg.user_data, sent);
         return Ok(sent);
     }
 
@@ -351,8 +353,13 @@ fn send_fixed(ctx: ArcBorrow<'_, Context>, arg: &ZcsendSend, copy_threshold: usi
         owner,
     )?;
     let res = {
-        let mut msg =
-            SendMsg::zerocopy(&submission, bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        let mut msg = SendMsg::zerocopy(
+            &submission,
+            bvecs,
+            total,
+            arg.flags & ALLOWED_FLAGS,
+            addr.as_mut(),
+        );
         sock.sendmsg(&mut msg)
     };
     submission.set_result(&res);
@@ -374,9 +381,12 @@ pub(crate) fn submit(
 ) -> Result<usize> {
     let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
     let mut sends = SmallBuf::<ZcsendSend, INLINE_BATCH>::new(nr)?;
-    UserSlice::new(UserPtr::from_addr(uptr), nr * core::mem::size_of::<ZcsendSend>())
-        .reader()
-        .read_slice(<[ZcsendSend] as AsBytes>::as_bytes_mut(&mut sends))?;
+    UserSlice::new(
+        UserPtr::from_addr(uptr),
+        nr * core::mem::size_of::<ZcsendSend>(),
+    )
+    .reader()
+    .read_slice(<[ZcsendSend] as AsBytes>::as_bytes_mut(&mut sends))?;
     for (i, s) in sends.iter().enumerate() {
         if let Err(e) = send(ctx, s, copy_threshold) {
             return if i == 0 { Err(e) } else { Ok(i) };

@@ -185,8 +185,7 @@ pub(crate) const ZCSEND_IOC_STATS: u32 = _IOR::<ZcsendStats>(ZCSEND_IOC_MAGIC, 0
 /// at `copy_threshold` (56 bytes): still answered with that prefix.
 pub(crate) const ZCSEND_IOC_STATS_V1: u32 = _IOR::<[u64; 7]>(ZCSEND_IOC_MAGIC, 0x03);
 pub(crate) const ZCSEND_STATS_V1_SIZE: usize = 56;
-pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 =
-    _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x04);
+pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 = _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x04);
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
 

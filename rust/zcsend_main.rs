@@ -21,13 +21,13 @@ use kernel::fs::{
     Kiocb, //
 };
 use kernel::iov::IovIterDest;
-use kernel::mm::virt::VmaNew;
-use kernel::page::PAGE_SIZE;
 use kernel::miscdevice::{
     MiscDevice,
     MiscDeviceOptions,
     MiscDeviceRegistration, //
 };
+use kernel::mm::virt::VmaNew;
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{
     Arc,
@@ -99,7 +99,9 @@ impl kernel::InPlaceModule for ZcsendModule {
 struct ZcsendDevice;
 
 /// Reads `n` values of `T` from the user array at `ptr` in one copy.
-fn read_user_array<T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + Default + Clone>(
+fn read_user_array<
+    T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + Default + Clone,
+>(
     ptr: u64,
     n: usize,
 ) -> Result<KVVec<T>> {
@@ -189,10 +191,9 @@ impl MiscDevice for ZcsendDevice {
                 Ok(n as isize)
             }
             ZCSEND_IOC_SUBMIT => {
-                let req: ZcsendSubmit =
-                    UserSlice::new(user, core::mem::size_of::<ZcsendSubmit>())
-                        .reader()
-                        .read()?;
+                let req: ZcsendSubmit = UserSlice::new(user, core::mem::size_of::<ZcsendSubmit>())
+                    .reader()
+                    .read()?;
                 if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_BATCH {
                     return Err(EINVAL);
                 }
