@@ -2,6 +2,11 @@
 
 //! Module ownership of `/dev/zcsend`'s open files.
 //!
+//! A workaround for a known hole in 7.2's kernel crate: `MiscDeviceOptions`
+//! leaves `file_operations.owner` unset (Rust-for-Linux issue 1182). Delete
+//! this file, and the `own_fops`/`file_holds_module` calls in
+//! `zcsend_main.rs`, once the kernel crate sets `owner` itself.
+//!
 //! 7.2's `MiscDeviceRegistration` builds its `file_operations` without an
 //! `owner`, so an open file does not hold a reference on the module: `rmmod`
 //! would succeed with `/dev/zcsend` open and the later `close()` would call

@@ -38,16 +38,6 @@ void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg)
 	skb_zcopy_init(skb, uarg);
 }
 
-void zcsend_net_zcopy_get(struct ubuf_info *uarg)
-{
-	net_zcopy_get(uarg);
-}
-
-bool zcsend_ubuf_put_and_test(struct ubuf_info *uarg)
-{
-	return refcount_dec_and_test(&uarg->refcnt);
-}
-
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name)
 {
 	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);

@@ -2,8 +2,9 @@
 
 //! Rust mirror of `include/uapi/linux/zcsend.h`.
 //!
-//! The layouts are checked against the C header's sizes at compile time; the
-//! selftests check the same numbers from C.
+//! Every size and field offset is asserted here at compile time, and the
+//! same numbers are asserted from C against the header itself
+//! (`_Static_assert`s in `selftests/zcsend/zcsend_helpers.h`).
 
 use kernel::ioctl::{
     _IO,
@@ -158,6 +159,46 @@ const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
+// Every field's offset, the same numbers `selftests/zcsend/zcsend_helpers.h`
+// asserts from C with `_Static_assert` against the header itself.
+const _: () = {
+    use core::mem::offset_of;
+    assert!(offset_of!(ZcsendSend, fd) == 0);
+    assert!(offset_of!(ZcsendSend, flags) == 4);
+    assert!(offset_of!(ZcsendSend, iov) == 8);
+    assert!(offset_of!(ZcsendSend, iovcnt) == 16);
+    assert!(offset_of!(ZcsendSend, addrlen) == 20);
+    assert!(offset_of!(ZcsendSend, addr) == 24);
+    assert!(offset_of!(ZcsendSend, user_data) == 32);
+    assert!(offset_of!(ZcsendCompletion, user_data) == 0);
+    assert!(offset_of!(ZcsendCompletion, bytes) == 8);
+    assert!(offset_of!(ZcsendCompletion, flags) == 16);
+    assert!(offset_of!(ZcsendCompletion, result) == 20);
+    assert!(offset_of!(ZcsendStats, sends) == 0);
+    assert!(offset_of!(ZcsendStats, inflight) == 8);
+    assert!(offset_of!(ZcsendStats, pinned_pages) == 16);
+    assert!(offset_of!(ZcsendStats, zerocopy) == 24);
+    assert!(offset_of!(ZcsendStats, copied) == 32);
+    assert!(offset_of!(ZcsendStats, queued) == 40);
+    assert!(offset_of!(ZcsendStats, copy_threshold) == 48);
+    assert!(offset_of!(ZcsendStats, linked) == 56);
+    assert!(offset_of!(ZcsendRange, buf_index) == 0);
+    assert!(offset_of!(ZcsendRange, reserved) == 4);
+    assert!(offset_of!(ZcsendRange, offset) == 8);
+    assert!(offset_of!(ZcsendRange, len) == 16);
+    assert!(offset_of!(ZcsendBuffer, addr) == 0);
+    assert!(offset_of!(ZcsendBuffer, len) == 8);
+    assert!(offset_of!(ZcsendRegister, bufs) == 0);
+    assert!(offset_of!(ZcsendRegister, nr) == 8);
+    assert!(offset_of!(ZcsendRegister, flags) == 12);
+    assert!(offset_of!(ZcsendSubmit, sends) == 0);
+    assert!(offset_of!(ZcsendSubmit, nr) == 8);
+    assert!(offset_of!(ZcsendSubmit, flags) == 12);
+    assert!(offset_of!(ZcsendRingHdr, head) == 0);
+    assert!(offset_of!(ZcsendRingHdr, mask) == 68);
+    assert!(offset_of!(ZcsendRingHdr, slots_offset) == 72);
+    assert!(offset_of!(ZcsendRingSlot, seq) == 0);
+};
 const _: () = assert!(core::mem::size_of::<ZcsendRingHdr>() == 128);
 const _: () = assert!(core::mem::offset_of!(ZcsendRingHdr, entries) == 64);
 const _: () = assert!(core::mem::size_of::<ZcsendRingSlot>() == 32);

@@ -53,9 +53,7 @@ use crate::send::InFlight;
 extern "C" {
     fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
     fn zcsend_skb_zcopy_init(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info);
-    fn zcsend_net_zcopy_get(uarg: *mut bindings::ubuf_info);
     fn zcsend_can_complete_inline() -> bool;
-    fn zcsend_ubuf_put_and_test(uarg: *mut bindings::ubuf_info) -> bool;
     fn zcsend_fill_frags(
         skb: *mut bindings::sk_buff,
         from: *mut bindings::iov_iter,
@@ -154,9 +152,8 @@ impl Notif {
                 ubuf: Opaque::new(bindings::ubuf_info {
                     ops: &OPS.0,
                     // The submitter's reference.
-                    refcnt: bindings::refcount_t {
-                        refs: bindings::atomic_t { counter: 1 },
-                    },
+                    // SAFETY: plain constructor of a `refcount_t` value.
+                    refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
                     flags: UBUF_FLAGS,
                 }),
                 head: Atomic::new(ptr::null_mut()),
@@ -236,6 +233,16 @@ impl Drop for Submission {
     }
 }
 
+/// `net_zcopy_get()`: one more reference on `uarg`.
+///
+/// # Safety
+///
+/// `uarg` is a live `ubuf_info` on which the caller holds a reference.
+unsafe fn net_zcopy_get(uarg: *mut bindings::ubuf_info) {
+    // SAFETY: `uarg` is live (function contract).
+    unsafe { bindings::refcount_inc(&raw mut (*uarg).refcnt) };
+}
+
 /// Drops one reference on `uarg`; returns the chain head when that was the
 /// last reference of the whole chain.
 ///
@@ -252,7 +259,7 @@ unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<
         notif.copied.store(true, Relaxed);
     }
     // SAFETY: `uarg` is valid and we own one reference.
-    if !unsafe { zcsend_ubuf_put_and_test(uarg) } {
+    if !unsafe { bindings::refcount_dec_and_test(&raw mut (*uarg).refcnt) } {
         return None;
     }
     let head = notif.head.load(Relaxed);
@@ -295,7 +302,9 @@ unsafe extern "C" fn complete(
             // Hard IRQ or interrupts off: finish on the workqueue. A
             // `Pin<KBox<_>>` work item cannot be queued twice, so this
             // cannot fail: a notif is enqueued once, by its last reference.
-            crate::wq::completion_queue().enqueue(head);
+            // SAFETY: `head`'s payload holds the send's module reference
+            // until its work item has run.
+            unsafe { crate::wq::completion_queue() }.enqueue(head);
         }
     }
 }
@@ -317,7 +326,7 @@ unsafe extern "C" fn link_skb(
     if prev.is_null() {
         // SAFETY: `uarg` is live; the new reference is the skb's.
         unsafe {
-            zcsend_net_zcopy_get(uarg);
+            net_zcopy_get(uarg);
             zcsend_skb_zcopy_init(skb, uarg);
         }
         return 0;
@@ -358,7 +367,7 @@ unsafe extern "C" fn link_skb(
         notif.linked.store(true, Relaxed);
         p.next.store(n, Relaxed);
         // The chain reference on the head, released when `n` completes.
-        zcsend_net_zcopy_get((*head).ubuf.get());
+        net_zcopy_get((*head).ubuf.get());
     }
     0
 }

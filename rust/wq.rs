@@ -86,12 +86,14 @@ impl Drop for CompletionQueue {
 
 /// The completion workqueue.
 ///
-/// Only called by completions of in-flight sends, each of which holds a
-/// [`ModuleRef`]; the queue outlives them all.
-pub(crate) fn completion_queue() -> &'static Queue {
+/// # Safety
+///
+/// The caller holds something that keeps module exit from starting: a
+/// [`ModuleRef`] (every in-flight send holds one until its completion has
+/// been queued), so the [`CompletionQueue`] is alive and published.
+pub(crate) unsafe fn completion_queue() -> &'static Queue {
     let wq = QUEUE.load(Acquire);
-    // SAFETY: published by a live `CompletionQueue`: an in-flight send holds
-    // a module reference, so module exit (which drops it) has not begun.
+    // SAFETY: published by a live `CompletionQueue` (function contract).
     unsafe { Queue::from_raw(wq) }
 }
 

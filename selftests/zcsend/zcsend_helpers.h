@@ -27,6 +27,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,58 @@
 #include <linux/zcsend.h>
 
 #include "kselftest_harness.h"
+
+/*
+ * The ABI from C: the header's sizes and offsets, the same numbers
+ * rust/uapi.rs asserts for the module's mirror of it.
+ */
+#define ZC_ABI(t, f, o) _Static_assert(offsetof(struct t, f) == (o), #t "." #f)
+_Static_assert(sizeof(struct zcsend_send) == 40, "zcsend_send");
+ZC_ABI(zcsend_send, fd, 0);
+ZC_ABI(zcsend_send, flags, 4);
+ZC_ABI(zcsend_send, iov, 8);
+ZC_ABI(zcsend_send, iovcnt, 16);
+ZC_ABI(zcsend_send, addrlen, 20);
+ZC_ABI(zcsend_send, addr, 24);
+ZC_ABI(zcsend_send, user_data, 32);
+_Static_assert(sizeof(struct zcsend_completion) == 24, "zcsend_completion");
+ZC_ABI(zcsend_completion, user_data, 0);
+ZC_ABI(zcsend_completion, bytes, 8);
+ZC_ABI(zcsend_completion, flags, 16);
+ZC_ABI(zcsend_completion, result, 20);
+_Static_assert(sizeof(struct zcsend_stats) == 64, "zcsend_stats");
+ZC_ABI(zcsend_stats, sends, 0);
+ZC_ABI(zcsend_stats, inflight, 8);
+ZC_ABI(zcsend_stats, pinned_pages, 16);
+ZC_ABI(zcsend_stats, zerocopy, 24);
+ZC_ABI(zcsend_stats, copied, 32);
+ZC_ABI(zcsend_stats, queued, 40);
+ZC_ABI(zcsend_stats, copy_threshold, 48);
+ZC_ABI(zcsend_stats, linked, 56);
+_Static_assert(sizeof(struct zcsend_range) == 24, "zcsend_range");
+ZC_ABI(zcsend_range, buf_index, 0);
+ZC_ABI(zcsend_range, reserved, 4);
+ZC_ABI(zcsend_range, offset, 8);
+ZC_ABI(zcsend_range, len, 16);
+_Static_assert(sizeof(struct zcsend_buffer) == 16, "zcsend_buffer");
+ZC_ABI(zcsend_buffer, addr, 0);
+ZC_ABI(zcsend_buffer, len, 8);
+_Static_assert(sizeof(struct zcsend_register) == 16, "zcsend_register");
+ZC_ABI(zcsend_register, bufs, 0);
+ZC_ABI(zcsend_register, nr, 8);
+ZC_ABI(zcsend_register, flags, 12);
+_Static_assert(sizeof(struct zcsend_submit) == 16, "zcsend_submit");
+ZC_ABI(zcsend_submit, sends, 0);
+ZC_ABI(zcsend_submit, nr, 8);
+ZC_ABI(zcsend_submit, flags, 12);
+_Static_assert(sizeof(struct zcsend_ring_hdr) == 128, "zcsend_ring_hdr");
+ZC_ABI(zcsend_ring_hdr, head, 0);
+ZC_ABI(zcsend_ring_hdr, entries, 64);
+ZC_ABI(zcsend_ring_hdr, mask, 68);
+ZC_ABI(zcsend_ring_hdr, slots_offset, 72);
+_Static_assert(sizeof(struct zcsend_ring_slot) == 32, "zcsend_ring_slot");
+ZC_ABI(zcsend_ring_slot, seq, 0);
+ZC_ABI(zcsend_ring_slot, rec, 8);
 #include "pattern.h"
 
 /*
