@@ -130,8 +130,9 @@ impl Context {
     }
 
     /// Pins `bufs` as this file's registered buffers; `EBUSY` if some are
-    /// registered already.
-    pub(crate) fn register_buffers(&self, bufs: &[ZcsendBuffer]) -> Result {
+    /// registered already. Returns how many segments (largest possible
+    /// frags: runs of pages inside one folio) they were coalesced into.
+    pub(crate) fn register_buffers(&self, bufs: &[ZcsendBuffer]) -> Result<usize> {
         if !self.state.lock().buffers.is_empty() {
             return Err(EBUSY);
         }
@@ -151,8 +152,9 @@ impl Context {
             // Another thread registered meanwhile; ours are unpinned on drop.
             return Err(EBUSY);
         }
+        let segments = table.iter().map(|b| b.nr_segments()).sum();
         state.buffers = table;
-        Ok(())
+        Ok(segments)
     }
 
     /// Unpins the registered buffers: `EBUSY` while a send from them is in

@@ -226,8 +226,8 @@ impl MiscDevice for ZcsendDevice {
                     return Err(EINVAL);
                 }
                 let bufs = read_user_array::<ZcsendBuffer>(req.bufs, req.nr as usize)?;
-                ctx.register_buffers(&bufs)?;
-                Ok(0)
+                let segments = ctx.register_buffers(&bufs)?;
+                Ok(segments.min(isize::MAX as usize) as isize)
             }
             ZCSEND_IOC_UNREGISTER_BUFFERS => {
                 ctx.unregister_buffers()?;

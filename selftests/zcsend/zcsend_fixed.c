@@ -41,13 +41,23 @@ FIXTURE_TEARDOWN(fixed)
 	ZC_EXPECT_PINS_BACK(self->pins);
 }
 
-static int reg(int zfd, const struct zcsend_buffer *b, uint32_t nr,
-	       uint32_t flags)
+/* Registers; 0 or -errno (the segment count is for huge_pages_coalesce). */
+static int reg_segments(int zfd, const struct zcsend_buffer *b, uint32_t nr,
+			uint32_t flags)
 {
 	struct zcsend_register r = { .bufs = (uintptr_t)b, .nr = nr,
 				     .flags = flags };
+	int ret = ioctl(zfd, ZCSEND_IOC_REGISTER_BUFFERS, &r);
 
-	return ioctl(zfd, ZCSEND_IOC_REGISTER_BUFFERS, &r) ? -errno : 0;
+	return ret < 0 ? -errno : ret;
+}
+
+static int reg(int zfd, const struct zcsend_buffer *b, uint32_t nr,
+	       uint32_t flags)
+{
+	int ret = reg_segments(zfd, b, nr, flags);
+
+	return ret < 0 ? ret : 0;
 }
 
 static int unreg(int zfd)
@@ -290,6 +300,63 @@ TEST_F(fixed, udp_dummy_zerocopy)
 	EXPECT_EQ(0, unreg(self->zfd));
 	zc_log_free(&log);
 	close(fd);
+}
+
+/*
+ * A buffer backed by transparent huge pages is registered as a few
+ * multi-page segments (one frag can carry a whole huge page), a small-page
+ * one as one segment per page; a UDP send spanning a huge page still
+ * leaves zero-copy and arrives intact.
+ */
+TEST_F(fixed, huge_pages_coalesce)
+{
+	const size_t huge = 2 << 20, len = 2 * huge;
+	struct zcsend_buffer b;
+	struct zc_pair p;
+	struct zc_rx rx;
+	struct zcsend_range r;
+	struct zcsend_completion c;
+	uint8_t *raw, *buf;
+	int segs, small, n;
+
+	/* Small pages first: one segment per page. */
+	b = (struct zcsend_buffer){ (uintptr_t)self->buf, LEN };
+	small = reg_segments(self->zfd, &b, 1, 0);
+	EXPECT_EQ(LEN / PAGE, small);
+	EXPECT_EQ(0, unreg(self->zfd));
+
+	raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, raw);
+	buf = (uint8_t *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	if (madvise(buf, len, MADV_HUGEPAGE)) {
+		munmap(raw, len + huge);
+		SKIP(return, "MADV_HUGEPAGE: %s", strerror(errno));
+	}
+	zc_pattern_fill(buf, len, SEED, 0);
+	b = (struct zcsend_buffer){ (uintptr_t)buf, len };
+	segs = reg_segments(self->zfd, &b, 1, 0);
+	ASSERT_LT(0, segs) TH_LOG("register: %s", strerror(-segs));
+	TH_LOG("4 MiB registered as %d segments (small pages: %d per MiB)",
+	       segs, small);
+	if (segs == (int)(len / PAGE)) {
+		EXPECT_EQ(0, unreg(self->zfd));
+		munmap(raw, len + huge);
+		SKIP(return, "no transparent huge page was allocated");
+	}
+	EXPECT_GE(16, segs);
+	/* A TCP send across the huge page boundary, byte-verified. */
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 0));
+	ASSERT_EQ(0, zc_rx_start(&rx, p.rx, SEED, 0));
+	r = (struct zcsend_range){ 0, 0, 0, len };
+	n = send_fixed(self->zfd, p.tx, &r, 1, 0, NULL, 0, 1);
+	EXPECT_EQ((int)len, n);
+	EXPECT_EQ(1, zc_collect(self->zfd, &c, 1, ZC_WAIT_MS));
+	shutdown(p.tx, SHUT_WR);
+	ZC_EXPECT_RX(&rx, len);
+	zc_pair_close(&p);
+	EXPECT_EQ(0, unreg(self->zfd));
+	munmap(raw, len + huge);
 }
 
 static int submit(int zfd, const struct zcsend_send *s, uint32_t nr,

@@ -738,8 +738,8 @@ TEST_F(inject, register_buffers)
 	w = WALK("register buffers");
 	while (walk_arm(_metadata, &w)) {
 		ret = ioctl(self->zfd, ZCSEND_IOC_REGISTER_BUFFERS, &r);
-		walk_done(_metadata, &w, ret ? errno : 0);
-		if (ret) {
+		walk_done(_metadata, &w, ret < 0 ? errno : 0);
+		if (ret < 0) {
 			EXPECT_EQ(base, zc_pins_outstanding())
 				TH_LOG("N=%d: pins left by a failed register", w.n);
 			continue;
@@ -766,7 +766,7 @@ TEST_F(inject, submit_batch)
 	struct walk w;
 	int ret, i, got;
 
-	ASSERT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rg));
+	ASSERT_LE(0, ioctl(self->zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rg));
 	w = WALK("submit 8 fixed UDP sends");
 	while (walk_arm(_metadata, &w)) {
 		for (i = 0; i < 8; i++) {

@@ -874,7 +874,8 @@ static void setup_zcsend(void)
 		struct zcsend_buffer b = { (uintptr_t)g.buf, REGION };
 		struct zcsend_register rq = { (uintptr_t)&b, 1, 0 };
 
-		g.zc_fixed_ok = !ioctl(g.zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rq);
+		/* Returns the segment count. */
+		g.zc_fixed_ok = ioctl(g.zfd, ZCSEND_IOC_REGISTER_BUFFERS, &rq) >= 0;
 		g.zc_ring_ok = !zcsend_ring_map(g.zfd, &g.zring);
 		if (!g.zc_ring_ok)
 			printf("%s: cannot map the zcsend ring: no zcsend_batch runs\n", prog);

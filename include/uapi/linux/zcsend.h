@@ -216,7 +216,9 @@ struct zcsend_ring_slot {
 #define ZCSEND_IOC_STATS	_IOR(ZCSEND_IOC_MAGIC, 0x03, struct zcsend_stats)
 /*
  * Pins the buffers once (read-only, FOLL_LONGTERM), charging RLIMIT_MEMLOCK
- * by the pages pinned; they are buffer indexes 0..nr-1. EBUSY if buffers are
+ * by the pages pinned; they are buffer indexes 0..nr-1. Returns the number
+ * of segments they were coalesced into (runs of pages inside one folio: a
+ * huge page is one segment, so one skb frag). EBUSY if buffers are
  * registered already, ENOBUFS over memlock, EINVAL for a bad count, length
  * or flags, EFAULT for unmapped memory.
  */
