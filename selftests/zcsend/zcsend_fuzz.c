@@ -50,12 +50,15 @@
 
 enum {
 	H_VERSION, H_SEND, H_EVENTFD, H_STATS, H_UNKNOWN, H_READ, H_WRITE,
-	H_MMAP, H_NR
+	H_MMAP, H_SUBMIT, H_REGISTER, H_NR
 };
 static const char *const hname[H_NR] = {
 	"VERSION", "SEND", "SET_EVENTFD", "STATS", "unknown-ioctl", "read",
-	"write", "mmap",
+	"write", "mmap", "SUBMIT", "(UN)REGISTER",
 };
+
+/* A send whose accepted byte count the submitter does not learn (SUBMIT). */
+#define BYTES_UNKNOWN	UINT32_MAX
 
 enum { S_FAILED = 1, S_PENDING, S_DONE };
 enum { M_ANON, M_ANON_RO, M_SHM, M_SHM_RO, M_SHM_PRIV, M_NONE, M_NR };
@@ -379,7 +382,8 @@ static void got(int slot, const void *p, size_t n)
 		}
 		s->st = S_DONE;
 		fz.pend[slot]--;
-		if (r->bytes != s->bytes || r->result || !one ||
+		if ((s->bytes != BYTES_UNKNOWN && r->bytes != s->bytes) ||
+		    r->result || !one ||
 		    one == ZC_FLAGS_ONE_OF ||
 		    (fl & ~(ZC_FLAGS_ONE_OF | ZCSEND_COMPL_COPY_PATH)) ||
 		    (fl & ZCSEND_COMPL_COPY_PATH && fl & ZCSEND_COMPL_ZEROCOPY))
@@ -433,6 +437,87 @@ static void op_send(void)
 		drain_fd(fz.pr[pi].rx, 4);
 		drain_fd(fz.pr[pi].tx, 4);
 	}
+}
+
+/*
+ * ZCSEND_IOC_SUBMIT of 1..8 descriptors built as op_send builds one (some
+ * with ZCSEND_SEND_FIXED in their random flags), or a bad batch: the
+ * returned count says which were submitted; their bytes come only with the
+ * record.
+ */
+static void op_submit(void)
+{
+	struct zcsend_send s[8];
+	struct zcsend_submit b;
+	int slot = pick_slot(), pi, k = 1 + rn(8), i;
+	uint64_t idx0 = fz.ns;
+	void *a = &b;
+	long ret;
+
+	if (fz.ns + k >= fz.cap)
+		return;
+	for (i = 0; i < k; i++) {
+		fz.clean = rn(100) < 80;
+		s[i].fd = pick_fd(&pi);
+		s[i].flags = pick_flags(pi < 0 || STALLED(pi));
+		s[i].iov = pick_iov(&s[i].iovcnt);
+		s[i].addr = pick_addr(&s[i].addrlen, pi);
+		s[i].user_data = ud_of(fz.ns);
+		fz.s[fz.ns++].st = S_FAILED;
+	}
+	b = (struct zcsend_submit){ (uintptr_t)s, k, 0 };
+	if (!rn(30))
+		b.flags = 1U << rn(32);
+	if (!rn(30))
+		b.nr = rn(2) ? 0 : ZCSEND_MAX_BATCH + 1 + rn(1000);
+	if (!rn(40))
+		b.sends = bad_ptr();
+	if (!rn(40))
+		a = (void *)(uintptr_t)bad_ptr();
+	ret = ioctl(fz.zfd[slot], ZCSEND_IOC_SUBMIT, a);
+	hist(H_SUBMIT, ret);
+	if (ret > k)
+		violation(&fz.stray, "SUBMIT of %d returned %ld", k, ret);
+	for (i = 0; ret > 0 && i < ret && i < k; i++) {
+		fz.s[idx0 + i] = (struct sendrec){ BYTES_UNKNOWN, fz.fid[slot],
+						   S_PENDING };
+		fz.pend[slot]++;
+		fz.ok[slot]++;
+		fz.accepted++;
+	}
+}
+
+/*
+ * Registers good, bad, read-only or PROT_NONE ranges of the fuzzer's slots,
+ * or unregisters; sends with ZCSEND_SEND_FIXED in their random flags then
+ * find buffers (their iovecs read as ranges) or ENXIO.
+ */
+static void op_register(void)
+{
+	struct zcsend_buffer bb[4];
+	struct zcsend_register rg;
+	int slot = pick_slot(), n = 1 + rn(4), i;
+	long ret;
+
+	if (rn(3) == 0) {
+		ret = ioctl(fz.zfd[slot], ZCSEND_IOC_UNREGISTER_BUFFERS);
+		hist(H_REGISTER, ret);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		int k = rn(NSLOT);
+		size_t off = rn(SLOT_LEN);
+
+		bb[i].addr = rn(20) ? (uintptr_t)fz.slot[k] + off : bad_ptr();
+		bb[i].len = rn(20) ? 1 + rn(SLOT_LEN - off) :
+			    rn(2) ? 0 : rnd() >> rn(64);
+	}
+	rg = (struct zcsend_register){ (uintptr_t)bb, n, rn(30) ? 0 : rnd() };
+	if (!rn(30))
+		rg.nr = rn(2) ? 0 : ZCSEND_MAX_BUFFERS + 1 + rn(100);
+	ret = ioctl(fz.zfd[slot], ZCSEND_IOC_REGISTER_BUFFERS,
+		    rn(40) ? (void *)&rg : (void *)(uintptr_t)bad_ptr());
+	hist(H_REGISTER, ret);
 }
 
 /* read(2) or readv(2) into good, short, partly or wholly bad buffers. */
@@ -533,7 +618,8 @@ static void op_unknown(void)
 	else if (r == 1)	/* ... or another direction */
 		cmd = _IOC((d + 1 + rn(3)) & 3, ZCSEND_IOC_MAGIC, nr, sz);
 	else if (r == 2)
-		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 4 + rn(252), rn(64));
+		/* past the real ones: SUBMIT's sends would go untracked */
+		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 7 + rn(249), rn(64));
 	else if (r == 3)
 		cmd = _IOC(d, (uint8_t)"\xe4\xe6\xa5\xee"[rn(4)], nr, sz);
 	/* Else anything clear of what the VFS does for every file (FIONBIO). */
@@ -728,8 +814,9 @@ static void fuzz_op(void)
 		{ 525, op_send }, { 150, op_read }, { 80, op_out },
 		{ 40, op_eventfd }, { 50, op_unknown }, { 40, op_mem },
 		{ 60, op_dev }, { 50, op_pair }, { 1, op_fork },
+		{ 30, op_submit }, { 20, op_register },
 	};
-	int r = rn(996), k = 0;
+	int r = rn(1046), k = 0;
 
 	while (r >= ops[k].w)
 		r -= ops[k++].w;
@@ -770,7 +857,7 @@ static void fz_setup(struct __test_metadata *_metadata, uint64_t calls)
 	int i, sv[2], fd;
 	uint8_t *pat;
 
-	fz.cap = calls + CHILD_OPS + 1;
+	fz.cap = 2 * calls + CHILD_OPS + 1;	/* SUBMIT adds up to 8 a call */
 	fz.s = calloc(fz.cap, sizeof(*fz.s));
 	ASSERT_NE(NULL, fz.s) TH_LOG("no memory for %" PRIu64 " calls", calls);
 	fz.ud_inv = UD_MUL;	/* Newton: the inverse mod 2^64 */
