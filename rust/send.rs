@@ -169,6 +169,16 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVE
     Ok(iovs)
 }
 
+/// The socket and optional address a send names.
+fn destination(arg: &ZcsendSend) -> Result<(Socket, Option<SockAddr>)> {
+    let sock = Socket::from_fd(arg.fd)?;
+    let addr = match arg.addrlen {
+        0 => None,
+        len => Some(SockAddr::from_user(arg.addr, len)?),
+    };
+    Ok((sock, addr))
+}
+
 /// Handles `ZCSEND_IOC_SEND`: returns the bytes accepted.
 ///
 /// Sends of fewer than `copy_threshold` bytes are copied by the stack and
@@ -192,11 +202,7 @@ pub(crate) fn send(
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
     let total = iovec::total_len(&iovs)?;
-    let sock = Socket::from_fd(arg.fd)?;
-    let mut addr = match arg.addrlen {
-        0 => None,
-        len => Some(SockAddr::from_user(arg.addr, len)?),
-    };
+    let (sock, mut addr) = destination(arg)?;
 
     if total < copy_threshold || !sock.takes_user_pages() {
         // Below the threshold pinning costs more than copying. A socket
@@ -298,7 +304,6 @@ fn send_fixed(
     let ranges = read_ranges(arg.iov, count)?;
     let index = ranges[0].buf_index;
     let mut total: usize = 0;
-    let mut segments: usize = 0;
     for r in ranges.iter() {
         if r.buf_index != index || r.reserved != 0 {
             return Err(EINVAL);
@@ -308,17 +313,17 @@ fn send_fixed(
         if total > iovec::MAX_BYTES {
             return Err(EINVAL);
         }
-        // At most one segment per page touched, plus the partial first.
-        segments += len / PAGE_SIZE + 2;
     }
-    let sock = Socket::from_fd(arg.fd)?;
-    let mut addr = match arg.addrlen {
-        0 => None,
-        len => Some(SockAddr::from_user(arg.addr, len)?),
-    };
+    let (sock, mut addr) = destination(arg)?;
     let reservation = ctx.reserve()?;
     let (buf, fixed) = ctx.fixed_buffer(index)?;
-    let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments.min(buf.nr_segments() + count))?;
+    // A range touches at most one segment per page (plus a partial first
+    // one), and never more than the buffer has.
+    let segments = ranges
+        .iter()
+        .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
+        .sum();
+    let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
     let mut n = 0;
     for r in ranges.iter() {
         buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;

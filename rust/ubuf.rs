@@ -286,27 +286,30 @@ unsafe extern "C" fn complete(
     uarg: *mut bindings::ubuf_info,
     zerocopy_success: bool,
 ) {
-    // Module exit waits for a grace period after the last completion work
-    // (`wq.rs`), so this function is not unloaded under our feet after it
-    // hands the notif to that work.
-    let _rcu = kernel::sync::rcu::read_lock();
-    // SAFETY: same contract as ours.
-    if let Some(head) = unsafe { put(uarg, zerocopy_success) } {
-        // SAFETY: no precondition.
-        if unsafe { zcsend_can_complete_inline() } {
-            // Process context or softirq: everything the completion does
-            // (unpin, uncharge, post into the lock-free ring, signal, wake,
-            // free) is allowed here, so no hop to a worker.
-            Notif::run(head);
-        } else {
-            // Hard IRQ or interrupts off: finish on the workqueue. A
-            // `Pin<KBox<_>>` work item cannot be queued twice, so this
-            // cannot fail: a notif is enqueued once, by its last reference.
-            // SAFETY: `head`'s payload holds the send's module reference
-            // until its work item has run.
-            unsafe { crate::wq::completion_queue() }.enqueue(head);
-        }
+    // SAFETY: same contract as ours. Our reference keeps the module loaded
+    // (the notif's payload holds a module reference) until it is put.
+    let Some(head) = (unsafe { put(uarg, zerocopy_success) }) else {
+        return;
+    };
+    // SAFETY: no precondition.
+    if unsafe { zcsend_can_complete_inline() } {
+        // Process context or softirq: everything the completion does
+        // (unpin, uncharge, post into the lock-free ring, signal, wake,
+        // free; possibly sleeping in vfree() when preemptible, so outside
+        // any RCU read-side section) is allowed here: no hop to a worker.
+        Notif::run(head);
+        return;
     }
+    // Hard IRQ or interrupts off: finish on the workqueue. Module exit
+    // waits for a grace period after the last completion work (`wq.rs`),
+    // so this function is not unloaded under our feet after it hands the
+    // notif to that work.
+    let _rcu = kernel::sync::rcu::read_lock();
+    // A `Pin<KBox<_>>` work item cannot be queued twice, so this cannot
+    // fail: a notif is enqueued once, by its last reference.
+    // SAFETY: `head`'s payload holds the send's module reference until its
+    // work item has run.
+    unsafe { crate::wq::completion_queue() }.enqueue(head);
 }
 
 /// `ubuf_info_ops.link_skb`: attach `uarg` to `skb`, sharing it with the

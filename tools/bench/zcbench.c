@@ -678,13 +678,27 @@ static void run_splice(int fd, size_t size, uint64_t calls, struct res *r)
 
 /* ---- zcsend --------------------------------------------------------- */
 
+/* Counts @n completion records in @r. */
+static void zc_account(struct res *r, const struct zcsend_completion *c, int n)
+{
+	int k;
+
+	for (k = 0; k < n; k++) {
+		r->compl++;
+		r->cflags |= c[k].flags;
+		if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
+			r->zc++;
+		else
+			r->copied++;
+	}
+}
+
 static void zc_drain(struct res *r, uint64_t want, int wait_ms)
 {
 	struct zcsend_completion c[64];
 
 	while (r->compl < want) {
 		ssize_t n;
-		int k;
 
 		r->syscalls++;
 		n = read(g.zfd, c, sizeof(c));
@@ -705,14 +719,7 @@ static void zc_drain(struct res *r, uint64_t want, int wait_ms)
 				die("read eventfd: %s", strerror(errno));
 			continue;
 		}
-		for (k = 0; k < n / (ssize_t)sizeof(c[0]); k++) {
-			r->compl++;
-			r->cflags |= c[k].flags;
-			if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
-				r->zc++;
-			else
-				r->copied++;
-		}
+		zc_account(r, c, n / (ssize_t)sizeof(c[0]));
 	}
 }
 
@@ -771,7 +778,7 @@ static void zc_ring_drain(struct res *r, uint64_t want, int wait_ms)
 	struct zcsend_completion c[64];
 
 	while (r->compl < want) {
-		unsigned int n = zcsend_ring_peek(&g.zring, c, 64), k;
+		unsigned int n = zcsend_ring_peek(&g.zring, c, 64);
 
 		if (!n) {
 			if (!wait_ms)
@@ -781,14 +788,7 @@ static void zc_ring_drain(struct res *r, uint64_t want, int wait_ms)
 				return;
 			continue;
 		}
-		for (k = 0; k < n; k++) {
-			r->compl++;
-			r->cflags |= c[k].flags;
-			if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
-				r->zc++;
-			else
-				r->copied++;
-		}
+		zc_account(r, c, n);
 		zcsend_ring_advance(&g.zring, n);
 	}
 }
