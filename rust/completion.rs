@@ -48,7 +48,9 @@ use crate::uapi::{
     ZcsendCompletion,
     ZcsendRingHdr,
     ZcsendRingSlot,
-    ZCSEND_MAX_COMPLETIONS, //
+    ZCSEND_MAX_COMPLETIONS,
+    ZCSEND_WAKEUP_ARMED,
+    ZCSEND_WAKEUP_ON_REQUEST, //
 };
 
 /// Slots of one ring.
@@ -210,6 +212,37 @@ impl CompletionRing {
         self.seq(pos).store(pos + 1, Release);
         // Counted in `tail` now: the sum never drops below the truth.
         self.reserved.fetch_sub(1, Release);
+    }
+
+    fn wakeup_atomic(&self) -> &Atomic<u32> {
+        // SAFETY: `wakeup` is valid and aligned for the ring's life; user
+        // space may write it at any time, so it is only accessed atomically.
+        unsafe { Atomic::from_ptr(&raw mut (*self.hdr()).wakeup) }
+    }
+
+    /// After a post: whether the consumer wants the eventfd signalled for
+    /// it. Always, unless it chose `ZCSEND_WAKEUP_ON_REQUEST`; then only if
+    /// it armed a wake-up, which this disarms. The full barrier orders the
+    /// record's publication before the look at `wakeup`, as the consumer
+    /// orders its arming before its look at the ring: one of the two sees
+    /// the other, so no wake-up is lost. Any value user space writes only
+    /// means "signal" or "do not".
+    pub(crate) fn wants_signal(&self) -> bool {
+        let w = self.wakeup_atomic();
+        kernel::sync::barrier::smp_mb();
+        let mut cur = w.load(Relaxed);
+        loop {
+            if cur & ZCSEND_WAKEUP_ON_REQUEST == 0 {
+                return true;
+            }
+            if cur & ZCSEND_WAKEUP_ARMED == 0 {
+                return false;
+            }
+            match w.cmpxchg(cur, cur & !ZCSEND_WAKEUP_ARMED, Relaxed) {
+                Ok(_) => return true,
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// Whether the record at the consumer's position is ready.

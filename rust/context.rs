@@ -55,6 +55,7 @@ use crate::uapi::{
     ZCSEND_MAX_PINNED_PAGES, //
 };
 use crate::wait::WaitQueue;
+use crate::wq::ModuleRef;
 
 /// Records moved to user space per lock hold in `read()`.
 const READ_BATCH: usize = 32;
@@ -87,6 +88,10 @@ pub(crate) struct Context {
     linked: Atomic<u64>,
     /// Sends from registered buffers not completed yet.
     fixed_inflight: Atomic<u64>,
+    /// Keeps the module loaded while the context lives: past `close()`,
+    /// until the last in-flight send (each holds the context) completes.
+    /// One module reference per open file instead of one per send.
+    _module: ModuleRef,
 }
 
 impl Context {
@@ -108,6 +113,7 @@ impl Context {
                 copied: Atomic::new(0),
                 linked: Atomic::new(0),
                 fixed_inflight: Atomic::new(0),
+                _module: ModuleRef::get()?,
             }),
             GFP_KERNEL_ACCOUNT,
         )
@@ -332,7 +338,10 @@ impl Reservation {
             ctx.copied.fetch_add(1, Relaxed);
         }
         ctx.ring.post(rec);
-        ctx.eventfd.signal();
+        if ctx.ring.wants_signal() {
+            ctx.eventfd.signal();
+        }
+        // Only when a reader sleeps in `read()` (`wq_has_sleeper`).
         ctx.readable.wake();
         self.posted = true;
     }

@@ -113,6 +113,12 @@ impl Socket {
         self.takes_user_pages
     }
 
+    /// The socket's identity: two descriptors of one socket (`dup()`) give
+    /// the same value.
+    pub(crate) fn id(&self) -> usize {
+        self.sock.as_ptr() as usize
+    }
+
     /// Whether this is a UDP socket: one send is one datagram, which must fit
     /// in one skb.
     pub(crate) fn is_datagram(&self) -> bool {

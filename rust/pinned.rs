@@ -8,12 +8,20 @@
 //! that pays for them; dropping it unpins and uncharges. Dropping is allowed
 //! in any process context (the completion work runs it).
 //!
-//! `kernel::page::Page` is not used: its `Drop` frees the page, while these
-//! pages belong to the user's mapping and must only be unpinned.
+//! `kernel::page::Page` is not used for pinned pages: its `Drop` frees the
+//! page, while these belong to the user's mapping and must only be unpinned.
+//! It is used for [`StablePages`], the module's own copy.
 
 use kernel::bindings;
-use kernel::page::PAGE_SIZE;
+use kernel::page::{
+    Page,
+    PAGE_SIZE, //
+};
 use kernel::prelude::*;
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
+};
 
 use crate::iovec;
 use crate::uapi::UserIovec;
@@ -407,5 +415,78 @@ impl Drop for PinnedBuffer {
         }
         // SAFETY: every entry holds a pin we own (type invariant).
         unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
+    }
+}
+
+/// A stable copy of a payload in pages of the module's own, charged to the
+/// caller's `RLIMIT_MEMLOCK` as pinned pages are: what a stable fan-out
+/// sends, so every destination carries the same bytes whatever the
+/// application does to its buffer once the copy is made.
+///
+/// # Invariants
+///
+/// `bvecs[i]` covers the first bytes of `pages[i]` (whole pages, the last
+/// one possibly short): the `len` copied bytes in order. `charge` covers
+/// `pages.len()` pages.
+pub(crate) struct StablePages {
+    /// Owns the pages `bvecs` point into; freed on drop.
+    _pages: KVVec<Page>,
+    bvecs: KVVec<bindings::bio_vec>,
+    _charge: MemlockCharge,
+}
+
+// SAFETY: the pages are the module's own; they may be freed from any thread
+// and shared access only reads the arrays.
+unsafe impl Send for StablePages {}
+// SAFETY: as above.
+unsafe impl Sync for StablePages {}
+
+impl StablePages {
+    /// Copies the `total` bytes behind `iovs` (`iovec::total_len`) into new
+    /// pages. `ENOBUFS` over `RLIMIT_MEMLOCK`, `EFAULT`, `ENOMEM`.
+    pub(crate) fn copy(iovs: &[UserIovec], total: usize) -> Result<Self> {
+        let nr = total.div_ceil(PAGE_SIZE);
+        let charge = MemlockCharge::charge(nr)?;
+        let mut pages = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
+        let mut bvecs = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
+        for i in 0..nr {
+            pages.push(Page::alloc_page(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+            bvecs.push(
+                bindings::bio_vec {
+                    bv_page: pages[i].as_ptr(),
+                    bv_len: (total - i * PAGE_SIZE).min(PAGE_SIZE) as u32,
+                    bv_offset: 0,
+                },
+                GFP_KERNEL_ACCOUNT,
+            )?;
+        }
+        // Fill the pages in order from the iovecs.
+        let (mut page, mut off) = (0usize, 0usize);
+        for v in iovs.iter().filter(|v| v.len != 0) {
+            let base = usize::try_from(v.base).map_err(|_| EFAULT)?;
+            let mut reader = UserSlice::new(UserPtr::from_addr(base), v.len as usize).reader();
+            while !reader.is_empty() {
+                let take = reader.len().min(PAGE_SIZE - off);
+                // SAFETY: the page was allocated above and nobody else can
+                // reach it yet; `off + take <= PAGE_SIZE`.
+                unsafe { pages[page].copy_from_user_slice_raw(&mut reader, off, take)? };
+                off += take;
+                if off == PAGE_SIZE {
+                    page += 1;
+                    off = 0;
+                }
+            }
+        }
+        // INVARIANT: `total` bytes filled from page 0 on; one bvec per page.
+        Ok(Self {
+            _pages: pages,
+            bvecs,
+            _charge: charge,
+        })
+    }
+
+    /// The `bio_vec`s covering the copy, in order.
+    pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
+        &self.bvecs
     }
 }

@@ -30,7 +30,8 @@ use crate::pinned::{
     as_bio_vecs,
     Bvec,
     PinnedBuffer,
-    PinnedPages, //
+    PinnedPages,
+    StablePages, //
 };
 use crate::smallbuf::SmallBuf;
 use crate::uapi::{
@@ -46,7 +47,6 @@ use crate::uapi::{
     ZCSEND_SEND_FIXED, //
 };
 use crate::ubuf::Notif;
-use crate::wq::ModuleRef;
 use kernel::page::PAGE_SIZE;
 use kernel::sync::Arc;
 
@@ -59,23 +59,26 @@ pub(crate) const ALLOWED_FLAGS: u32 = bindings::MSG_DONTWAIT
     | bindings::MSG_DONTROUTE;
 
 /// Frags one skb can carry (`MAX_SKB_FRAGS`).
-const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
+pub(crate) const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
 
 /// What a zero-copy send keeps until the stack lets go of its pages.
 ///
-/// Fields drop in declaration order: the pages are unpinned and the record
-/// posted before the module reference, which must go last.
+/// The reservation holds the file's [`Context`], which holds the module
+/// reference that keeps this code loaded until the last send completes.
 pub(crate) struct InFlight {
-    pages: Pins,
-    reservation: Reservation,
-    user_data: u64,
-    _module: ModuleRef,
+    pub(crate) pages: Pins,
+    pub(crate) reservation: Reservation,
+    pub(crate) user_data: u64,
+    /// `ZCSEND_COMPL_*` flags the record carries besides ZEROCOPY/COPIED.
+    pub(crate) flags: u32,
 }
 
 /// What keeps a send's pages pinned until it completes.
-enum Pins {
+pub(crate) enum Pins {
     /// Pinned for this send.
     Pinned(PinnedPages),
+    /// The module's own stable copy (stable fan-out).
+    Stable(StablePages),
     /// A registered buffer, with the file's count of sends from it; both
     /// are only held, until the send completes.
     Fixed {
@@ -86,9 +89,10 @@ enum Pins {
 
 impl InFlight {
     /// The pinned bytes of a send that pinned its own pages.
-    fn bvecs(&self) -> &[bindings::bio_vec] {
+    pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
         match &self.pages {
             Pins::Pinned(p) => p.bvecs(),
+            Pins::Stable(p) => p.bvecs(),
             Pins::Fixed { .. } => &[],
         }
     }
@@ -115,7 +119,7 @@ impl InFlight {
             pages,
             reservation,
             user_data,
-            _module,
+            flags,
         } = self;
         drop(pages);
         if accepted >= 0 {
@@ -123,11 +127,12 @@ impl InFlight {
                 ZcsendCompletion {
                     user_data,
                     bytes: accepted as u64,
-                    flags: if copied {
-                        ZCSEND_COMPL_COPIED
-                    } else {
-                        ZCSEND_COMPL_ZEROCOPY
-                    },
+                    flags: flags
+                        | if copied {
+                            ZCSEND_COMPL_COPIED
+                        } else {
+                            ZCSEND_COMPL_ZEROCOPY
+                        },
                     result: 0,
                 },
                 linked,
@@ -136,7 +141,6 @@ impl InFlight {
             // The ioctl returned the error; no record is owed.
             drop(reservation);
         }
-        drop(_module);
     }
 }
 
@@ -144,7 +148,7 @@ impl InFlight {
 const INLINE_IOVECS: usize = 8;
 
 /// Reads `count` iovecs from user space, in the caller's ABI.
-fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVECS>> {
+pub(crate) fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVECS>> {
     let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
     let compat = uapi::in_compat_syscall();
     let size = if compat {
@@ -169,12 +173,12 @@ fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVE
     Ok(iovs)
 }
 
-/// The socket and optional address a send names.
-fn destination(arg: &ZcsendSend) -> Result<(Socket, Option<SockAddr>)> {
-    let sock = Socket::from_fd(arg.fd)?;
-    let addr = match arg.addrlen {
+/// The socket `fd` and the optional address at `addr` (`addrlen` bytes).
+pub(crate) fn destination(fd: i32, addr: u64, addrlen: u32) -> Result<(Socket, Option<SockAddr>)> {
+    let sock = Socket::from_fd(fd)?;
+    let addr = match addrlen {
         0 => None,
-        len => Some(SockAddr::from_user(arg.addr, len)?),
+        len => Some(SockAddr::from_user(addr, len)?),
     };
     Ok((sock, addr))
 }
@@ -202,7 +206,7 @@ pub(crate) fn send(
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
     let total = iovec::total_len(&iovs)?;
-    let (sock, mut addr) = destination(arg)?;
+    let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
 
     if total < copy_threshold || !sock.takes_user_pages() {
         // Below the threshold pinning costs more than copying. A socket
@@ -222,7 +226,6 @@ pub(crate) fn send(
     let mut reservation = ctx.reserve()?;
     let nr_pages = iovec::total_pages(&iovs)?;
     reservation.add_pinned(nr_pages)?;
-    let module = ModuleRef::get()?;
     let pages = PinnedPages::pin(&iovs, nr_pages)?;
     let owner = reservation.owner();
     let mut submission = Notif::submit(
@@ -230,9 +233,10 @@ pub(crate) fn send(
             pages: Pins::Pinned(pages),
             reservation,
             user_data: arg.user_data,
-            _module: module,
+            flags: 0,
         },
         owner,
+        false,
     )?;
     let res = {
         let bvecs = submission.payload().bvecs();
@@ -249,13 +253,14 @@ pub(crate) fn send(
     res
 }
 
-/// Posts the record of a send the stack copied before returning.
-fn post_copied(reservation: Reservation, user_data: u64, bytes: usize) {
+/// Posts the record of a send the stack copied before returning; `flags`
+/// are added to COPIED | COPY_PATH.
+pub(crate) fn post_copied(reservation: Reservation, user_data: u64, bytes: usize, flags: u32) {
     reservation.post(
         ZcsendCompletion {
             user_data,
             bytes: bytes as u64,
-            flags: ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
+            flags: flags | ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH,
             result: 0,
         },
         false,
@@ -274,7 +279,7 @@ fn send_copy(
     let reservation = ctx.reserve()?;
     let mut msg = SendMsg::from_user_iovecs(iovs, total, arg.flags, addr);
     let n = sock.sendmsg(&mut msg)?;
-    post_copied(reservation, arg.user_data, n);
+    post_copied(reservation, arg.user_data, n, 0);
     Ok(n)
 }
 
@@ -292,6 +297,59 @@ fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IO
     Ok(ranges)
 }
 
+/// The payload of a `ZCSEND_SEND_FIXED` send: the `bio_vec`s of its ranges
+/// inside one registered buffer, held (with the file's count of sends from
+/// registered buffers) until the send completes.
+pub(crate) struct FixedPayload {
+    pub(crate) buf: Arc<PinnedBuffer>,
+    pub(crate) count: FixedRef,
+    pub(crate) bv: SmallBuf<Bvec, INLINE_SEGMENTS>,
+    pub(crate) n: usize,
+    pub(crate) total: usize,
+}
+
+impl FixedPayload {
+    /// Reads the `count` ranges at `ptr` and resolves them in the file's
+    /// registered buffers. `EINVAL` for ranges of different buffers,
+    /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
+    /// no buffers are registered.
+    pub(crate) fn resolve(ctx: ArcBorrow<'_, Context>, ptr: u64, iovcnt: u32) -> Result<Self> {
+        let count = iovec::check_count(iovcnt)?;
+        let ranges = read_ranges(ptr, count)?;
+        let index = ranges[0].buf_index;
+        let mut total: usize = 0;
+        for r in ranges.iter() {
+            if r.buf_index != index || r.reserved != 0 {
+                return Err(EINVAL);
+            }
+            let len = usize::try_from(r.len).map_err(|_| EINVAL)?;
+            total = total.checked_add(len).ok_or(EINVAL)?;
+            if total > iovec::MAX_BYTES {
+                return Err(EINVAL);
+            }
+        }
+        let (buf, fixed) = ctx.fixed_buffer(index)?;
+        // A range touches at most one segment per page (plus a partial first
+        // one), and never more than the buffer has.
+        let segments = ranges
+            .iter()
+            .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
+            .sum();
+        let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
+        let mut n = 0;
+        for r in ranges.iter() {
+            buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
+        }
+        Ok(Self {
+            buf,
+            count: fixed,
+            bv,
+            n,
+            total,
+        })
+    }
+}
+
 /// A send from a registered buffer (`ZCSEND_SEND_FIXED`): no pinning, no
 /// memlock charge, no per-page work; the buffer's coalesced segments become
 /// the frags.
@@ -300,62 +358,44 @@ fn send_fixed(
     arg: &ZcsendSend,
     copy_threshold: usize,
 ) -> Result<usize> {
-    let count = iovec::check_count(arg.iovcnt)?;
-    let ranges = read_ranges(arg.iov, count)?;
-    let index = ranges[0].buf_index;
-    let mut total: usize = 0;
-    for r in ranges.iter() {
-        if r.buf_index != index || r.reserved != 0 {
-            return Err(EINVAL);
-        }
-        let len = usize::try_from(r.len).map_err(|_| EINVAL)?;
-        total = total.checked_add(len).ok_or(EINVAL)?;
-        if total > iovec::MAX_BYTES {
-            return Err(EINVAL);
-        }
-    }
-    let (sock, mut addr) = destination(arg)?;
+    let payload = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt)?;
+    let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
     let reservation = ctx.reserve()?;
-    let (buf, fixed) = ctx.fixed_buffer(index)?;
-    // A range touches at most one segment per page (plus a partial first
-    // one), and never more than the buffer has.
-    let segments = ranges
-        .iter()
-        .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
-        .sum();
-    let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
-    let mut n = 0;
-    for r in ranges.iter() {
-        buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
-    }
+    let FixedPayload {
+        buf,
+        count,
+        bv,
+        n,
+        total,
+    } = payload;
     let bvecs = as_bio_vecs(&bv[..n]);
 
     if total < copy_threshold
         || !sock.takes_user_pages()
-        || (sock.is_datagram() && n > MAX_DATAGRAM_FRAGS)
+        || (sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS)
     {
         // The stack copies straight out of the registered pages.
         let mut msg =
             SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
         let sent = sock.sendmsg(&mut msg)?;
-        drop((buf, fixed));
-        post_copied(reservation, arg.user_data, sent);
+        drop((buf, count));
+        post_copied(reservation, arg.user_data, sent, 0);
         return Ok(sent);
     }
 
-    let module = ModuleRef::get()?;
     let owner = reservation.owner();
     let submission = Notif::submit(
         InFlight {
             pages: Pins::Fixed {
                 _buf: buf,
-                _count: fixed,
+                _count: count,
             },
             reservation,
             user_data: arg.user_data,
-            _module: module,
+            flags: 0,
         },
         owner,
+        false,
     )?;
     let res = {
         let mut msg = SendMsg::zerocopy(

@@ -90,7 +90,9 @@ pub(crate) struct ZcsendRingHdr {
     pub(crate) entries: u32,
     pub(crate) mask: u32,
     pub(crate) slots_offset: u64,
-    pub(crate) resv1: [u64; 6],
+    pub(crate) wakeup: u32,
+    pub(crate) resv2: u32,
+    pub(crate) resv1: [u64; 5],
 }
 
 #[repr(C)]
@@ -118,6 +120,29 @@ pub(crate) struct ZcsendRegister {
     pub(crate) flags: u32,
 }
 
+/// One destination of [`ZCSEND_IOC_FANOUT`], `struct zcsend_dest`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendDest {
+    pub(crate) fd: i32,
+    pub(crate) addrlen: u32,
+    pub(crate) addr: u64,
+    pub(crate) result: i64,
+}
+
+/// Argument of [`ZCSEND_IOC_FANOUT`], `struct zcsend_fanout`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendFanout {
+    pub(crate) flags: u32,
+    pub(crate) iovcnt: u32,
+    pub(crate) iov: u64,
+    pub(crate) dests: u64,
+    pub(crate) nr: u32,
+    pub(crate) resv: u32,
+    pub(crate) user_data: u64,
+}
+
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct CompatIovec {
@@ -131,6 +156,13 @@ unsafe impl FromBytes for ZcsendSend {}
 unsafe impl AsBytes for ZcsendSend {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for ZcsendSubmit {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendFanout {}
+// SAFETY: plain integers (4 + 4 + 8 + 8 bytes); every bit pattern is valid
+// and there is no padding.
+unsafe impl FromBytes for ZcsendDest {}
+// SAFETY: as above.
+unsafe impl AsBytes for ZcsendDest {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for UserIovec {}
 // SAFETY: two `u64`s, no padding, no interior mutability.
@@ -159,6 +191,8 @@ const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
+const _: () = assert!(core::mem::size_of::<ZcsendDest>() == 24);
+const _: () = assert!(core::mem::size_of::<ZcsendFanout>() == 40);
 // Every field's offset, the same numbers `selftests/zcsend/zcsend_helpers.h`
 // asserts from C with `_Static_assert` against the header itself.
 const _: () = {
@@ -197,7 +231,19 @@ const _: () = {
     assert!(offset_of!(ZcsendRingHdr, head) == 0);
     assert!(offset_of!(ZcsendRingHdr, mask) == 68);
     assert!(offset_of!(ZcsendRingHdr, slots_offset) == 72);
+    assert!(offset_of!(ZcsendRingHdr, wakeup) == 80);
     assert!(offset_of!(ZcsendRingSlot, seq) == 0);
+    assert!(offset_of!(ZcsendDest, fd) == 0);
+    assert!(offset_of!(ZcsendDest, addrlen) == 4);
+    assert!(offset_of!(ZcsendDest, addr) == 8);
+    assert!(offset_of!(ZcsendDest, result) == 16);
+    assert!(offset_of!(ZcsendFanout, flags) == 0);
+    assert!(offset_of!(ZcsendFanout, iovcnt) == 4);
+    assert!(offset_of!(ZcsendFanout, iov) == 8);
+    assert!(offset_of!(ZcsendFanout, dests) == 16);
+    assert!(offset_of!(ZcsendFanout, nr) == 24);
+    assert!(offset_of!(ZcsendFanout, resv) == 28);
+    assert!(offset_of!(ZcsendFanout, user_data) == 32);
 };
 const _: () = assert!(core::mem::size_of::<ZcsendRingHdr>() == 128);
 const _: () = assert!(core::mem::offset_of!(ZcsendRingHdr, entries) == 64);
@@ -210,6 +256,18 @@ pub(crate) const ZCSEND_COMPL_ZEROCOPY: u32 = 1 << 0;
 pub(crate) const ZCSEND_COMPL_COPIED: u32 = 1 << 1;
 /// The send was below the copy threshold and took the plain copy path.
 pub(crate) const ZCSEND_COMPL_COPY_PATH: u32 = 1 << 2;
+/// The record of a fan-out: `bytes` summed over its destinations.
+pub(crate) const ZCSEND_COMPL_FANOUT: u32 = 1 << 3;
+/// A stable fan-out: the bytes sent were the module's own copy.
+pub(crate) const ZCSEND_COMPL_STABLE: u32 = 1 << 4;
+
+/// `zcsend_ring_hdr.wakeup`: signal the eventfd only when armed.
+pub(crate) const ZCSEND_WAKEUP_ON_REQUEST: u32 = 1 << 0;
+/// `zcsend_ring_hdr.wakeup`: a consumer asked for one signal.
+pub(crate) const ZCSEND_WAKEUP_ARMED: u32 = 1 << 1;
+
+pub(crate) const ZCSEND_FANOUT_STABLE: u32 = 1 << 30;
+pub(crate) const ZCSEND_MAX_FANOUT: u32 = 1024;
 
 pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
 pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;
@@ -229,6 +287,7 @@ pub(crate) const ZCSEND_STATS_V1_SIZE: usize = 56;
 pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 = _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x04);
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
+pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC, 0x07);
 
 extern "C" {
     fn zcsend_in_compat_syscall() -> bool;

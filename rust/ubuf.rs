@@ -108,6 +108,10 @@ pub(crate) struct Notif {
     frags_attached: Atomic<bool>,
     /// Joined an earlier notif's chain.
     linked: Atomic<bool>,
+    /// Never in a chain, as member or head: a fan-out's notif rides on
+    /// skbs of many sockets, and a later send on one of them must not wait
+    /// for all the others.
+    solo: bool,
     accepted: Atomic<i64>,
     /// Opaque identity of the open file that submitted this send.
     owner: usize,
@@ -146,7 +150,8 @@ unsafe impl Send for Submission {}
 impl Notif {
     /// Allocates a notifier for `payload`, sent on behalf of the file
     /// identified by `owner`, and returns the submitter's reference on it.
-    pub(crate) fn submit(payload: InFlight, owner: usize) -> Result<Submission> {
+    /// A `solo` notif never shares a chain (fan-out).
+    pub(crate) fn submit(payload: InFlight, owner: usize, solo: bool) -> Result<Submission> {
         let boxed = KBox::pin_init(
             pin_init!(Notif {
                 ubuf: Opaque::new(bindings::ubuf_info {
@@ -162,6 +167,7 @@ impl Notif {
                 copied: Atomic::new(false),
                 frags_attached: Atomic::new(false),
                 linked: Atomic::new(false),
+                solo,
                 accepted: Atomic::new(0),
                 owner,
                 work <- new_work!("zcsend::Notif::work"),
@@ -216,6 +222,12 @@ impl Submission {
             Err(e) => i64::from(e.to_errno()),
         };
         self.notif().accepted.store(v, Relaxed);
+    }
+
+    /// Marks the send copied: some of its bytes went out of another path
+    /// than its pinned frags (a fan-out destination that copies).
+    pub(crate) fn mark_copied(&self) {
+        self.notif().copied.store(true, Relaxed);
     }
 }
 
@@ -287,7 +299,8 @@ unsafe extern "C" fn complete(
     zerocopy_success: bool,
 ) {
     // SAFETY: same contract as ours. Our reference keeps the module loaded
-    // (the notif's payload holds a module reference) until it is put.
+    // until it is put (the payload holds the file's context, which holds a
+    // module reference).
     let Some(head) = (unsafe { put(uarg, zerocopy_success) }) else {
         return;
     };
@@ -307,8 +320,8 @@ unsafe extern "C" fn complete(
     let _rcu = kernel::sync::rcu::read_lock();
     // A `Pin<KBox<_>>` work item cannot be queued twice, so this cannot
     // fail: a notif is enqueued once, by its last reference.
-    // SAFETY: `head`'s payload holds the send's module reference until its
-    // work item has run.
+    // SAFETY: `head`'s payload holds the file's context, and so a module
+    // reference, until its work item has run.
     unsafe { crate::wq::completion_queue() }.enqueue(head);
 }
 
@@ -340,11 +353,15 @@ unsafe extern "C" fn link_skb(
     // SAFETY: `n` is live, held by its submission.
     let notif = unsafe { &*n };
     // A notif already in a chain cannot join a second one.
-    if notif.head.load(Relaxed) != n || !notif.next.load(Relaxed).is_null() {
+    if notif.solo || notif.head.load(Relaxed) != n || !notif.next.load(Relaxed).is_null() {
         return EEXIST.to_errno();
     }
     // SAFETY: `prev` is the live uarg of `skb`; `ops` is set by its owner.
     if !ptr::eq(unsafe { (*prev).ops }, &OPS.0) {
+        return EEXIST.to_errno();
+    }
+    // SAFETY: `prev` is one of ours (same ops), kept alive by `skb`.
+    if unsafe { (*prev.cast::<Notif>()).solo } {
         return EEXIST.to_errno();
     }
     // Only sends of the same open file share a chain (as `io_link_skb`

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! zcsend's own workqueue and the module references of in-flight sends.
+//! zcsend's own workqueue and the module references of open files.
 //!
-//! Unload safety: every in-flight send holds a [`ModuleRef`], so `rmmod`
-//! fails with `EBUSY` while one exists. The last thing a completion does is
-//! drop that reference from a work item on [`CompletionQueue`]; module exit
-//! destroys the queue, which waits for that work item to return, before the
-//! module's code is freed, then waits for an RCU grace period so that the
-//! `complete()` call that queued the work has returned as well.
+//! Unload safety: every file's context holds a [`ModuleRef`] and lives until
+//! the file is closed and its last in-flight send completed (each send holds
+//! the context), so `rmmod` fails with `EBUSY` while a send is in flight,
+//! and no send pays for a reference on the module's shared counter. The
+//! last thing a completion does is drop the context (from a work item on
+//! [`CompletionQueue`], or inline); module exit destroys the queue, which
+//! waits for any such work item to return, before the module's code is
+//! freed, then waits for RCU grace periods so that the `complete()` call
+//! that dropped it or queued the work has returned as well.
 
 use core::ptr::{
     self,
@@ -89,15 +92,16 @@ impl Drop for CompletionQueue {
 /// # Safety
 ///
 /// The caller holds something that keeps module exit from starting: a
-/// [`ModuleRef`] (every in-flight send holds one until its completion has
-/// been queued), so the [`CompletionQueue`] is alive and published.
+/// [`ModuleRef`] (every in-flight send holds its file's context, which
+/// holds one, until its completion has been queued), so the
+/// [`CompletionQueue`] is alive and published.
 pub(crate) unsafe fn completion_queue() -> &'static Queue {
     let wq = QUEUE.load(Acquire);
     // SAFETY: published by a live `CompletionQueue` (function contract).
     unsafe { Queue::from_raw(wq) }
 }
 
-/// A reference on this module, held by every in-flight send.
+/// A reference on this module, held by every file's context.
 ///
 /// # Invariants
 ///

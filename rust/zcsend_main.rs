@@ -9,6 +9,7 @@
 //!
 //! Where things are:
 //! - `send.rs`: one send, from ioctl argument to completion (safe Rust).
+//! - `fanout.rs`: one payload to many sockets, one completion (safe Rust).
 //! - `context.rs`: per-open state, locks and contexts documented there.
 //! - `completion.rs`, `iovec.rs`: pure logic, with KUnit tests.
 //! - `net.rs`, `ubuf.rs`, `pinned.rs`: the unsafe abstractions (socket send,
@@ -41,6 +42,7 @@ use kernel::uaccess::{
 mod completion;
 mod context;
 mod eventfd;
+mod fanout;
 mod iovec;
 mod misc;
 mod net;
@@ -99,7 +101,7 @@ impl kernel::InPlaceModule for ZcsendModule {
 struct ZcsendDevice;
 
 /// Reads `n` values of `T` from the user array at `ptr` in one copy.
-fn read_user_array<
+pub(crate) fn read_user_array<
     T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + Default + Clone,
 >(
     ptr: u64,
@@ -198,6 +200,13 @@ impl MiscDevice for ZcsendDevice {
                     return Err(EINVAL);
                 }
                 let n = send::submit(ctx, req.sends, req.nr as usize, copy_threshold())?;
+                Ok(n as isize)
+            }
+            ZCSEND_IOC_FANOUT => {
+                let req: ZcsendFanout = UserSlice::new(user, core::mem::size_of::<ZcsendFanout>())
+                    .reader()
+                    .read()?;
+                let n = fanout::fanout(ctx, &req, copy_threshold())?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SET_EVENTFD => {

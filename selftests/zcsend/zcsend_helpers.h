@@ -100,9 +100,23 @@ ZC_ABI(zcsend_ring_hdr, head, 0);
 ZC_ABI(zcsend_ring_hdr, entries, 64);
 ZC_ABI(zcsend_ring_hdr, mask, 68);
 ZC_ABI(zcsend_ring_hdr, slots_offset, 72);
+ZC_ABI(zcsend_ring_hdr, wakeup, 80);
 _Static_assert(sizeof(struct zcsend_ring_slot) == 32, "zcsend_ring_slot");
 ZC_ABI(zcsend_ring_slot, seq, 0);
 ZC_ABI(zcsend_ring_slot, rec, 8);
+_Static_assert(sizeof(struct zcsend_dest) == 24, "zcsend_dest");
+ZC_ABI(zcsend_dest, fd, 0);
+ZC_ABI(zcsend_dest, addrlen, 4);
+ZC_ABI(zcsend_dest, addr, 8);
+ZC_ABI(zcsend_dest, result, 16);
+_Static_assert(sizeof(struct zcsend_fanout) == 40, "zcsend_fanout");
+ZC_ABI(zcsend_fanout, flags, 0);
+ZC_ABI(zcsend_fanout, iovcnt, 4);
+ZC_ABI(zcsend_fanout, iov, 8);
+ZC_ABI(zcsend_fanout, dests, 16);
+ZC_ABI(zcsend_fanout, nr, 24);
+ZC_ABI(zcsend_fanout, resv, 28);
+ZC_ABI(zcsend_fanout, user_data, 32);
 #include "pattern.h"
 
 /*

@@ -101,11 +101,34 @@ static inline int zcsend_ring_ready(const struct zcsend_ring *r)
 }
 
 /*
+ * Asks for eventfd signals only on request (ZCSEND_WAKEUP_ON_REQUEST):
+ * zcsend_ring_wait() then arms one wake-up before each sleep, and records
+ * posted while nobody waits cost no signal.
+ */
+static inline void zcsend_ring_wakeup_on_request(struct zcsend_ring *r)
+{
+	__atomic_fetch_or(&r->hdr->wakeup, ZCSEND_WAKEUP_ON_REQUEST,
+			  __ATOMIC_SEQ_CST);
+}
+
+/*
+ * Arms one eventfd signal (with ZCSEND_WAKEUP_ON_REQUEST) and says whether a
+ * record is ready after all: the full barrier orders the arming before the
+ * look at the ring, as the module orders its post before its look at ARMED.
+ */
+static inline int zcsend_ring_arm(struct zcsend_ring *r)
+{
+	__atomic_fetch_or(&r->hdr->wakeup, ZCSEND_WAKEUP_ARMED, __ATOMIC_SEQ_CST);
+	return zcsend_ring_ready(r);
+}
+
+/*
  * Waits up to @timeout_ms (-1: forever) for a record, sleeping on @efd, an
  * eventfd registered with ZCSEND_IOC_SET_EVENTFD (O_NONBLOCK). 1 when one is
- * ready, 0 on timeout, -errno.
+ * ready, 0 on timeout, -errno. Arms a wake-up before each sleep when the
+ * ring is in ZCSEND_WAKEUP_ON_REQUEST mode.
  */
-static inline int zcsend_ring_wait(const struct zcsend_ring *r, int efd,
+static inline int zcsend_ring_wait(struct zcsend_ring *r, int efd,
 				   int timeout_ms)
 {
 	struct pollfd p = { .fd = efd, .events = POLLIN };
@@ -113,6 +136,9 @@ static inline int zcsend_ring_wait(const struct zcsend_ring *r, int efd,
 	int ret;
 
 	while (!zcsend_ring_ready(r)) {
+		if ((__atomic_load_n(&r->hdr->wakeup, __ATOMIC_RELAXED) &
+		     ZCSEND_WAKEUP_ON_REQUEST) && zcsend_ring_arm(r))
+			break;
 		ret = poll(&p, 1, timeout_ms);
 		if (ret < 0 && errno != EINTR)
 			return -errno;

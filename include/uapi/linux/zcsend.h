@@ -105,6 +105,59 @@ struct zcsend_submit {
 
 #define ZCSEND_MAX_BATCH	256
 
+/**
+ * struct zcsend_dest - one destination of ZCSEND_IOC_FANOUT
+ * @fd:      socket (TCP or UDP, IPv4 or IPv6); each socket at most once
+ * @addrlen: size of *@addr, 0 when there is no destination address
+ * @addr:    user pointer to a struct sockaddr_in or sockaddr_in6, or 0
+ * @result:  written back: bytes this socket accepted, or a negative errno
+ */
+struct zcsend_dest {
+	__s32 fd;
+	__u32 addrlen;
+	__u64 addr;
+	__s64 result;
+};
+
+/**
+ * struct zcsend_fanout - argument of ZCSEND_IOC_FANOUT
+ * @flags:     MSG_* flags as in struct zcsend_send, plus ZCSEND_SEND_FIXED
+ *             (@iov holds struct zcsend_range) or ZCSEND_FANOUT_STABLE
+ * @iovcnt:    entries at @iov, 1 to UIO_MAXIOV
+ * @iov:       user pointer to struct iovec (or struct zcsend_range)
+ * @dests:     user pointer to @nr struct zcsend_dest
+ * @nr:        1 to ZCSEND_MAX_FANOUT
+ * @resv:      must be 0
+ * @user_data: returned in the one completion record
+ *
+ * One payload to @nr sockets: pinned once (not at all from a registered
+ * buffer), every skb on every socket carries the same notifier, and one
+ * record (flag ZCSEND_COMPL_FANOUT) is posted once every skb on every
+ * socket has released it. Its @bytes is the sum accepted over all
+ * destinations; it says ZEROCOPY only if no destination copied.
+ */
+struct zcsend_fanout {
+	__u32 flags;
+	__u32 iovcnt;
+	__u64 iov;
+	__u64 dests;
+	__u32 nr;
+	__u32 resv;
+	__u64 user_data;
+};
+
+/*
+ * ZCSEND_FANOUT_STABLE in zcsend_fanout.flags: the module copies the payload
+ * once into pages of its own (charged to RLIMIT_MEMLOCK as pinned pages
+ * are) and sends those: every destination gets the same bytes, and the
+ * caller's buffer is free for reuse as soon as the ioctl returns. The
+ * completion (flag ZCSEND_COMPL_STABLE) says when the module's copy was
+ * released. Not with ZCSEND_SEND_FIXED.
+ */
+#define ZCSEND_FANOUT_STABLE	(1U << 30)
+
+#define ZCSEND_MAX_FANOUT	1024
+
 #define ZCSEND_MAX_BUFFERS	1024
 #define ZCSEND_MAX_BUFFER_LEN	(1ULL << 30)
 
@@ -127,6 +180,10 @@ struct zcsend_submit {
  * socket not yet established (Fast Open data rides in the SYN, copied).
  */
 #define ZCSEND_COMPL_COPY_PATH	(1U << 2)
+/* The record of a ZCSEND_IOC_FANOUT: @bytes is summed over destinations. */
+#define ZCSEND_COMPL_FANOUT	(1U << 3)
+/* ZCSEND_FANOUT_STABLE: the bytes sent were the module's own copy. */
+#define ZCSEND_COMPL_STABLE	(1U << 4)
 
 /**
  * struct zcsend_completion - one record read from /dev/zcsend
@@ -193,8 +250,22 @@ struct zcsend_ring_hdr {
 	__u32 entries;		/* number of slots, a power of two */
 	__u32 mask;		/* entries - 1 */
 	__u64 slots_offset;	/* ZCSEND_RING_OFF_SLOTS */
-	__u64 resv1[6];
+	__u32 wakeup;		/* ZCSEND_WAKEUP_*, written by user space */
+	__u32 resv2;
+	__u64 resv1[5];
 };
+
+/*
+ * Wake-ups on request (zcsend_ring_hdr.wakeup). By default the eventfd is
+ * signalled for every record. With ZCSEND_WAKEUP_ON_REQUEST set it is
+ * signalled only for a record posted while ZCSEND_WAKEUP_ARMED is set, and
+ * the module clears ARMED when it signals: a consumer that found the ring
+ * empty sets ARMED, issues a full barrier, looks at the ring once more, and
+ * only then waits on the eventfd (zcsend_ring_wait() in zcsend_ring.h).
+ * A blocked read(2) is woken only when a reader is waiting.
+ */
+#define ZCSEND_WAKEUP_ON_REQUEST	(1U << 0)
+#define ZCSEND_WAKEUP_ARMED		(1U << 1)
 
 struct zcsend_ring_slot {
 	__u64 seq;		/* position + 1 once rec is written */
@@ -236,5 +307,23 @@ struct zcsend_ring_slot {
  * one and those after it were not submitted and post nothing.
  */
 #define ZCSEND_IOC_SUBMIT	_IOW(ZCSEND_IOC_MAGIC, 0x06, struct zcsend_submit)
+/*
+ * Sends one payload to every destination (struct zcsend_fanout). Before
+ * anything is sent it fails with -1 and: EINVAL (nr 0 or over
+ * ZCSEND_MAX_FANOUT, bad flags, resv, iovcnt or address length, a socket
+ * named twice), EFAULT (unreadable array, payload or address, or a result
+ * field that cannot be written), EBADF, ENOTSOCK, and the limits of
+ * ZCSEND_IOC_SEND (EBUSY, ENOBUFS). Otherwise every destination is tried in
+ * order, a failing one does not stop the others, each result is written
+ * back, exactly one completion record is posted, and the ioctl returns how
+ * many destinations' sends succeeded (result >= 0; 0 if none did). Sockets
+ * are sent to one after another from the calling thread: a blocking TCP
+ * socket with a full send buffer holds up the ones after it, so pass
+ * MSG_DONTWAIT and send the rest later where that matters. Destinations
+ * below the copy threshold copy from the caller's memory (COPY_PATH, no
+ * pin); a destination that cannot take user pages copies from the pinned
+ * ones (the record then says COPIED).
+ */
+#define ZCSEND_IOC_FANOUT	_IOW(ZCSEND_IOC_MAGIC, 0x07, struct zcsend_fanout)
 
 #endif /* _UAPI_LINUX_ZCSEND_H */

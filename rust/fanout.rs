@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `ZCSEND_IOC_FANOUT`: one payload to many sockets, pinned once (or copied
+//! once, in stable mode), one notifier on every skb of every socket, one
+//! completion record when the last of them is released.
+//!
+//! Safe Rust only, on the same abstractions as `send.rs`.
+//!
+//! Everything that can refuse the call is checked before the first byte is
+//! sent: the arguments, every destination (descriptor, socket kind,
+//! address, no socket twice), that the result fields can be written, the
+//! completion slot, the pin limits. From then on each destination is tried
+//! in order; one that fails gets its errno in its result field and the
+//! others go on.
+
+use kernel::bindings;
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+use kernel::sync::ArcBorrow;
+use kernel::transmute::AsBytes;
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
+};
+
+use crate::context::Context;
+use crate::iovec;
+use crate::net::{
+    SendMsg,
+    SockAddr,
+    Socket, //
+};
+use crate::pinned::{
+    as_bio_vecs,
+    PinnedPages,
+    StablePages, //
+};
+use crate::send::{
+    destination,
+    post_copied,
+    read_iovecs,
+    FixedPayload,
+    InFlight,
+    Pins,
+    ALLOWED_FLAGS,
+    MAX_DATAGRAM_FRAGS, //
+};
+use crate::uapi::{
+    UserIovec,
+    ZcsendDest,
+    ZcsendFanout,
+    ZCSEND_COMPL_FANOUT,
+    ZCSEND_COMPL_STABLE,
+    ZCSEND_FANOUT_STABLE,
+    ZCSEND_MAX_FANOUT,
+    ZCSEND_SEND_FIXED, //
+};
+use crate::ubuf::{
+    Notif,
+    Submission, //
+};
+
+/// One destination, resolved before anything is sent.
+struct Target {
+    sock: Socket,
+    addr: Option<SockAddr>,
+}
+
+/// Where the bytes of a fan-out come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// Below the copy threshold: each destination copies from user memory.
+    User(&'a [UserIovec]),
+    /// Frags the notifier keeps alive (pinned, stable or registered pages).
+    Frags(&'a [bindings::bio_vec], &'a Submission),
+}
+
+/// Smallest address a destination may name (`struct sockaddr_in`).
+const MIN_ADDRLEN: u32 = 16;
+
+/// Handles `ZCSEND_IOC_FANOUT`; returns how many destinations' sends
+/// succeeded. See the header for the errors.
+pub(crate) fn fanout(
+    ctx: ArcBorrow<'_, Context>,
+    arg: &ZcsendFanout,
+    copy_threshold: usize,
+) -> Result<usize> {
+    let fixed = arg.flags & ZCSEND_SEND_FIXED != 0;
+    let stable = arg.flags & ZCSEND_FANOUT_STABLE != 0;
+    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_FANOUT_STABLE) != 0
+        || (fixed && stable)
+        || arg.resv != 0
+        || arg.nr == 0
+        || arg.nr > ZCSEND_MAX_FANOUT
+    {
+        return Err(EINVAL);
+    }
+    let msg_flags = arg.flags & ALLOWED_FLAGS;
+    let mut dests = crate::read_user_array::<ZcsendDest>(arg.dests, arg.nr as usize)?;
+    let mut targets = resolve(&dests)?;
+    // The result fields must be writable before anything is sent: write the
+    // array back as it was read, results zeroed.
+    for d in dests.iter_mut() {
+        d.result = 0;
+    }
+    write_results(arg.dests, &dests)?;
+
+    let mut flags = ZCSEND_COMPL_FANOUT;
+    if stable {
+        flags |= ZCSEND_COMPL_STABLE;
+    }
+    let mut reservation = ctx.reserve()?;
+    let (pages, fixed_bv, total) = if fixed {
+        let FixedPayload {
+            buf,
+            count,
+            bv,
+            n,
+            total,
+        } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt)?;
+        (
+            Pins::Fixed {
+                _buf: buf,
+                _count: count,
+            },
+            Some((bv, n)),
+            total,
+        )
+    } else {
+        let count = iovec::check_count(arg.iovcnt)?;
+        let iovs = read_iovecs(arg.iov, count)?;
+        let total = iovec::total_len(&iovs)?;
+        if stable {
+            reservation.add_pinned(total.div_ceil(PAGE_SIZE))?;
+            (Pins::Stable(StablePages::copy(&iovs, total)?), None, total)
+        } else if total < copy_threshold {
+            // Each destination copies from user memory: nothing to pin,
+            // nothing to wait for.
+            let (ok, sum) = send_all(
+                &mut targets,
+                &mut dests,
+                Source::User(&iovs),
+                total,
+                msg_flags,
+            );
+            post_copied(reservation, arg.user_data, sum, flags);
+            // The caller saw the fields writable; if it unmapped them since,
+            // the results are lost, the sends and the record are not.
+            let _ = write_results(arg.dests, &dests);
+            return Ok(ok);
+        } else {
+            let nr_pages = iovec::total_pages(&iovs)?;
+            reservation.add_pinned(nr_pages)?;
+            (
+                Pins::Pinned(PinnedPages::pin(&iovs, nr_pages)?),
+                None,
+                total,
+            )
+        }
+    };
+
+    let owner = reservation.owner();
+    let submission = Notif::submit(
+        InFlight {
+            pages,
+            reservation,
+            user_data: arg.user_data,
+            flags,
+        },
+        owner,
+        true,
+    )?;
+    let (ok, sum) = {
+        let bvecs = match &fixed_bv {
+            Some((bv, n)) => as_bio_vecs(&bv[..*n]),
+            None => submission.payload().bvecs(),
+        };
+        send_all(
+            &mut targets,
+            &mut dests,
+            Source::Frags(bvecs, &submission),
+            total,
+            msg_flags,
+        )
+    };
+    submission.set_result(&Ok(sum));
+    // The completion follows once every skb on every socket is gone.
+    drop(submission);
+    let _ = write_results(arg.dests, &dests);
+    Ok(ok)
+}
+
+/// Looks up every destination: `EBADF`, `ENOTSOCK` and the other errors of
+/// [`Socket::from_fd`], `EFAULT` for an unreadable address, `EINVAL` for a
+/// bad address length or a socket named twice.
+fn resolve(dests: &[ZcsendDest]) -> Result<KVVec<Target>> {
+    let mut targets = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
+    let mut ids = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
+    for d in dests {
+        if d.addrlen != 0 && d.addrlen < MIN_ADDRLEN {
+            return Err(EINVAL);
+        }
+        let (sock, addr) = destination(d.fd, d.addr, d.addrlen)?;
+        ids.push(sock.id(), GFP_KERNEL_ACCOUNT)?;
+        targets.push(Target { sock, addr }, GFP_KERNEL_ACCOUNT)?;
+    }
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(EINVAL);
+    }
+    Ok(targets)
+}
+
+/// Writes `dests` (with their results) back to the user array at `ptr`.
+fn write_results(ptr: u64, dests: &[ZcsendDest]) -> Result {
+    let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    UserSlice::new(UserPtr::from_addr(uptr), core::mem::size_of_val(dests))
+        .writer()
+        .write_slice(dests.as_bytes())
+}
+
+/// Sends the payload to every target in order, each result into its
+/// `dests` entry; returns how many succeeded and the bytes accepted in all.
+fn send_all(
+    targets: &mut [Target],
+    dests: &mut [ZcsendDest],
+    src: Source<'_>,
+    total: usize,
+    flags: u32,
+) -> (usize, usize) {
+    let (mut ok, mut sum) = (0, 0);
+    for (t, d) in targets.iter_mut().zip(dests.iter_mut()) {
+        let addr = t.addr.as_mut();
+        let res = match src {
+            Source::User(iovs) => t
+                .sock
+                .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
+            Source::Frags(bvecs, zc)
+                if t.sock.takes_user_pages()
+                    && !(t.sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS) =>
+            {
+                t.sock
+                    .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, total, flags, addr))
+            }
+            Source::Frags(bvecs, zc) => {
+                // This destination copies (a socket that takes no user
+                // pages, a datagram over the frag limit): the record will
+                // say COPIED.
+                zc.mark_copied();
+                t.sock
+                    .sendmsg(&mut SendMsg::copy_from_bvecs(bvecs, total, flags, addr))
+            }
+        };
+        d.result = match res {
+            Ok(n) => {
+                ok += 1;
+                sum += n;
+                n as i64
+            }
+            Err(e) => i64::from(e.to_errno()),
+        };
+    }
+    (ok, sum)
+}
