@@ -618,8 +618,9 @@ static void op_unknown(void)
 	else if (r == 1)	/* ... or another direction */
 		cmd = _IOC((d + 1 + rn(3)) & 3, ZCSEND_IOC_MAGIC, nr, sz);
 	else if (r == 2)
-		/* past the real ones: SUBMIT's sends would go untracked */
-		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 7 + rn(249), rn(64));
+		/* past the real ones: SUBMIT's and FANOUT's sends would go
+		 * untracked */
+		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 8 + rn(248), rn(64));
 	else if (r == 3)
 		cmd = _IOC(d, (uint8_t)"\xe4\xe6\xa5\xee"[rn(4)], nr, sz);
 	/* Else anything clear of what the VFS does for every file (FIONBIO). */
