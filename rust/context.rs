@@ -46,6 +46,10 @@ use crate::eventfd::{
     EventFdSlot, //
 };
 use crate::pinned::PinnedBuffer;
+use crate::trace::{
+    self,
+    Counter, //
+};
 use crate::uapi::{
     ZcsendBuffer,
     ZcsendCompletion,
@@ -123,10 +127,12 @@ impl Context {
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.ring.reserve()?;
         self.inflight.fetch_add(1, Relaxed);
+        trace::count(Counter::Inflight, 1);
         Ok(Reservation {
             ctx: self.into(),
             pinned_pages: 0,
             posted: false,
+            stamp: trace::submit_stamp(),
         })
     }
 
@@ -159,7 +165,11 @@ impl Context {
             return Err(EBUSY);
         }
         let segments = table.iter().map(|b| b.nr_segments()).sum();
+        let pages: usize = table.iter().map(|b| b.nr_pages()).sum();
         state.buffers = table;
+        drop(state);
+        trace::count(Counter::RegisteredPages, pages as i64);
+        trace::register(bufs.len(), pages, segments);
         Ok(segments)
     }
 
@@ -177,7 +187,9 @@ impl Context {
             }
             core::mem::replace(&mut state.buffers, KVVec::new())
         };
+        let pages: usize = old.iter().map(|b| b.nr_pages()).sum();
         drop(old);
+        trace::count(Counter::RegisteredPages, -(pages as i64));
         Ok(())
     }
 
@@ -294,6 +306,8 @@ pub(crate) struct Reservation {
     ctx: Arc<Context>,
     pinned_pages: u64,
     posted: bool,
+    /// [`trace::submit_stamp`] at reservation, for the completion latency.
+    stamp: u64,
 }
 
 impl Reservation {
@@ -308,6 +322,7 @@ impl Reservation {
             return Err(Error::from_errno(-(kernel::bindings::ENOBUFS as i32)));
         }
         self.pinned_pages += n;
+        trace::count(Counter::PinnedPages, n as i64);
         Ok(())
     }
 
@@ -316,6 +331,7 @@ impl Reservation {
         let n = (n as u64).min(self.pinned_pages);
         self.pinned_pages -= n;
         self.ctx.pinned_pages.fetch_sub(n, Relaxed);
+        trace::count(Counter::PinnedPages, -(n as i64));
     }
 
     /// The identity of the file this send belongs to: sends of different
@@ -325,18 +341,25 @@ impl Reservation {
     }
 
     /// Posts the completion record and wakes readers and the eventfd.
-    /// `linked`: the send shared an skb with an earlier one (`linked` stat).
-    pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool) {
+    /// `linked`: the send shared an skb with an earlier one (`linked` stat);
+    /// `chain_len`: the sends its notifier chain completed together.
+    pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
         let ctx = &self.ctx;
         ctx.sends.fetch_add(1, Relaxed);
+        trace::count(Counter::Sends, 1);
+        trace::count(Counter::Bytes, rec.bytes as i64);
         if linked {
             ctx.linked.fetch_add(1, Relaxed);
+            trace::count(Counter::Linked, 1);
         }
         if rec.flags & ZCSEND_COMPL_ZEROCOPY != 0 {
             ctx.zerocopy.fetch_add(1, Relaxed);
+            trace::count(Counter::Zerocopy, 1);
         } else {
             ctx.copied.fetch_add(1, Relaxed);
+            trace::count(Counter::Copied, 1);
         }
+        trace::complete(rec.user_data, rec.bytes, rec.flags, self.stamp, chain_len);
         ctx.ring.post(rec);
         if ctx.ring.wants_signal() {
             ctx.eventfd.signal();
@@ -354,5 +377,7 @@ impl Drop for Reservation {
         }
         self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
         self.ctx.inflight.fetch_sub(1, Relaxed);
+        trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
+        trace::count(Counter::Inflight, -1);
     }
 }

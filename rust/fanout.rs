@@ -144,6 +144,7 @@ pub(crate) fn fanout(
                 msg_flags,
             );
             post_copied(reservation, arg.user_data, sum, flags);
+            crate::trace::fanout(arg.user_data, targets.len(), ok, sum, stable);
             // The caller saw the fields writable; if it unmapped them since,
             // the results are lost, the sends and the record are not.
             let _ = write_results(arg.dests, &dests);
@@ -184,6 +185,7 @@ pub(crate) fn fanout(
         )
     };
     submission.set_result(&Ok(sum));
+    crate::trace::fanout(arg.user_data, targets.len(), ok, sum, stable);
     // The completion follows once every skb on every socket is gone.
     drop(submission);
     let _ = write_results(arg.dests, &dests);

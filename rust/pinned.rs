@@ -365,6 +365,11 @@ impl PinnedBuffer {
         self.bvecs.len()
     }
 
+    /// Number of pages pinned (and charged).
+    pub(crate) fn nr_pages(&self) -> usize {
+        self.pages.len()
+    }
+
     /// Appends the `bio_vec`s of bytes `[off, off + len)` to `out` starting
     /// at `out[*n]`; `EINVAL` outside the buffer, `EMSGSIZE` if `out` is too
     /// short.

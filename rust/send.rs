@@ -34,6 +34,10 @@ use crate::pinned::{
     StablePages, //
 };
 use crate::smallbuf::SmallBuf;
+use crate::trace::{
+    self,
+    Path, //
+};
 use crate::uapi::{
     self,
     CompatIovec,
@@ -114,7 +118,7 @@ impl InFlight {
 
     /// Called once, in process context, when no skb refers to the pages any
     /// more. `accepted` is what `sock_sendmsg` returned (bytes or -errno).
-    pub(crate) fn finish(self, accepted: i64, copied: bool, linked: bool) {
+    pub(crate) fn finish(self, accepted: i64, copied: bool, linked: bool, chain_len: u32) {
         let InFlight {
             pages,
             reservation,
@@ -136,6 +140,7 @@ impl InFlight {
                     result: 0,
                 },
                 linked,
+                chain_len,
             );
         } else {
             // The ioctl returned the error; no record is owed.
@@ -208,19 +213,25 @@ pub(crate) fn send(
     let total = iovec::total_len(&iovs)?;
     let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
 
-    if total < copy_threshold || !sock.takes_user_pages() {
-        // Below the threshold pinning costs more than copying. A socket
-        // without SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy
-        // anyway, and a TCP socket that is not established would put the
-        // data in a Fast Open SYN, which the stack copies: report both as
-        // the copy path they are.
-        return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
-    }
-
-    if sock.is_datagram() && iovec::frags_needed(&iovs) > MAX_DATAGRAM_FRAGS {
-        // A datagram cannot span skbs, and this one needs more frags than an
-        // skb holds: let the stack copy it rather than fail with EMSGSIZE.
-        return send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
+    // Below the threshold pinning costs more than copying. A socket
+    // without SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy
+    // anyway, and a TCP socket that is not established would put the data
+    // in a Fast Open SYN, which the stack copies: report both as the copy
+    // path they are. A datagram cannot span skbs, and one that needs more
+    // frags than an skb holds is copied rather than failed with EMSGSIZE.
+    let copy = if total < copy_threshold {
+        Some(Path::CopyThreshold)
+    } else if !sock.takes_user_pages() {
+        Some(Path::UnsupportedSocket)
+    } else if sock.is_datagram() && iovec::frags_needed(&iovs) > MAX_DATAGRAM_FRAGS {
+        Some(Path::FragLimit)
+    } else {
+        None
+    };
+    if let Some(path) = copy {
+        let res = send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
+        trace::send(arg.user_data, &res, total, 0, 0, path);
+        return res;
     }
 
     let mut reservation = ctx.reserve()?;
@@ -241,7 +252,16 @@ pub(crate) fn send(
     let res = {
         let bvecs = submission.payload().bvecs();
         let mut msg = SendMsg::zerocopy(&submission, bvecs, total, arg.flags, addr.as_mut());
-        sock.sendmsg(&mut msg)
+        let res = sock.sendmsg(&mut msg);
+        trace::send(
+            arg.user_data,
+            &res,
+            total,
+            nr_pages,
+            bvecs.len(),
+            Path::Zerocopy,
+        );
+        res
     };
     if let Ok(n) = res {
         submission.payload_mut().trim(&iovs, n);
@@ -264,6 +284,7 @@ pub(crate) fn post_copied(reservation: Reservation, user_data: u64, bytes: usize
             result: 0,
         },
         false,
+        1,
     );
 }
 
@@ -370,14 +391,22 @@ fn send_fixed(
     } = payload;
     let bvecs = as_bio_vecs(&bv[..n]);
 
-    if total < copy_threshold
-        || !sock.takes_user_pages()
-        || (sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS)
-    {
+    let copy = if total < copy_threshold {
+        Some(Path::CopyThreshold)
+    } else if !sock.takes_user_pages() {
+        Some(Path::UnsupportedSocket)
+    } else if sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS {
+        Some(Path::FragLimit)
+    } else {
+        None
+    };
+    if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
         let mut msg =
             SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
-        let sent = sock.sendmsg(&mut msg)?;
+        let res = sock.sendmsg(&mut msg);
+        trace::send(arg.user_data, &res, total, 0, 0, path);
+        let sent = res?;
         drop((buf, count));
         post_copied(reservation, arg.user_data, sent, 0);
         return Ok(sent);
@@ -405,7 +434,9 @@ fn send_fixed(
             arg.flags & ALLOWED_FLAGS,
             addr.as_mut(),
         );
-        sock.sendmsg(&mut msg)
+        let res = sock.sendmsg(&mut msg);
+        trace::send(arg.user_data, &res, total, 0, bvecs.len(), Path::Fixed);
+        res
     };
     submission.set_result(&res);
     drop(submission);

@@ -43,4 +43,19 @@ void *zcsend_page_address(struct page *page);
 void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 
+/* rust/trace.c */
+#define ZCSEND_NR_COUNTERS 14
+void zcsend_count(unsigned int idx, s64 delta);
+void zcsend_debugfs_init(void);
+void zcsend_debugfs_exit(void);
+bool zcsend_trace_complete_enabled(void);
+u64 zcsend_now_ns(void);
+void zcsend_trace_send(u64 user_data, s64 result, u32 bytes, u32 pages,
+		       u32 frags, u32 path);
+void zcsend_trace_complete(u64 user_data, u64 bytes, u32 flags,
+			   u64 latency_ns, u32 chain_len);
+void zcsend_trace_register(u32 buffers, u64 pages, u64 segments);
+void zcsend_trace_fanout(u64 user_data, u32 dests, u32 ok, u64 bytes,
+			 bool stable);
+
 #endif /* ZCSEND_SHIM_H */

@@ -379,6 +379,7 @@ unsafe extern "C" fn link_skb(
         let head = p.head.load(Relaxed);
         let len = &(*head).chain_len;
         if len.load(Relaxed) >= MAX_CHAIN {
+            crate::trace::count(crate::trace::Counter::ChainCapHits, 1);
             return EEXIST.to_errno();
         }
         len.store(len.load(Relaxed) + 1, Relaxed);
@@ -434,21 +435,22 @@ impl WorkItem for Notif {
             }
         }
         copied |= head.copied.load(Relaxed);
+        let chain_len = head.chain_len.load(Relaxed);
 
         let mut p = head.next.load(Relaxed);
-        head.finish(copied);
+        head.finish(copied, chain_len);
         while !p.is_null() {
             // SAFETY: a linked member whose own count reached zero, leaked
             // from a `Pin<KBox<Notif>>`; only its head's run reclaims it.
             let member = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
             p = member.next.load(Relaxed);
-            member.finish(copied);
+            member.finish(copied, chain_len);
         }
     }
 }
 
 impl Notif {
-    fn finish(self: Pin<KBox<Self>>, chain_copied: bool) {
+    fn finish(self: Pin<KBox<Self>>, chain_copied: bool, chain_len: u32) {
         let copied =
             chain_copied || self.copied.load(Relaxed) || !self.frags_attached.load(Relaxed);
         let accepted = self.accepted.load(Relaxed);
@@ -456,6 +458,6 @@ impl Notif {
         // SAFETY: `payload` is not structurally pinned; we own the box.
         let this = unsafe { Pin::into_inner_unchecked(self) };
         let Notif { payload, .. } = KBox::into_inner(this);
-        payload.finish(accepted, copied, linked);
+        payload.finish(accepted, copied, linked, chain_len);
     }
 }

@@ -49,6 +49,7 @@ mod net;
 mod pinned;
 mod send;
 mod smallbuf;
+mod trace;
 mod uapi;
 mod ubuf;
 mod wait;
@@ -82,6 +83,7 @@ struct ZcsendModule {
     _miscdev: MiscDeviceRegistration<ZcsendDevice>,
     // Dropped second: waits for the last completion work to return.
     _wq: wq::CompletionQueue,
+    _debugfs: trace::Debugfs,
 }
 
 impl kernel::InPlaceModule for ZcsendModule {
@@ -89,6 +91,7 @@ impl kernel::InPlaceModule for ZcsendModule {
         let options = MiscDeviceOptions { name: c"zcsend" };
         try_pin_init!(Self {
             _wq: wq::CompletionQueue::new()?,
+            _debugfs: trace::Debugfs::new(),
             _miscdev <- MiscDeviceRegistration::register(options),
         })
         .pin_chain(|this| {

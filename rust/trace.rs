@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Watching zcsend: its tracepoints (`zcsend:zcsend_send`,
+//! `zcsend:zcsend_complete`, `zcsend:zcsend_register`,
+//! `zcsend:zcsend_fanout`, defined in C in `rust/zcsend_trace.h`) and its
+//! module-wide counters in `/sys/kernel/debug/zcsend/stats`, both in
+//! `rust/trace.c`. Safe wrappers: every C function here takes plain values.
+
+use kernel::prelude::*;
+
+extern "C" {
+    fn zcsend_count(idx: c_uint, delta: i64);
+    fn zcsend_debugfs_init();
+    fn zcsend_debugfs_exit();
+    fn zcsend_trace_complete_enabled() -> bool;
+    fn zcsend_now_ns() -> u64;
+    fn zcsend_trace_send(
+        user_data: u64,
+        result: i64,
+        bytes: u32,
+        pages: u32,
+        frags: u32,
+        path: u32,
+    );
+    fn zcsend_trace_complete(
+        user_data: u64,
+        bytes: u64,
+        flags: u32,
+        latency_ns: u64,
+        chain_len: u32,
+    );
+    fn zcsend_trace_register(buffers: u32, pages: u64, segments: u64);
+    fn zcsend_trace_fanout(user_data: u64, dests: u32, ok: u32, bytes: u64, stable: bool);
+}
+
+/// A module-wide counter; the order is the C side's name table's.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum Counter {
+    Sends = 0,
+    Bytes,
+    Zerocopy,
+    Copied,
+    FallbackThreshold,
+    FallbackFragLimit,
+    FallbackSocket,
+    PinnedPages,
+    Inflight,
+    ChainCapHits,
+    Linked,
+    Fanouts,
+    FanoutDests,
+    RegisteredPages,
+}
+
+/// Adds `delta` to counter `c` (per CPU: no shared cache line).
+#[inline]
+pub(crate) fn count(c: Counter, delta: i64) {
+    // SAFETY: plain values; `c` is in range of the C table.
+    unsafe { zcsend_count(c as c_uint, delta) };
+}
+
+/// How a send left, as `zcsend_send`'s `path` shows it.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum Path {
+    /// Pinned for this send, attached as frags.
+    Zerocopy = 0,
+    /// From a registered buffer, attached as frags.
+    Fixed,
+    /// Below the copy threshold: copied.
+    CopyThreshold,
+    /// A datagram needing more frags than an skb holds: copied.
+    FragLimit,
+    /// A socket that cannot take user pages: copied.
+    UnsupportedSocket,
+}
+
+impl Path {
+    /// The counter of a copy path.
+    fn counter(self) -> Option<Counter> {
+        match self {
+            Path::Zerocopy | Path::Fixed => None,
+            Path::CopyThreshold => Some(Counter::FallbackThreshold),
+            Path::FragLimit => Some(Counter::FallbackFragLimit),
+            Path::UnsupportedSocket => Some(Counter::FallbackSocket),
+        }
+    }
+}
+
+/// A send was handed to the socket: `zcsend_send` and the fallback
+/// counters.
+pub(crate) fn send(
+    user_data: u64,
+    res: &Result<usize>,
+    bytes: usize,
+    pages: usize,
+    frags: usize,
+    path: Path,
+) {
+    if let Some(c) = path.counter() {
+        count(c, 1);
+    }
+    let result = match res {
+        Ok(n) => *n as i64,
+        Err(e) => i64::from(e.to_errno()),
+    };
+    // SAFETY: plain values.
+    unsafe {
+        zcsend_trace_send(
+            user_data,
+            result,
+            bytes as u32,
+            pages as u32,
+            frags as u32,
+            path as u32,
+        )
+    };
+}
+
+/// A timestamp for the send-to-completion latency, or 0 when nobody
+/// traces completions (no clock read on the fast path).
+pub(crate) fn submit_stamp() -> u64 {
+    // SAFETY: no preconditions.
+    if unsafe { zcsend_trace_complete_enabled() } {
+        // SAFETY: no preconditions; any context.
+        unsafe { zcsend_now_ns() }
+    } else {
+        0
+    }
+}
+
+/// A record was posted: `zcsend_complete`. `stamp` from [`submit_stamp`].
+pub(crate) fn complete(user_data: u64, bytes: u64, flags: u32, stamp: u64, chain_len: u32) {
+    // SAFETY: no preconditions.
+    if !unsafe { zcsend_trace_complete_enabled() } {
+        return;
+    }
+    let latency = if stamp == 0 {
+        0
+    } else {
+        // SAFETY: no preconditions; any context.
+        unsafe { zcsend_now_ns() }.saturating_sub(stamp)
+    };
+    // SAFETY: plain values.
+    unsafe { zcsend_trace_complete(user_data, bytes, flags, latency, chain_len) };
+}
+
+/// Buffers were registered: `zcsend_register`.
+pub(crate) fn register(buffers: usize, pages: usize, segments: usize) {
+    // SAFETY: plain values.
+    unsafe { zcsend_trace_register(buffers as u32, pages as u64, segments as u64) };
+}
+
+/// A fan-out was sent: `zcsend_fanout` and its counters.
+pub(crate) fn fanout(user_data: u64, dests: usize, ok: usize, bytes: usize, stable: bool) {
+    count(Counter::Fanouts, 1);
+    count(Counter::FanoutDests, dests as i64);
+    // SAFETY: plain values.
+    unsafe { zcsend_trace_fanout(user_data, dests as u32, ok as u32, bytes as u64, stable) };
+}
+
+/// `/sys/kernel/debug/zcsend/`, present while this value lives.
+pub(crate) struct Debugfs(());
+
+impl Debugfs {
+    pub(crate) fn new() -> Self {
+        // SAFETY: no preconditions (a second call does nothing).
+        unsafe { zcsend_debugfs_init() };
+        Self(())
+    }
+}
+
+impl Drop for Debugfs {
+    fn drop(&mut self) {
+        // SAFETY: created in `new`; removal waits for open readers.
+        unsafe { zcsend_debugfs_exit() };
+    }
+}
