@@ -31,7 +31,6 @@
 
 use core::ptr::NonNull;
 
-use kernel::bindings;
 use kernel::page::{
     Page,
     PAGE_SIZE, //
@@ -44,6 +43,7 @@ use kernel::sync::atomic::{
     Release, //
 };
 
+use crate::ffi::zcsend_page_address;
 use crate::uapi::{
     ZcsendCompletion,
     ZcsendRingHdr,
@@ -64,13 +64,6 @@ const _: () = assert!(core::mem::size_of::<ZcsendRingHdr>() <= PAGE_SIZE);
 const SLOT_SIZE: usize = core::mem::size_of::<ZcsendRingSlot>();
 const SLOTS_PER_PAGE: usize = PAGE_SIZE / SLOT_SIZE;
 const _: () = assert!(PAGE_SIZE % SLOT_SIZE == 0);
-
-// `page` holds a bindgen array type rustc cannot prove FFI-safe; only
-// pointers cross.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn zcsend_page_address(page: *mut bindings::page) -> *mut c_void;
-}
 
 /// A bounded ring of completion records in pages user space can map.
 ///

@@ -9,18 +9,14 @@
 
 use core::ptr::NonNull;
 
+use crate::ffi::{
+    zcsend_eventfd_signal_rcu,
+    zcsend_eventfd_swap, //
+};
 use kernel::bindings;
 use kernel::error::from_err_ptr;
 use kernel::prelude::*;
 use kernel::types::Opaque;
-
-extern "C" {
-    fn zcsend_eventfd_signal_rcu(slot: *mut *mut bindings::eventfd_ctx);
-    fn zcsend_eventfd_swap(
-        slot: *mut *mut bindings::eventfd_ctx,
-        new: *mut bindings::eventfd_ctx,
-    ) -> *mut bindings::eventfd_ctx;
-}
 
 /// An eventfd context.
 ///

@@ -18,6 +18,7 @@
 
 use core::ptr;
 
+use crate::ffi::zcsend_publish_fops;
 use kernel::bindings;
 use kernel::fs::File;
 use kernel::miscdevice::{
@@ -25,14 +26,6 @@ use kernel::miscdevice::{
     MiscDeviceRegistration, //
 };
 use kernel::types::Opaque;
-
-// The pointee types are bindgen structs that hold a bindgen-generated array
-// type rustc cannot prove FFI-safe; only pointers to them cross (as in the
-// `bindings` crate, which allows the same lint).
-#[allow(improper_ctypes)]
-extern "C" {
-    fn zcsend_publish_fops(misc: *mut bindings::miscdevice, fops: *const bindings::file_operations);
-}
 
 struct Fops(Opaque<bindings::file_operations>);
 // SAFETY: written once by `own_fops` during module init, before it is

@@ -2,8 +2,8 @@
 
 //! Sockets: look one up from a file descriptor and send a message on it.
 //!
-//! One of the three files that hold zcsend's `unsafe` code (with `ubuf.rs`
-//! and `pinned.rs`). Everything above it sees [`Socket`] and [`SendMsg`].
+//! One of the abstraction files that hold zcsend's `unsafe` code (listed in
+//! `zcsend_main.rs`). Everything above it sees [`Socket`] and [`SendMsg`].
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -17,23 +17,9 @@ use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::uaccess::UserPtr;
 
+use crate::ffi::zcsend_sock_kind;
 use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
-
-// The pointee types are bindgen structs that hold a bindgen-generated array
-// type rustc cannot prove FFI-safe; only pointers to them cross (as in the
-// `bindings` crate, which allows the same lint).
-#[allow(improper_ctypes)]
-extern "C" {
-    fn zcsend_sock_kind(
-        sock: *mut bindings::socket,
-        family: *mut c_int,
-        ty: *mut c_int,
-        protocol: *mut c_int,
-        zc: *mut bool,
-        established: *mut bool,
-    );
-}
 
 /// Errnos `kernel::error::code` does not name.
 fn errno(e: u32) -> Error {

@@ -23,14 +23,14 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
+use crate::ffi::{
+    zcsend_account_pinned,
+    zcsend_folio_next,
+    zcsend_put_user,
+    zcsend_unaccount_pinned, //
+};
 use crate::iovec;
 use crate::uapi::UserIovec;
-
-extern "C" {
-    fn zcsend_account_pinned(user: *mut *mut bindings::user_struct, nr: c_ulong) -> c_int;
-    fn zcsend_unaccount_pinned(user: *mut bindings::user_struct, nr: c_ulong);
-    fn zcsend_put_user(user: *mut bindings::user_struct);
-}
 
 /// A charge of exactly the pages pinned against the caller's
 /// `RLIMIT_MEMLOCK` (`CAP_IPC_LOCK` and an unlimited rlimit are exempt), on
@@ -252,13 +252,6 @@ impl Drop for PinnedPages {
         // bvecs that point into them are dropped with `self`.
         unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
     }
-}
-
-// `page` holds a bindgen array type rustc cannot prove FFI-safe; only
-// pointers cross.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn zcsend_folio_next(prev: *mut bindings::page, next: *mut bindings::page) -> bool;
 }
 
 /// A `bio_vec` with a `Default` (empty, no page), for on-stack arrays.

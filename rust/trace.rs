@@ -6,32 +6,18 @@
 //! module-wide counters in `/sys/kernel/debug/zcsend/stats`, both in
 //! `rust/trace.c`. Safe wrappers: every C function here takes plain values.
 
+use crate::ffi::{
+    zcsend_count,
+    zcsend_debugfs_exit,
+    zcsend_debugfs_init,
+    zcsend_now_ns,
+    zcsend_trace_complete,
+    zcsend_trace_complete_enabled,
+    zcsend_trace_fanout,
+    zcsend_trace_register,
+    zcsend_trace_send, //
+};
 use kernel::prelude::*;
-
-extern "C" {
-    fn zcsend_count(idx: c_uint, delta: i64);
-    fn zcsend_debugfs_init();
-    fn zcsend_debugfs_exit();
-    fn zcsend_trace_complete_enabled() -> bool;
-    fn zcsend_now_ns() -> u64;
-    fn zcsend_trace_send(
-        user_data: u64,
-        result: i64,
-        bytes: u32,
-        pages: u32,
-        frags: u32,
-        path: u32,
-    );
-    fn zcsend_trace_complete(
-        user_data: u64,
-        bytes: u64,
-        flags: u32,
-        latency_ns: u64,
-        chain_len: u32,
-    );
-    fn zcsend_trace_register(buffers: u32, pages: u64, segments: u64);
-    fn zcsend_trace_fanout(user_data: u64, dests: u32, ok: u32, bytes: u64, stable: bool);
-}
 
 /// A module-wide counter; the order is the C side's name table's.
 #[derive(Clone, Copy)]

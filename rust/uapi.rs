@@ -6,6 +6,7 @@
 //! same numbers are asserted from C against the header itself
 //! (`_Static_assert`s in `selftests/zcsend/zcsend_helpers.h`).
 
+use crate::ffi::zcsend_in_compat_syscall;
 use kernel::ioctl::{
     _IO,
     _IOR,
@@ -288,10 +289,6 @@ pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 = _IOW::<ZcsendRegister>(ZCSEN
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
 pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC, 0x07);
-
-extern "C" {
-    fn zcsend_in_compat_syscall() -> bool;
-}
 
 /// Whether the current ioctl comes from a 32-bit process, whose `iovec`
 /// array uses [`CompatIovec`].

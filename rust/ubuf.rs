@@ -3,7 +3,8 @@
 //! zcsend's `struct ubuf_info` provider: the completion notifier attached to
 //! every skb that carries a send's pinned pages.
 //!
-//! One of the three files that hold zcsend's `unsafe` code. Modelled on
+//! One of the abstraction files that hold zcsend's `unsafe` code (listed in
+//! `zcsend_main.rs`). Modelled on
 //! `io_uring/notif.c`; see `Documentation/zcsend.rst` for the design.
 //!
 //! # Lifetime of a [`Notif`]
@@ -48,18 +49,13 @@ use kernel::workqueue::{
     WorkItem, //
 };
 
+use crate::ffi::{
+    zcsend_can_complete_inline,
+    zcsend_fill_frags,
+    zcsend_skb_zcopy,
+    zcsend_skb_zcopy_init, //
+};
 use crate::send::InFlight;
-
-extern "C" {
-    fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
-    fn zcsend_skb_zcopy_init(skb: *mut bindings::sk_buff, uarg: *mut bindings::ubuf_info);
-    fn zcsend_can_complete_inline() -> bool;
-    fn zcsend_fill_frags(
-        skb: *mut bindings::sk_buff,
-        from: *mut bindings::iov_iter,
-        length: usize,
-    ) -> c_int;
-}
 
 /// Wrapper making the `ubuf_info_ops` table `Sync`, as binder does for its
 /// `vm_operations_struct`.

@@ -10,22 +10,14 @@
 //! after queueing itself; [`WaitQueue::wake`] pairs with it through
 //! `wq_has_sleeper()`'s barrier.
 
+use crate::ffi::{
+    zcsend_waitq_init,
+    zcsend_waitq_wait,
+    zcsend_waitq_wake, //
+};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
-
-// `wait_queue_head` holds bindgen array types rustc cannot prove FFI-safe;
-// only pointers cross.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn zcsend_waitq_init(wq: *mut bindings::wait_queue_head);
-    fn zcsend_waitq_wake(wq: *mut bindings::wait_queue_head);
-    fn zcsend_waitq_wait(
-        wq: *mut bindings::wait_queue_head,
-        cond: unsafe extern "C" fn(*mut c_void) -> bool,
-        arg: *mut c_void,
-    ) -> c_int;
-}
 
 /// A `wait_queue_head`.
 ///

@@ -17,6 +17,10 @@ use core::ptr::{
     NonNull, //
 };
 
+use crate::ffi::{
+    zcsend_alloc_workqueue,
+    zcsend_synchronize_rcu_tasks, //
+};
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::atomic::{
@@ -25,11 +29,6 @@ use kernel::sync::atomic::{
     Release, //
 };
 use kernel::workqueue::Queue;
-
-extern "C" {
-    fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
-    fn zcsend_synchronize_rcu_tasks();
-}
 
 /// The queue `completion_queue()` hands out; set while a [`CompletionQueue`]
 /// exists.

@@ -7,15 +7,23 @@
 //! posts a completion record, readable with `read()`, once the stack has
 //! released them. See `Documentation/zcsend.rst`.
 //!
-//! Where things are:
-//! - `send.rs`: one send, from ioctl argument to completion (safe Rust).
-//! - `fanout.rs`: one payload to many sockets, one completion (safe Rust).
+//! Where things are. The logic is safe Rust:
+//! - `send.rs`: one send, from ioctl argument to completion.
+//! - `fanout.rs`: one payload to many sockets, one completion.
 //! - `context.rs`: per-open state, locks and contexts documented there.
-//! - `completion.rs`, `iovec.rs`: pure logic, with KUnit tests.
-//! - `net.rs`, `ubuf.rs`, `pinned.rs`: the unsafe abstractions (socket send,
-//!   the ubuf_info provider and skb frags, pinned pages + memlock).
-//! - `eventfd.rs`, `wq.rs`: eventfd signalling; workqueue and module refs.
-//! - `shim.c`: static inlines Rust cannot call.
+//! - `iovec.rs`, `smallbuf.rs`: pure logic, with KUnit tests.
+//!
+//! It stands on small abstractions, the only files with `unsafe` code:
+//! - `net.rs` (socket from fd, `msghdr`, sendmsg), `ubuf.rs` (the
+//!   `ubuf_info` provider and skb frags), `pinned.rs` (pinned pages,
+//!   registered buffers, stable copies, memlock), `completion.rs` (the
+//!   mmap'able lock-free ring, KUnit-tested), `wait.rs`, `eventfd.rs`,
+//!   `wq.rs` (workqueue, module references), `misc.rs` (module-owned fops),
+//!   `trace.rs` (tracepoints, debugfs counters), `uapi.rs` (byte-level
+//!   ABI marker impls, compat check), this file (ioctl/mmap glue);
+//! - `ffi.rs`: every declaration of the C side, `shim.c` (static inlines
+//!   and macros Rust cannot reach) and `trace.c` (`TRACE_EVENT`s,
+//!   per-CPU counters, debugfs), mirroring `shim.h` one to one.
 
 use kernel::fs::{
     File,
@@ -43,6 +51,7 @@ mod completion;
 mod context;
 mod eventfd;
 mod fanout;
+mod ffi;
 mod iovec;
 mod misc;
 mod net;
@@ -55,6 +64,7 @@ mod ubuf;
 mod wait;
 mod wq;
 
+use crate::ffi::zcsend_kiocb_nowait;
 use context::Context;
 use uapi::*;
 
@@ -117,10 +127,6 @@ pub(crate) fn read_user_array<
         .reader()
         .read_slice(<[T] as kernel::transmute::AsBytes>::as_bytes_mut(&mut v))?;
     Ok(v)
-}
-
-extern "C" {
-    fn zcsend_kiocb_nowait(iocb: *const c_void) -> bool;
 }
 
 #[vtable]

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C side of the module: every function of `rust/shim.c` and
+//! `rust/trace.c`, declared once, in the order and with the types of
+//! `rust/shim.h` (kernel types from `bindings::`). Nothing else in `rust/`
+//! declares a foreign function. The wrappers exist only for what Rust cannot
+//! reach: static inlines and macros (`skb_zcopy`, `in_compat_syscall`,
+//! `smp_store_release`, `wait_event_interruptible`, `TRACE_EVENT`s,
+//! per-CPU counters); everything the bindings export is called directly.
+
+use kernel::bindings;
+use kernel::prelude::*;
+
+// `page` and `sk_buff` hold bindgen array types rustc cannot prove FFI-safe;
+// only pointers to them cross.
+#[allow(improper_ctypes)]
+extern "C" {
+    pub(crate) fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
+    pub(crate) fn zcsend_skb_zcopy_init(
+        skb: *mut bindings::sk_buff,
+        uarg: *mut bindings::ubuf_info,
+    );
+    pub(crate) fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
+    pub(crate) fn zcsend_in_compat_syscall() -> bool;
+    pub(crate) fn zcsend_kiocb_nowait(iocb: *const bindings::kiocb) -> bool;
+    pub(crate) fn zcsend_fill_frags(
+        skb: *mut bindings::sk_buff,
+        from: *mut bindings::iov_iter,
+        length: usize,
+    ) -> c_int;
+    pub(crate) fn zcsend_sock_kind(
+        sock: *mut bindings::socket,
+        family: *mut c_int,
+        ty: *mut c_int,
+        protocol: *mut c_int,
+        zc: *mut bool,
+        established: *mut bool,
+    );
+    pub(crate) fn zcsend_account_pinned(
+        user: *mut *mut bindings::user_struct,
+        nr: c_ulong,
+    ) -> c_int;
+    pub(crate) fn zcsend_unaccount_pinned(user: *mut bindings::user_struct, nr: c_ulong);
+    pub(crate) fn zcsend_put_user(user: *mut bindings::user_struct);
+    pub(crate) fn zcsend_publish_fops(
+        misc: *mut bindings::miscdevice,
+        fops: *const bindings::file_operations,
+    );
+    pub(crate) fn zcsend_synchronize_rcu_tasks();
+    pub(crate) fn zcsend_folio_next(prev: *mut bindings::page, next: *mut bindings::page) -> bool;
+    pub(crate) fn zcsend_waitq_init(wq: *mut bindings::wait_queue_head);
+    pub(crate) fn zcsend_waitq_wake(wq: *mut bindings::wait_queue_head);
+    pub(crate) fn zcsend_waitq_wait(
+        wq: *mut bindings::wait_queue_head,
+        cond: unsafe extern "C" fn(*mut c_void) -> bool,
+        arg: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn zcsend_can_complete_inline() -> bool;
+    pub(crate) fn zcsend_page_address(page: *mut bindings::page) -> *mut c_void;
+    pub(crate) fn zcsend_eventfd_signal_rcu(slot: *mut *mut bindings::eventfd_ctx);
+    pub(crate) fn zcsend_eventfd_swap(
+        slot: *mut *mut bindings::eventfd_ctx,
+        new: *mut bindings::eventfd_ctx,
+    ) -> *mut bindings::eventfd_ctx;
+
+    // rust/trace.c
+    pub(crate) fn zcsend_count(idx: c_uint, delta: i64);
+    pub(crate) fn zcsend_debugfs_init();
+    pub(crate) fn zcsend_debugfs_exit();
+    pub(crate) fn zcsend_trace_complete_enabled() -> bool;
+    pub(crate) fn zcsend_now_ns() -> u64;
+    pub(crate) fn zcsend_trace_send(
+        user_data: u64,
+        result: i64,
+        bytes: u32,
+        pages: u32,
+        frags: u32,
+        path: u32,
+    );
+    pub(crate) fn zcsend_trace_complete(
+        user_data: u64,
+        bytes: u64,
+        flags: u32,
+        latency_ns: u64,
+        chain_len: u32,
+    );
+    pub(crate) fn zcsend_trace_register(buffers: u32, pages: u64, segments: u64);
+    pub(crate) fn zcsend_trace_fanout(
+        user_data: u64,
+        dests: u32,
+        ok: u32,
+        bytes: u64,
+        stable: bool,
+    );
+}
