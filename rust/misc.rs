@@ -25,18 +25,30 @@ use kernel::miscdevice::{
     MiscDevice,
     MiscDeviceRegistration, //
 };
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
 use kernel::types::Opaque;
 
 struct Fops(Opaque<bindings::file_operations>);
-// SAFETY: written once by `own_fops` during module init, before it is
+// SAFETY: written once by `own_fops` (guarded by `OWNED`), before it is
 // published to the misc core; read-only afterwards.
 unsafe impl Sync for Fops {}
 
 static FOPS: Fops = Fops(Opaque::uninit());
 
+/// Set by the one call of [`own_fops`] that fills `FOPS`.
+static OWNED: Atomic<bool> = Atomic::new(false);
+
 /// Points `reg`'s device at a copy of its file operations owned by this
-/// module. Called once, from module init, right after registration.
+/// module. Meant for module init, right after registration; only the first
+/// call does anything (a second would rewrite a table `misc_open` may be
+/// reading), so calling it again is harmless.
 pub(crate) fn own_fops<T: MiscDevice>(reg: &MiscDeviceRegistration<T>) {
+    if OWNED.xchg(true, Relaxed) {
+        return;
+    }
     let misc = reg.as_raw();
     let fops = FOPS.0.get();
     // SAFETY: `misc` is our registered miscdevice; its `fops` points at the
