@@ -23,6 +23,17 @@
  *             "OK udp dgrams=<got>/<k> bytes=<b> bad=0 dup=0 lost=0 ..." or
  *             "BAD udp ..." (wrong bytes) or "LOSS udp ..." (only missing
  *             datagrams).
+ *
+ * Broadcast (zcsend_broadcast to zcsend_broadcast_rx, TCP port 7880): one run
+ * is <n> subscriber connections that each carry the same stream:
+ *             "ZCX1 bcast seed=<hex> bytes=<b> run=<id> sub=<i>/<n>\n", then
+ *             the <b> stream bytes, then a shutdown of the write side. The
+ *             receiver checks each connection on its own and answers it
+ *             "OK bcast sub=<i> bytes=<b> hash=<hex>" or "BAD bcast sub=<i>
+ *             bytes=<got> expected=<b> first_bad=<off>"; once all <n> of a
+ *             run have ended it prints a per-subscriber report and whether
+ *             every stream was identical (same length, same hash, each
+ *             matching the pattern).
  */
 #ifndef ZCSEND_SAMPLES_PATTERN_H
 #define ZCSEND_SAMPLES_PATTERN_H
@@ -34,6 +45,7 @@
 #define ZCX_SEED		0x7a6373656e64ULL	/* "zcsend" */
 #define ZCX_TCP_PORT		7878
 #define ZCX_UDP_PORT		7879
+#define ZCX_BCAST_PORT		7880
 #define ZCX_DGRAM_MAGIC		0x3158435aU		/* "ZCX1" */
 #define ZCX_LINE_MAX		256
 

@@ -6,7 +6,9 @@
 # guest boots. Raises tap0's MTU to its maximum (65521 for a tap: 65535 minus
 # the Ethernet header) so that the guest's 60000-byte datagrams are not
 # dropped, then serves the two TCP and two UDP runs of run_sample.sh
-# (copy baseline and zcsend each).
+# (copy baseline and zcsend each). zcsend_broadcast_rx runs beside it on TCP
+# 7880 for the four runs of the fan-out broadcaster (normal and stable mode,
+# blocking and MSG_DONTWAIT) and checks every subscriber's stream.
 #
 # Environment: ZCSEND_RX_TIMEOUT seconds (default 300), ZCSEND_TAP (tap0).
 
@@ -16,6 +18,11 @@ if ip link set "$TAP" mtu "${mtu:-65521}"; then
 	echo "run_host: $TAP mtu ${mtu:-65521}"
 else
 	echo "run_host: could not raise the $TAP mtu; large datagrams may be dropped"
+fi
+if [ -x "$(dirname "$0")/zcsend_broadcast_rx" ]; then
+	# Ended with this helper's process group when the guest is done.
+	"$(dirname "$0")/zcsend_broadcast_rx" --runs 4 \
+		--timeout "${ZCSEND_RX_TIMEOUT:-300}" &
 fi
 exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 3 --udp-runs 2 \
 	--timeout "${ZCSEND_RX_TIMEOUT:-300}"

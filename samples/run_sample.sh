@@ -12,6 +12,13 @@
 # ZCSEND_SAMPLE_DUMMY=1 (or zcsend.sample_dummy=1 on the kernel command line)
 # to always do that, =0 never.
 #
+# Beside that transfer demo, zcsend_broadcast sends one stream to 8 TCP
+# subscribers with ZCSEND_IOC_FANOUT (one call per chunk, one completion per
+# call), in normal and in ZCSEND_FANOUT_STABLE mode, then once more with
+# MSG_DONTWAIT so that sockets take only part of a chunk and the rest goes to
+# each short subscriber alone; zcsend_broadcast_rx on the host checks that
+# every subscriber received the identical full stream.
+#
 # The host must run host/run_host.sh in the tap's namespace (scripts/run.sh
 # does, with guest.sh --host-cmd). Exit status: 0 if every run passed.
 
@@ -118,12 +125,27 @@ if [ "$dummy" = 1 ]; then
 	ip link set dummy0 down
 fi
 
+# One stream to many subscribers: ZCSEND_IOC_FANOUT (zcsend_broadcast.c).
+if [ -x ./zcsend_broadcast ]; then
+	echo
+	say "fan-out: one stream to 8 TCP subscribers at $PEER:7880, eth0 mtu $(cat /sys/class/net/eth0/mtu 2>/dev/null)"
+	XFER=./zcsend_broadcast
+	xfer
+	xfer --nowait --chunks 16
+	XFER=./zcsend_xfer
+fi
+
 echo
 echo "== zcsend sample summary (guest: QEMU, sender $LOCAL -> receiver $PEER) =="
 cat "$RESULTS"
 echo "(MB/s: first send until the buffers are free again, i.e. send() returned or"
 echo " the completion was read; e2e: until the receiver's verdict; cpu: sender"
 echo " process CPU per GB sent; call: median time spent in one send call)"
+echo "(fanout rows: one ZCSEND_IOC_FANOUT per chunk to all subscribers, plus one"
+echo " per remainder of a partly accepted chunk; MiB, MB/s and cpu count bytes"
+echo " delivered, summed over subscribers; zero-copy: completion records; -nb:"
+echo " MSG_DONTWAIT; -stable/-stb: ZCSEND_FANOUT_STABLE; cpu leaves out the"
+echo " pattern generation)"
 if dmesg 2>/dev/null | grep -qiE 'KernelAddressSanitizer|lock dependency validator'; then
 	echo "Note: this guest kernel is a debug build (KASAN/lockdep) running under"
 	echo "QEMU TCG: speeds and CPU costs are far from a production kernel's and say"

@@ -13,6 +13,10 @@ const unsigned int zcsend_c_ioc_version = ZCSEND_IOC_VERSION;
 const unsigned int zcsend_c_ioc_send = ZCSEND_IOC_SEND;
 const unsigned int zcsend_c_ioc_set_eventfd = ZCSEND_IOC_SET_EVENTFD;
 const unsigned int zcsend_c_ioc_stats = ZCSEND_IOC_STATS;
+const unsigned int zcsend_c_ioc_register_buffers = ZCSEND_IOC_REGISTER_BUFFERS;
+const unsigned int zcsend_c_ioc_unregister_buffers = ZCSEND_IOC_UNREGISTER_BUFFERS;
+const unsigned int zcsend_c_ioc_submit = ZCSEND_IOC_SUBMIT;
+const unsigned int zcsend_c_ioc_fanout = ZCSEND_IOC_FANOUT;
 
 /* { sizeof, alignof, then the offset of every member in declaration order } */
 const unsigned long zcsend_c_send_layout[] = {
@@ -46,10 +50,66 @@ const unsigned long zcsend_c_stats_layout[] = {
 	offsetof(struct zcsend_stats, linked),
 };
 
+const unsigned long zcsend_c_range_layout[] = {
+	sizeof(struct zcsend_range), _Alignof(struct zcsend_range),
+	offsetof(struct zcsend_range, buf_index),
+	offsetof(struct zcsend_range, reserved),
+	offsetof(struct zcsend_range, offset),
+	offsetof(struct zcsend_range, len),
+};
+
+const unsigned long zcsend_c_buffer_layout[] = {
+	sizeof(struct zcsend_buffer), _Alignof(struct zcsend_buffer),
+	offsetof(struct zcsend_buffer, addr),
+	offsetof(struct zcsend_buffer, len),
+};
+
+const unsigned long zcsend_c_register_layout[] = {
+	sizeof(struct zcsend_register), _Alignof(struct zcsend_register),
+	offsetof(struct zcsend_register, bufs),
+	offsetof(struct zcsend_register, nr),
+	offsetof(struct zcsend_register, flags),
+};
+
+const unsigned long zcsend_c_submit_layout[] = {
+	sizeof(struct zcsend_submit), _Alignof(struct zcsend_submit),
+	offsetof(struct zcsend_submit, sends),
+	offsetof(struct zcsend_submit, nr),
+	offsetof(struct zcsend_submit, flags),
+};
+
+const unsigned long zcsend_c_dest_layout[] = {
+	sizeof(struct zcsend_dest), _Alignof(struct zcsend_dest),
+	offsetof(struct zcsend_dest, fd),
+	offsetof(struct zcsend_dest, addrlen),
+	offsetof(struct zcsend_dest, addr),
+	offsetof(struct zcsend_dest, result),
+};
+
+const unsigned long zcsend_c_fanout_layout[] = {
+	sizeof(struct zcsend_fanout), _Alignof(struct zcsend_fanout),
+	offsetof(struct zcsend_fanout, flags),
+	offsetof(struct zcsend_fanout, iovcnt),
+	offsetof(struct zcsend_fanout, iov),
+	offsetof(struct zcsend_fanout, dests),
+	offsetof(struct zcsend_fanout, nr),
+	offsetof(struct zcsend_fanout, resv),
+	offsetof(struct zcsend_fanout, user_data),
+};
+
 const unsigned int zcsend_c_consts[] = {
 	ZCSEND_ABI_VERSION,
 	ZCSEND_IOC_MAGIC,
 	ZCSEND_COMPL_ZEROCOPY,
 	ZCSEND_COMPL_COPIED,
 	ZCSEND_COMPL_COPY_PATH,
+	ZCSEND_COMPL_FANOUT,
+	ZCSEND_COMPL_STABLE,
+	ZCSEND_SEND_FIXED,
+	ZCSEND_FANOUT_STABLE,
+	ZCSEND_MAX_FANOUT,
+	ZCSEND_MAX_BATCH,
+	ZCSEND_MAX_BUFFERS,
+	ZCSEND_MAX_COMPLETIONS,
+	ZCSEND_MAX_PINNED_PAGES,
 };

@@ -81,6 +81,14 @@ pub struct Completion {
     /// The send took the plain copy path (`ZCSEND_COMPL_COPY_PATH`): below the
     /// module's copy threshold, or a UDP datagram with too many fragments.
     pub copy_path: bool,
+    /// The record of a [`Device::fanout`] (`ZCSEND_COMPL_FANOUT`): `bytes` is
+    /// summed over its destinations, and `zerocopy` holds only if none of
+    /// them copied.
+    pub fanout: bool,
+    /// A stable fan-out (`ZCSEND_COMPL_STABLE`): the bytes sent were the
+    /// module's own copy of the payload, and this record says when that copy
+    /// was released.
+    pub stable: bool,
     /// 0; reserved by the ABI for a negative errno reported after acceptance.
     pub result: i32,
 }
@@ -98,8 +106,42 @@ impl Completion {
             bytes: raw.bytes,
             zerocopy: kind == sys::ZCSEND_COMPL_ZEROCOPY,
             copy_path: raw.flags & sys::ZCSEND_COMPL_COPY_PATH != 0,
+            fanout: raw.flags & sys::ZCSEND_COMPL_FANOUT != 0,
+            stable: raw.flags & sys::ZCSEND_COMPL_STABLE != 0,
             result: raw.result,
         }
+    }
+}
+
+/// One destination of a fan-out ([`Device::fanout`], [`Scope::fanout`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Dest<'a> {
+    /// The socket (TCP or UDP, IPv4 or IPv6). One fan-out may name a socket
+    /// only once (`EINVAL`).
+    pub sock: BorrowedFd<'a>,
+    /// Where to send on an unconnected UDP socket, as `dest` of
+    /// [`Device::send`]; `None` for connected sockets.
+    pub addr: Option<SocketAddr>,
+}
+
+impl<'a> Dest<'a> {
+    /// A connected socket.
+    pub fn new(sock: BorrowedFd<'a>) -> Dest<'a> {
+        Dest { sock, addr: None }
+    }
+
+    /// An unconnected UDP socket and the address to send to.
+    pub fn to(sock: BorrowedFd<'a>, addr: SocketAddr) -> Dest<'a> {
+        Dest {
+            sock,
+            addr: Some(addr),
+        }
+    }
+}
+
+impl<'a> From<BorrowedFd<'a>> for Dest<'a> {
+    fn from(sock: BorrowedFd<'a>) -> Dest<'a> {
+        Dest::new(sock)
     }
 }
 
@@ -270,6 +312,51 @@ impl Device {
         self.send_iov(sock, &iov, flags, dest, user_data, None, || bufs.to_vec())
     }
 
+    /// Sends the same `bufs` to every socket in `dests` with one
+    /// `ZCSEND_IOC_FANOUT`: the payload is pinned once and shared by the skbs
+    /// of all the sockets, and **one** [`Completion`] (with
+    /// [`fanout`](Completion::fanout) set) reports when the last of them
+    /// released it.
+    ///
+    /// `Err`: the call failed before anything was sent (`EINVAL` for no or
+    /// more than [`MAX_FANOUT`](crate::MAX_FANOUT) destinations, a socket
+    /// named twice, bad flags or no buffer; `EBADF`, `ENOTSOCK`, `EFAULT`;
+    /// the limits of [`send`](Self::send), `EBUSY` and `ENOBUFS`), and no
+    /// completion follows. `Ok`: one result per destination, in the order of
+    /// `dests`: the bytes that socket accepted, which a stream socket may
+    /// take only part of (send the rest to it alone), or that socket's error;
+    /// a failing destination does not stop the others. Exactly one
+    /// [`Completion`] carrying `user_data` follows, also when no destination
+    /// accepted anything; its `bytes` is the sum of the accepted bytes.
+    ///
+    /// Buffers, as for [`send`](Self::send): the library keeps a clone of
+    /// each [`Buf`] until the completion has been read. With `stable`
+    /// (`ZCSEND_FANOUT_STABLE`) the module sends a copy of its own, taken
+    /// during the call (charged to `RLIMIT_MEMLOCK` like pinned pages), so
+    /// the library lets go of its clones as soon as the call returns and the
+    /// caller may reuse the memory at once; the completion, with
+    /// [`stable`](Completion::stable) set, then says when the module's copy
+    /// was freed.
+    ///
+    /// `flags` are those of [`send`](Self::send), applied to every socket;
+    /// the stable mode is chosen by `stable` only (`EINVAL` if `flags`
+    /// carries `ZCSEND_FANOUT_STABLE` or `ZCSEND_SEND_FIXED` bits).
+    pub fn fanout(
+        &self,
+        dests: &[Dest<'_>],
+        bufs: &[Buf],
+        flags: MsgFlags,
+        stable: bool,
+        user_data: u64,
+    ) -> io::Result<Vec<io::Result<usize>>> {
+        let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
+        // As in `send`: borrowed during the ioctl, cloned on success (unless
+        // the module copied them).
+        self.fanout_iov(dests, &iov, flags, stable, user_data, None, || {
+            bufs.to_vec()
+        })
+    }
+
     /// [`send`](Self::send) over borrowed memory, with nothing to keep it
     /// alive: the caller's job.
     ///
@@ -330,6 +417,53 @@ impl Device {
             user_data: id,
         };
         let n = self.ioctl(sys::ZCSEND_IOC_SEND, &mut req)?;
+        self.track(id, user_data, scope, keep);
+        Ok(n as usize)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fanout_iov(
+        &self,
+        dests: &[Dest<'_>],
+        iov: &[libc::iovec],
+        flags: MsgFlags,
+        stable: bool,
+        user_data: u64,
+        scope: Option<u64>,
+        keep: impl FnOnce() -> Vec<Buf>,
+    ) -> io::Result<Vec<io::Result<usize>>> {
+        let einval = |_| io::Error::from_raw_os_error(libc::EINVAL);
+        let iovcnt = u32::try_from(iov.len()).map_err(einval)?;
+        let nr = u32::try_from(dests.len()).map_err(einval)?;
+        let flags = fanout_flags(flags, stable)?;
+        // `_addrs` holds the addresses `raw` points to until we return.
+        let (_addrs, mut raw) = fanout_dests(dests);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut req = sys::zcsend_fanout {
+            flags,
+            iovcnt,
+            iov: iov.as_ptr() as u64,
+            dests: raw.as_mut_ptr() as u64,
+            nr,
+            resv: 0,
+            user_data: id,
+        };
+        self.ioctl(sys::ZCSEND_IOC_FANOUT, &mut req)?;
+        // Stable: the module sent its own copy, the caller's bytes are free.
+        self.track(id, user_data, scope, move || {
+            if stable {
+                Vec::new()
+            } else {
+                keep()
+            }
+        });
+        Ok(raw.iter().map(|d| dest_result(d.result)).collect())
+    }
+
+    /// Files a call the kernel accepted (`id` in its record's `user_data`):
+    /// in flight with clones of its buffers until its record is read, or done
+    /// at once if another thread read the record already.
+    fn track(&self, id: u64, user_data: u64, scope: Option<u64>, keep: impl FnOnce() -> Vec<Buf>) {
         let mut st = lock(&self.state);
         if let Some(s) = scope {
             *st.scopes.entry(s).or_default() += 1;
@@ -346,7 +480,6 @@ impl Device {
                 st.inflight.insert(id, InFlight { keep: keep(), ..f });
             }
         }
-        Ok(n as usize)
     }
 
     /// Runs `f` with a [`Scope`] whose sends may borrow memory from outside
@@ -548,6 +681,28 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         )
     }
 
+    /// [`Device::fanout`] over slices borrowed for `'scope`, like
+    /// [`send`](Self::send): one payload to every socket in `dests`, one
+    /// completion, and [`Device::scope`] returns only after it.
+    pub fn fanout(
+        &self,
+        dests: &[Dest<'_>],
+        bufs: &[IoSlice<'scope>],
+        flags: MsgFlags,
+        stable: bool,
+        user_data: u64,
+    ) -> io::Result<Vec<io::Result<usize>>> {
+        self.dev.fanout_iov(
+            dests,
+            as_iovecs(bufs),
+            flags,
+            stable,
+            user_data,
+            Some(self.id),
+            Vec::new,
+        )
+    }
+
     /// The device, for its other methods.
     pub fn device(&self) -> &'env Device {
         self.dev
@@ -577,6 +732,56 @@ fn as_iovecs<'a>(bufs: &'a [IoSlice<'_>]) -> &'a [libc::iovec] {
     // SAFETY: `IoSlice` is guaranteed ABI-compatible with `struct iovec` on
     // Unix.
     unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast(), bufs.len()) }
+}
+
+/// `zcsend_fanout.flags`: the `MSG_*` flags plus `ZCSEND_FANOUT_STABLE` when
+/// `stable`. The module's own bits are not taken from `flags`: the library
+/// must know whether the module copies (stable) and the iovecs must not be
+/// read as registered-buffer ranges (`ZCSEND_SEND_FIXED`).
+fn fanout_flags(flags: MsgFlags, stable: bool) -> io::Result<u32> {
+    if flags.bits() & (sys::ZCSEND_FANOUT_STABLE | sys::ZCSEND_SEND_FIXED) != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(flags.bits() | if stable { sys::ZCSEND_FANOUT_STABLE } else { 0 })
+}
+
+/// The `struct zcsend_dest` array for `dests`, and the socket addresses it
+/// points into: keep the first until the ioctl has returned.
+fn fanout_dests(dests: &[Dest<'_>]) -> (Vec<(SockAddr, u32)>, Vec<sys::zcsend_dest>) {
+    let addrs: Vec<(SockAddr, u32)> = dests
+        .iter()
+        .map(|d| match &d.addr {
+            Some(a) => sockaddr(a),
+            None => (SockAddr::none(), 0),
+        })
+        .collect();
+    // The addresses live in `addrs`' heap block, which moving the Vec out
+    // does not move.
+    let raw = dests
+        .iter()
+        .zip(&addrs)
+        .map(|(d, (a, len))| sys::zcsend_dest {
+            fd: d.sock.as_raw_fd(),
+            addrlen: *len,
+            addr: if *len == 0 { 0 } else { a.as_ptr() as u64 },
+            result: 0,
+        })
+        .collect();
+    (addrs, raw)
+}
+
+/// One `zcsend_dest.result`: bytes accepted, or a negative errno.
+fn dest_result(r: i64) -> io::Result<usize> {
+    if r >= 0 {
+        // At most the payload's length, which fits a usize.
+        Ok(usize::try_from(r).unwrap_or(usize::MAX))
+    } else {
+        let errno = r
+            .checked_neg()
+            .and_then(|e| i32::try_from(e).ok())
+            .unwrap_or(libc::EIO);
+        Err(io::Error::from_raw_os_error(errno))
+    }
 }
 
 fn set_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
@@ -650,6 +855,7 @@ fn sockaddr(a: &SocketAddr) -> (SockAddr, u32) {
 mod tests {
     use super::*;
     use crate::sys::{ZCSEND_COMPL_COPIED, ZCSEND_COMPL_COPY_PATH, ZCSEND_COMPL_ZEROCOPY};
+    use std::os::fd::AsFd;
 
     fn raw(id: u64, bytes: u64, flags: u32) -> sys::zcsend_completion {
         sys::zcsend_completion {
@@ -670,6 +876,8 @@ mod tests {
                 bytes: 4096,
                 zerocopy: true,
                 copy_path: false,
+                fanout: false,
+                stable: false,
                 result: 0
             }
         );
@@ -789,6 +997,144 @@ mod tests {
         assert_eq!(sin6.sin6_addr.s6_addr[0], 0xfd);
         assert_eq!(sin6.sin6_addr.s6_addr[15], 1);
         assert_eq!(sin6.sin6_scope_id, 3);
+    }
+
+    #[test]
+    fn decode_fanout_flags() {
+        use crate::sys::{ZCSEND_COMPL_FANOUT, ZCSEND_COMPL_STABLE};
+        let c = Completion::from_raw(
+            &raw(1, 3 << 18, ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_FANOUT),
+            9,
+        );
+        assert!(c.fanout && !c.stable && c.zerocopy && !c.copy_path);
+        assert_eq!((c.user_data, c.bytes), (9, 3 << 18));
+        let c = Completion::from_raw(
+            &raw(
+                1,
+                10,
+                ZCSEND_COMPL_COPIED | ZCSEND_COMPL_FANOUT | ZCSEND_COMPL_STABLE,
+            ),
+            9,
+        );
+        assert!(c.fanout && c.stable && !c.zerocopy);
+        // A plain send's record says neither.
+        let c = Completion::from_raw(&raw(1, 10, ZCSEND_COMPL_ZEROCOPY), 9);
+        assert!(!c.fanout && !c.stable);
+    }
+
+    #[test]
+    fn fanout_flag_bits() {
+        let f = MsgFlags::NOSIGNAL | MsgFlags::DONTWAIT;
+        assert_eq!(fanout_flags(f, false).unwrap(), f.bits());
+        assert_eq!(
+            fanout_flags(f, true).unwrap(),
+            f.bits() | sys::ZCSEND_FANOUT_STABLE
+        );
+        // The module's own bits come from the library, never from `flags`.
+        for bit in [sys::ZCSEND_FANOUT_STABLE, sys::ZCSEND_SEND_FIXED] {
+            let e = fanout_flags(MsgFlags::from_bits_retain(bit), true).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        }
+    }
+
+    #[test]
+    fn fanout_dest_array() {
+        let a = std::fs::File::open("/dev/null").unwrap();
+        let b = std::fs::File::open("/dev/null").unwrap();
+        let v4: SocketAddr = "10.77.0.1:7880".parse().unwrap();
+        let v6: SocketAddr = "[fd77::1]:7880".parse().unwrap();
+        let dests = [
+            Dest::new(a.as_fd()),
+            Dest::to(b.as_fd(), v4),
+            Dest::from(a.as_fd()),
+            Dest::to(b.as_fd(), v6),
+        ];
+        let (addrs, raw) = fanout_dests(&dests);
+        assert_eq!(raw.len(), 4);
+        assert_eq!(raw[0].fd, a.as_raw_fd());
+        assert_eq!((raw[0].addrlen, raw[0].addr, raw[0].result), (0, 0, 0));
+        assert_eq!(raw[2].fd, a.as_raw_fd());
+        assert_eq!((raw[2].addrlen, raw[2].addr), (0, 0));
+        assert_eq!(raw[1].fd, b.as_raw_fd());
+        assert_eq!(raw[1].addrlen as usize, size_of::<libc::sockaddr_in>());
+        assert_eq!(raw[3].addrlen as usize, size_of::<libc::sockaddr_in6>());
+        // Each address points at its own encoding, which stays in `addrs`.
+        assert_eq!(raw[1].addr, addrs[1].0.as_ptr() as u64);
+        assert_eq!(raw[3].addr, addrs[3].0.as_ptr() as u64);
+        // SAFETY: written as a sockaddr_in by `sockaddr`, alive in `addrs`.
+        let sin = unsafe { &*(raw[1].addr as *const libc::sockaddr_in) };
+        assert_eq!(sin.sin_family as i32, libc::AF_INET);
+        assert_eq!(u16::from_be(sin.sin_port), 7880);
+        assert_eq!(sin.sin_addr.s_addr.to_ne_bytes(), [10, 77, 0, 1]);
+        // SAFETY: written as a sockaddr_in6, alive in `addrs`.
+        let sin6 = unsafe { &*(raw[3].addr as *const libc::sockaddr_in6) };
+        assert_eq!(sin6.sin6_family as i32, libc::AF_INET6);
+        assert_eq!(sin6.sin6_addr.s6_addr[0], 0xfd);
+        assert!(fanout_dests(&[]).1.is_empty());
+    }
+
+    #[test]
+    fn fanout_dest_results() {
+        assert_eq!(dest_result(0).unwrap(), 0);
+        assert_eq!(dest_result(262_144).unwrap(), 262_144);
+        let e = dest_result(-i64::from(libc::EPIPE)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EPIPE));
+        let e = dest_result(-i64::from(libc::EAGAIN)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        // Nonsense from the kernel does not panic.
+        assert_eq!(
+            dest_result(i64::MIN).unwrap_err().raw_os_error(),
+            Some(libc::EIO)
+        );
+        assert_eq!(
+            dest_result(-(1i64 << 40)).unwrap_err().raw_os_error(),
+            Some(libc::EIO)
+        );
+    }
+
+    /// A failed fan-out (here: a device that is not zcsend, so `ENOTTY`)
+    /// posts no completion, so the library must keep nothing in flight and
+    /// hold on to no buffer.
+    #[test]
+    fn failed_fanout_keeps_nothing() {
+        let dev = Device::open_path("/dev/null").unwrap();
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let mine = std::sync::Arc::new(vec![3u8; 4096]);
+        for stable in [false, true] {
+            let e = dev
+                .fanout(
+                    &[Dest::new(sock.as_fd())],
+                    &[Buf::from_arc(mine.clone())],
+                    MsgFlags::NOSIGNAL,
+                    stable,
+                    5,
+                )
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOTTY));
+        }
+        // Refused before the ioctl.
+        let e = dev
+            .fanout(
+                &[Dest::new(sock.as_fd())],
+                &[Buf::from_arc(mine.clone())],
+                MsgFlags::from_bits_retain(sys::ZCSEND_SEND_FIXED),
+                false,
+                6,
+            )
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        let r = dev.scope(|s| {
+            s.fanout(
+                &[Dest::new(sock.as_fd())],
+                &[IoSlice::new(&mine[..])],
+                MsgFlags::NONE,
+                false,
+                7,
+            )
+        });
+        assert!(r.is_err());
+        assert_eq!(dev.in_flight(), 0);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 1);
     }
 
     #[test]

@@ -143,6 +143,39 @@
 //! 3. [`Device::send_borrowed`] is `unsafe`: the caller promises the
 //!    lifetime by hand, as in C.
 //!
+//! # One payload to many sockets
+//!
+//! [`Device::fanout`] (`ZCSEND_IOC_FANOUT`) sends the same buffers to up to
+//! [`MAX_FANOUT`] sockets in one call: the pages are pinned once, every skb
+//! of every socket refers to them, and one [`Completion`] (`fanout` set)
+//! comes once the last of them is gone. Ownership is that of
+//! [`Device::send`]: the library keeps clones of the [`Buf`]s until that
+//! completion has been read, and [`Scope::fanout`] is the borrowing form.
+//! The result is per destination, and a stream socket may take only part of
+//! the payload; the caller sends the rest to that socket alone (another
+//! fan-out of one, or a send). With `stable` the module sends a copy of its
+//! own, taken during the call, and the library releases the buffers when
+//! the call returns: the memory can be refilled right away.
+//!
+//! ```no_run
+//! # use std::{net::TcpStream, os::fd::AsFd, sync::Arc};
+//! # use zcsend::{Buf, Dest, Device, MsgFlags};
+//! # fn f(dev: &Device, subscribers: &[TcpStream]) -> std::io::Result<()> {
+//! let mut chunk = Arc::new(vec![0u8; 256 << 10]);
+//! let dests: Vec<Dest> = subscribers.iter().map(|s| Dest::new(s.as_fd())).collect();
+//! let results = dev.fanout(&dests, &[Buf::from_arc(chunk.clone())], MsgFlags::NOSIGNAL, false, 1)?;
+//! for (sub, r) in subscribers.iter().zip(&results) {
+//!     match r {
+//!         Ok(n) if *n < chunk.len() => { /* send chunk[n..] to `sub` alone */ }
+//!         Ok(_) => {}
+//!         Err(e) => eprintln!("subscriber {:?}: {e}", sub.peer_addr()),
+//!     }
+//! }
+//! // Not stable: `Arc::get_mut(&mut chunk)` is `None` until the completion
+//! // of user_data 1 has been read; with `stable` it is `Some` already.
+//! # let _ = Arc::get_mut(&mut chunk); Ok(()) }
+//! ```
+//!
 //! Completions are tracked by an id the library puts in the kernel record's
 //! `user_data`; the caller's own `user_data` comes back in [`Completion`].
 //! Every method that reads the device (`read_completions`,
@@ -161,7 +194,7 @@ mod eventfd;
 pub mod sys;
 
 pub use buf::{read_file, Buf, Mmap, StableBytes};
-pub use device::{Completion, Device, MsgFlags, Scope, Stats};
+pub use device::{Completion, Dest, Device, MsgFlags, Scope, Stats};
 pub use eventfd::EventFd;
 
 /// The ABI version this crate was built against (`ZCSEND_ABI_VERSION`).
@@ -169,3 +202,6 @@ pub const ABI_VERSION: u32 = sys::ZCSEND_ABI_VERSION;
 
 /// Path of the character device (`ZCSEND_DEVICE`).
 pub const DEVICE_PATH: &str = sys::DEVICE_PATH;
+
+/// Most destinations of one [`Device::fanout`] (`ZCSEND_MAX_FANOUT`).
+pub const MAX_FANOUT: usize = sys::ZCSEND_MAX_FANOUT as usize;

@@ -28,6 +28,7 @@ mod ioc {
     ))]
     mod arch {
         pub const SIZEBITS: u32 = 13;
+        pub const NONE: u32 = 1;
         pub const WRITE: u32 = 4;
         pub const READ: u32 = 2;
     }
@@ -43,10 +44,11 @@ mod ioc {
     )))]
     mod arch {
         pub const SIZEBITS: u32 = 14;
+        pub const NONE: u32 = 0;
         pub const WRITE: u32 = 1;
         pub const READ: u32 = 2;
     }
-    pub use arch::{READ, WRITE};
+    pub use arch::{NONE, READ, WRITE};
 
     const NRSHIFT: u32 = 0;
     const TYPESHIFT: u32 = 8;
@@ -74,6 +76,29 @@ pub const ZCSEND_IOC_SET_EVENTFD: u32 =
 /// `_IOR(ZCSEND_IOC_MAGIC, 0x03, struct zcsend_stats)`
 pub const ZCSEND_IOC_STATS: u32 =
     ioc::ioc(ioc::READ, ZCSEND_IOC_MAGIC, 0x03, size_of::<zcsend_stats>());
+/// `_IOW(ZCSEND_IOC_MAGIC, 0x04, struct zcsend_register)`
+pub const ZCSEND_IOC_REGISTER_BUFFERS: u32 = ioc::ioc(
+    ioc::WRITE,
+    ZCSEND_IOC_MAGIC,
+    0x04,
+    size_of::<zcsend_register>(),
+);
+/// `_IO(ZCSEND_IOC_MAGIC, 0x05)`
+pub const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = ioc::ioc(ioc::NONE, ZCSEND_IOC_MAGIC, 0x05, 0);
+/// `_IOW(ZCSEND_IOC_MAGIC, 0x06, struct zcsend_submit)`
+pub const ZCSEND_IOC_SUBMIT: u32 = ioc::ioc(
+    ioc::WRITE,
+    ZCSEND_IOC_MAGIC,
+    0x06,
+    size_of::<zcsend_submit>(),
+);
+/// `_IOW(ZCSEND_IOC_MAGIC, 0x07, struct zcsend_fanout)`
+pub const ZCSEND_IOC_FANOUT: u32 = ioc::ioc(
+    ioc::WRITE,
+    ZCSEND_IOC_MAGIC,
+    0x07,
+    size_of::<zcsend_fanout>(),
+);
 
 /// `ZCSEND_DEVICE` without its NUL, as a path.
 pub const DEVICE_PATH: &str = match core::str::from_utf8(ZCSEND_DEVICE.split_last().unwrap().1) {
@@ -94,10 +119,20 @@ mod tests {
         static zcsend_c_ioc_send: c_uint;
         static zcsend_c_ioc_set_eventfd: c_uint;
         static zcsend_c_ioc_stats: c_uint;
+        static zcsend_c_ioc_register_buffers: c_uint;
+        static zcsend_c_ioc_unregister_buffers: c_uint;
+        static zcsend_c_ioc_submit: c_uint;
+        static zcsend_c_ioc_fanout: c_uint;
         static zcsend_c_send_layout: [c_ulong; 9];
         static zcsend_c_completion_layout: [c_ulong; 6];
         static zcsend_c_stats_layout: [c_ulong; 10];
-        static zcsend_c_consts: [c_uint; 5];
+        static zcsend_c_range_layout: [c_ulong; 6];
+        static zcsend_c_buffer_layout: [c_ulong; 4];
+        static zcsend_c_register_layout: [c_ulong; 5];
+        static zcsend_c_submit_layout: [c_ulong; 5];
+        static zcsend_c_dest_layout: [c_ulong; 6];
+        static zcsend_c_fanout_layout: [c_ulong; 9];
+        static zcsend_c_consts: [c_uint; 14];
     }
 
     #[test]
@@ -109,6 +144,10 @@ mod tests {
                 zcsend_c_ioc_send,
                 zcsend_c_ioc_set_eventfd,
                 zcsend_c_ioc_stats,
+                zcsend_c_ioc_register_buffers,
+                zcsend_c_ioc_unregister_buffers,
+                zcsend_c_ioc_submit,
+                zcsend_c_ioc_fanout,
             ]
         };
         let rust = [
@@ -116,11 +155,22 @@ mod tests {
             ZCSEND_IOC_SEND,
             ZCSEND_IOC_SET_EVENTFD,
             ZCSEND_IOC_STATS,
+            ZCSEND_IOC_REGISTER_BUFFERS,
+            ZCSEND_IOC_UNREGISTER_BUFFERS,
+            ZCSEND_IOC_SUBMIT,
+            ZCSEND_IOC_FANOUT,
         ];
-        for (name, (r, c)) in ["VERSION", "SEND", "SET_EVENTFD", "STATS"]
-            .iter()
-            .zip(rust.iter().zip(c.iter()))
-        {
+        let names = [
+            "VERSION",
+            "SEND",
+            "SET_EVENTFD",
+            "STATS",
+            "REGISTER_BUFFERS",
+            "UNREGISTER_BUFFERS",
+            "SUBMIT",
+            "FANOUT",
+        ];
+        for (name, (r, c)) in names.iter().zip(rust.iter().zip(c.iter())) {
             assert_eq!(*r, *c, "ZCSEND_IOC_{name}: Rust {r:#x}, C {c:#x}");
         }
     }
@@ -132,7 +182,11 @@ mod tests {
         assert_eq!(ZCSEND_IOC_VERSION, 0x8004_e500);
         assert_eq!(ZCSEND_IOC_SEND, 0x4028_e501);
         assert_eq!(ZCSEND_IOC_SET_EVENTFD, 0x4004_e502);
-        assert_eq!(ZCSEND_IOC_STATS, 0x8038_e503);
+        assert_eq!(ZCSEND_IOC_STATS, 0x8040_e503);
+        assert_eq!(ZCSEND_IOC_REGISTER_BUFFERS, 0x4010_e504);
+        assert_eq!(ZCSEND_IOC_UNREGISTER_BUFFERS, 0x0000_e505);
+        assert_eq!(ZCSEND_IOC_SUBMIT, 0x4010_e506);
+        assert_eq!(ZCSEND_IOC_FANOUT, 0x4028_e507);
     }
 
     #[test]
@@ -147,8 +201,41 @@ mod tests {
                 ZCSEND_COMPL_ZEROCOPY,
                 ZCSEND_COMPL_COPIED,
                 ZCSEND_COMPL_COPY_PATH,
+                ZCSEND_COMPL_FANOUT,
+                ZCSEND_COMPL_STABLE,
+                ZCSEND_SEND_FIXED,
+                ZCSEND_FANOUT_STABLE,
+                ZCSEND_MAX_FANOUT,
+                ZCSEND_MAX_BATCH,
+                ZCSEND_MAX_BUFFERS,
+                ZCSEND_MAX_COMPLETIONS,
+                ZCSEND_MAX_PINNED_PAGES,
             ]
         );
+        // The flags of one field must not collide: STABLE and FIXED share
+        // zcsend_fanout.flags with the MSG_* flags, FANOUT and STABLE share
+        // zcsend_completion.flags with the other completion bits.
+        assert_eq!(ZCSEND_FANOUT_STABLE & ZCSEND_SEND_FIXED, 0);
+        let msg = (libc::MSG_DONTWAIT
+            | libc::MSG_MORE
+            | libc::MSG_NOSIGNAL
+            | libc::MSG_EOR
+            | libc::MSG_CONFIRM
+            | libc::MSG_DONTROUTE) as u32;
+        assert_eq!((ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED) & msg, 0);
+        let compl = [
+            ZCSEND_COMPL_ZEROCOPY,
+            ZCSEND_COMPL_COPIED,
+            ZCSEND_COMPL_COPY_PATH,
+            ZCSEND_COMPL_FANOUT,
+            ZCSEND_COMPL_STABLE,
+        ];
+        assert_eq!(
+            compl.iter().fold(0, |a, b| a | b).count_ones(),
+            compl.len() as u32,
+            "completion flags overlap"
+        );
+        assert_eq!(ZCSEND_MAX_BUFFER_LEN, 1 << 30);
         assert_eq!(ZCSEND_IOC_MAGIC, 0xe5);
         assert_eq!(DEVICE_PATH, "/dev/zcsend");
     }
@@ -183,9 +270,47 @@ mod tests {
                     copy_threshold, linked),
             stats
         );
+        // SAFETY: plain constants defined in abi_check.c.
+        let (range, buffer, register, submit, dest, fanout) = unsafe {
+            (
+                zcsend_c_range_layout,
+                zcsend_c_buffer_layout,
+                zcsend_c_register_layout,
+                zcsend_c_submit_layout,
+                zcsend_c_dest_layout,
+                zcsend_c_fanout_layout,
+            )
+        };
+        assert_eq!(
+            layout!(zcsend_range; buf_index, reserved, offset, len),
+            range
+        );
+        assert_eq!(layout!(zcsend_buffer; addr, len), buffer);
+        assert_eq!(layout!(zcsend_register; bufs, nr, flags), register);
+        assert_eq!(layout!(zcsend_submit; sends, nr, flags), submit);
+        assert_eq!(layout!(zcsend_dest; fd, addrlen, addr, result), dest);
+        assert_eq!(
+            layout!(zcsend_fanout; flags, iovcnt, iov, dests, nr, resv, user_data),
+            fanout
+        );
         // The layout is the same for 32-bit processes: no pointers, no longs.
         assert_eq!(size_of::<zcsend_send>(), 40);
         assert_eq!(size_of::<zcsend_completion>(), 24);
         assert_eq!(size_of::<zcsend_stats>(), 64);
+        assert_eq!(size_of::<zcsend_range>(), 24);
+        assert_eq!(size_of::<zcsend_buffer>(), 16);
+        assert_eq!(size_of::<zcsend_register>(), 16);
+        assert_eq!(size_of::<zcsend_submit>(), 16);
+        assert_eq!(size_of::<zcsend_dest>(), 24);
+        assert_eq!(size_of::<zcsend_fanout>(), 40);
+        // The documented offsets, as a second opinion on both compilers.
+        assert_eq!(
+            layout!(zcsend_dest; fd, addrlen, addr, result),
+            [24, 8, 0, 4, 8, 16]
+        );
+        assert_eq!(
+            layout!(zcsend_fanout; flags, iovcnt, iov, dests, nr, resv, user_data),
+            [40, 8, 0, 4, 8, 16, 24, 28, 32]
+        );
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use zcsend::{Buf, Completion, Device, EventFd, MsgFlags};
+use zcsend::{Buf, Completion, Dest, Device, EventFd, MsgFlags};
 
 fn device() -> Option<Device> {
     match Device::open() {
@@ -200,4 +200,177 @@ fn wait_idle_then_drop() {
     drop(dev);
     drop(sock);
     assert_eq!(rx.join().unwrap().len(), 400_000);
+}
+
+/// Sends `chunks` chunks of `len` bytes to three loopback TCP sinks with one
+/// fan-out each (plus a fan-out of one per short socket), from one reusable
+/// `Arc` buffer; returns the completions and what each sink received.
+fn fanout_stream(
+    dev: &Device,
+    efd: &EventFd,
+    stable: bool,
+    chunks: usize,
+    len: usize,
+) -> (Vec<Completion>, u64, Vec<Vec<u8>>) {
+    let pairs: Vec<_> = (0..3).map(|_| tcp_pair()).collect();
+    let dests: Vec<Dest> = pairs.iter().map(|(s, _)| Dest::new(s.as_fd())).collect();
+    let stream = pattern(chunks * len);
+    let mut mine = Arc::new(vec![0u8; len]);
+    let mut calls = 0u64;
+    let mut accepted = 0u64;
+    let mut all = Vec::new();
+    for k in 0..chunks {
+        // Refill only when the library has let go of the buffer: with a
+        // stable fan-out right away, otherwise after the completions.
+        if !stable {
+            all.extend(drain(dev, efd));
+        }
+        Arc::get_mut(&mut mine)
+            .expect("buffer still shared after its completions")
+            .copy_from_slice(&stream[k * len..(k + 1) * len]);
+        let buf = Buf::from_arc(mine.clone());
+        let res = dev
+            .fanout(
+                &dests,
+                std::slice::from_ref(&buf),
+                MsgFlags::NOSIGNAL,
+                stable,
+                calls,
+            )
+            .unwrap();
+        calls += 1;
+        assert_eq!(res.len(), dests.len());
+        for (d, r) in dests.iter().zip(res) {
+            let mut done = r.expect("destination failed");
+            accepted += done as u64;
+            while done < len {
+                let rest = dev
+                    .fanout(
+                        &[*d],
+                        &[buf.slice(done..)],
+                        MsgFlags::NOSIGNAL,
+                        stable,
+                        calls,
+                    )
+                    .unwrap();
+                calls += 1;
+                let n = rest.into_iter().next().unwrap().expect("remainder failed");
+                accepted += n as u64;
+                done += n;
+            }
+        }
+        drop(buf);
+        if stable {
+            // The module sent its own copy: the caller's buffer is free.
+            assert_eq!(
+                Arc::strong_count(&mine),
+                1,
+                "stable fan-out kept the buffer"
+            );
+        }
+    }
+    all.extend(drain(dev, efd));
+    assert_eq!(all.len() as u64, calls, "one completion per fan-out call");
+    assert_eq!(Arc::strong_count(&mine), 1);
+    let got = pairs
+        .into_iter()
+        .map(|(s, rx)| {
+            drop(s);
+            rx.join().unwrap()
+        })
+        .collect::<Vec<_>>();
+    for g in &got {
+        assert!(g == &stream, "a subscriber received other bytes");
+    }
+    (all, accepted, got)
+}
+
+#[test]
+fn tcp_fanout_owned() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let (done, accepted, _) = fanout_stream(&dev, &efd, false, 8, 256 << 10);
+    assert!(done.iter().all(|c| c.fanout && !c.stable && c.result == 0));
+    assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), accepted);
+    assert_eq!(accepted, 3 * 8 * (256 << 10));
+    let st = dev.stats().unwrap();
+    assert_eq!((st.inflight, st.pinned_pages), (0, 0));
+}
+
+#[test]
+fn tcp_fanout_stable() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let (done, accepted, _) = fanout_stream(&dev, &efd, true, 8, 256 << 10);
+    assert!(done.iter().all(|c| c.fanout && c.stable && c.result == 0));
+    assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), accepted);
+    assert_eq!(accepted, 3 * 8 * (256 << 10));
+}
+
+#[test]
+fn scoped_udp_fanout() {
+    let Some(dev) = device() else { return };
+    let rxs: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let txs: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let dests: Vec<Dest> = txs
+        .iter()
+        .zip(&rxs)
+        .map(|(tx, rx)| Dest::to(tx.as_fd(), rx.local_addr().unwrap()))
+        .collect();
+    let payload = pattern(20000);
+    let res = dev
+        .scope(|s| s.fanout(&dests, &[IoSlice::new(&payload)], MsgFlags::NONE, false, 5))
+        .unwrap();
+    assert_eq!(res.len(), 2);
+    for r in res {
+        assert_eq!(r.unwrap(), payload.len());
+    }
+    let mut out = [Completion::default(); 4];
+    assert_eq!(
+        dev.read_completions(&mut out).unwrap(),
+        1,
+        "one record for both"
+    );
+    assert!(out[0].fanout && out[0].user_data == 5);
+    assert_eq!(out[0].bytes as usize, 2 * payload.len());
+    for rx in &rxs {
+        let mut got = vec![0u8; 65536];
+        let n = rx.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], &payload[..]);
+    }
+}
+
+#[test]
+fn fanout_refused_posts_nothing() {
+    let Some(dev) = device() else { return };
+    let (sock, rx) = tcp_pair();
+    let b = Buf::from(vec![1u8; 4096]);
+    let one = std::slice::from_ref(&b);
+    let einval = |r: std::io::Result<Vec<std::io::Result<usize>>>| {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    };
+    // No destination; the same socket twice; no buffer.
+    einval(dev.fanout(&[], one, MsgFlags::NONE, false, 1));
+    let d = Dest::new(sock.as_fd());
+    einval(dev.fanout(&[d, d], one, MsgFlags::NONE, false, 2));
+    einval(dev.fanout(&[d], &[], MsgFlags::NONE, false, 3));
+    // Not a socket.
+    let efd = EventFd::new().unwrap();
+    let e = dev
+        .fanout(&[d, Dest::new(efd.as_fd())], one, MsgFlags::NONE, false, 4)
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOTSOCK));
+    assert_eq!(dev.in_flight(), 0);
+    assert_eq!(dev.stats().unwrap().sends, 0);
+    drop(sock);
+    assert!(
+        rx.join().unwrap().is_empty(),
+        "a refused fan-out sent bytes"
+    );
 }
