@@ -239,6 +239,7 @@ fn send_all(
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
             Source::Frags(bvecs, zc)
                 if t.sock.takes_user_pages()
+                    && !(t.sock.is_local() && crate::local_copy())
                     && !(t.sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS) =>
             {
                 t.sock
@@ -246,8 +247,8 @@ fn send_all(
             }
             Source::Frags(bvecs, zc) => {
                 // This destination copies (a socket that takes no user
-                // pages, a datagram over the frag limit): the record will
-                // say COPIED.
+                // pages, a local one, a datagram over the frag limit): the
+                // record will say COPIED.
                 zc.mark_copied();
                 t.sock
                     .sendmsg(&mut SendMsg::copy_from_bvecs(bvecs, total, flags, addr))

@@ -35,6 +35,7 @@ extern "C" {
         protocol: *mut c_int,
         zc: *mut bool,
         established: *mut bool,
+        local: *mut bool,
     );
     pub(crate) fn zcsend_account_pinned(
         user: *mut *mut bindings::user_struct,

@@ -40,6 +40,7 @@ pub(crate) struct Socket {
     sock: NonNull<bindings::socket>,
     datagram: bool,
     takes_user_pages: bool,
+    local: bool,
 }
 
 impl Socket {
@@ -60,7 +61,7 @@ impl Socket {
         let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
 
         let (mut family, mut ty, mut protocol) = (0, 0, 0);
-        let (mut zc, mut established) = (false, false);
+        let (mut zc, mut established, mut local) = (false, false, false);
         // SAFETY: `sock` is the socket of `file`, which we hold; a socket
         // obtained from a file always has its `sk`.
         unsafe {
@@ -71,6 +72,7 @@ impl Socket {
                 &mut protocol,
                 &mut zc,
                 &mut established,
+                &mut local,
             )
         };
         if family != bindings::AF_INET as c_int && family != bindings::AF_INET6 as c_int {
@@ -87,6 +89,7 @@ impl Socket {
             sock,
             datagram: udp,
             takes_user_pages: zc && (udp || established),
+            local,
         })
     }
 
@@ -97,6 +100,14 @@ impl Socket {
     /// changes state in between errs towards the stack's own handling.
     pub(crate) fn takes_user_pages(&self) -> bool {
         self.takes_user_pages
+    }
+
+    /// Whether the socket's cached route is local (out a loopback device):
+    /// local delivery copies every frag (`skb_orphan_frags_rx`), so pinning
+    /// would be pure cost. Sampled without the socket lock; a socket without
+    /// a cached route (unconnected UDP) is not local.
+    pub(crate) fn is_local(&self) -> bool {
+        self.local
     }
 
     /// The socket's identity: two descriptors of one socket (`dup()`) give

@@ -223,6 +223,9 @@ pub(crate) fn send(
         Some(Path::CopyThreshold)
     } else if !sock.takes_user_pages() {
         Some(Path::UnsupportedSocket)
+    } else if sock.is_local() && crate::local_copy() {
+        // Local delivery copies every frag anyway: do it now, unpinned.
+        Some(Path::Local)
     } else if sock.is_datagram() && iovec::frags_needed(&iovs) > MAX_DATAGRAM_FRAGS {
         Some(Path::FragLimit)
     } else {
@@ -395,6 +398,8 @@ fn send_fixed(
         Some(Path::CopyThreshold)
     } else if !sock.takes_user_pages() {
         Some(Path::UnsupportedSocket)
+    } else if sock.is_local() && crate::local_copy() {
+        Some(Path::Local)
     } else if sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS {
         Some(Path::FragLimit)
     } else {

@@ -114,11 +114,22 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
  * kTLS, or a sockmap, clears it). @established: a TCP socket that can send
  * data segments now (not a Fast Open SYN whose data the stack copies).
  */
+/*
+ * @local: the socket's cached route goes out a loopback device (a loopback
+ * or local address: local delivery, where skb_orphan_frags_rx() copies
+ * every frag anyway). Only a connected socket has a cached route.
+ */
 void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
-		      bool *zc, bool *established)
+		      bool *zc, bool *established, bool *local)
 {
 	struct sock *sk = sock->sk;
 	int state = READ_ONCE(sk->sk_state);
+	struct dst_entry *dst;
+
+	rcu_read_lock();
+	dst = rcu_dereference(sk->sk_dst_cache);
+	*local = dst && dst->dev && (READ_ONCE(dst->dev->flags) & IFF_LOOPBACK);
+	rcu_read_unlock();
 
 	*family = sk->sk_family;
 	*type = sock->type;

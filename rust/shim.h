@@ -27,7 +27,7 @@ bool zcsend_in_compat_syscall(void);
 bool zcsend_kiocb_nowait(const struct kiocb *iocb);
 int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length);
 void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
-		      bool *zc, bool *established);
+		      bool *zc, bool *established, bool *local);
 int zcsend_account_pinned(struct user_struct **user, unsigned long nr);
 void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
 void zcsend_put_user(struct user_struct *user);
@@ -44,7 +44,7 @@ void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 
 /* rust/trace.c */
-#define ZCSEND_NR_COUNTERS 14
+#define ZCSEND_NR_COUNTERS 15
 void zcsend_count(unsigned int idx, s64 delta);
 void zcsend_debugfs_init(void);
 void zcsend_debugfs_exit(void);

@@ -22,6 +22,7 @@ static const char *const zcsend_counter_names[ZCSEND_NR_COUNTERS] = {
 	"sends", "bytes", "zerocopy", "copied", "fallback_threshold",
 	"fallback_frag_limit", "fallback_socket", "pinned_pages", "inflight",
 	"chain_cap_hits", "linked", "fanouts", "fanout_dests", "registered_pages",
+	"fallback_local",
 };
 
 struct zcsend_counters {

@@ -37,6 +37,7 @@ pub(crate) enum Counter {
     Fanouts,
     FanoutDests,
     RegisteredPages,
+    FallbackLocal,
 }
 
 /// Adds `delta` to counter `c` (per CPU: no shared cache line).
@@ -60,6 +61,8 @@ pub(crate) enum Path {
     FragLimit,
     /// A socket that cannot take user pages: copied.
     UnsupportedSocket,
+    /// A socket whose route is local (loopback): copied up front.
+    Local,
 }
 
 impl Path {
@@ -70,6 +73,7 @@ impl Path {
             Path::CopyThreshold => Some(Counter::FallbackThreshold),
             Path::FragLimit => Some(Counter::FallbackFragLimit),
             Path::UnsupportedSocket => Some(Counter::FallbackSocket),
+            Path::Local => Some(Counter::FallbackLocal),
         }
     }
 }

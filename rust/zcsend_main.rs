@@ -79,11 +79,20 @@ module! {
             default: 16384,
             description: "Sends shorter than this many bytes take the copy path (0: never)",
         },
+        local_copy: u32 {
+            default: 1,
+            description: "Sends on sockets routed out a loopback device take the copy path (0: pin them anyway)",
+        },
     },
 }
 
 fn copy_threshold() -> usize {
     *module_parameters::copy_threshold.value() as usize
+}
+
+/// Whether sends to local destinations copy up front (`local_copy`).
+pub(crate) fn local_copy() -> bool {
+    *module_parameters::local_copy.value() != 0
 }
 
 #[pin_data]

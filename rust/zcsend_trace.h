@@ -18,7 +18,8 @@
 	EM(1, "fixed")						\
 	EM(2, "copy_threshold")					\
 	EM(3, "frag_limit")					\
-	EMe(4, "unsupported_socket")
+	EM(4, "unsupported_socket")				\
+	EMe(5, "local")
 
 #undef EM
 #undef EMe

@@ -82,18 +82,17 @@ guest_args() {
 	echo "$a"
 }
 
-# Builds zcsend.ko for one kernel in a private copy of the sources, so that
-# the repository's own zcsend.ko (the x86 test build) is left alone.
+# Builds zcsend.ko for one kernel with its objects in a directory of its
+# own (kbuild's MO=), so that the repository's own zcsend.ko (the x86 test
+# build) is left alone.
 build_module() {
 	local fl=$1 kdir=$2 d=$OUT/mod-$1
 	local extra=()
-	mkdir -p "$d/rust" "$d/include"
-	cp "$HERE/Kbuild" "$d/"
-	cp "$HERE"/rust/*.rs "$HERE"/rust/*.c "$HERE"/rust/*.h "$d/rust/"
-	cp -r "$HERE/include/." "$d/include/"
+	mkdir -p "$d"
 	# UML's module loader rejects GOTPCREL relocations.
 	[ "$fl" != uml ] || extra=(ARCH=um KRUSTFLAGS=-Zdirect-access-external-data=yes)
-	step "zcsend.ko build ($fl)" make -C "$kdir" M="$d" LLVM="$LLVM_SUFFIX" "${extra[@]}" modules
+	step "zcsend.ko build ($fl)" make -C "$kdir" M="$HERE" MO="$d" LLVM="$LLVM_SUFFIX" \
+		"${extra[@]}" modules
 	echo "$d/zcsend.ko"
 }
 

@@ -45,9 +45,12 @@ step() {
 KDIR=$("$HERE/scripts/kernel.sh" x86 | tail -1)
 KSRC=$(readlink -f "$KDIR/source")
 
-step "module build" make -C "$KDIR" M="$HERE" LLVM="$LLVM_SUFFIX" modules
+# Objects out of the source tree (kbuild's MO=), as the bench's builds.
+MOD=$HERE/.build/mod-x86
+mkdir -p "$MOD"
+step "module build" make -C "$KDIR" M="$HERE" MO="$MOD" LLVM="$LLVM_SUFFIX" modules
 
-args=(--module "$HERE/zcsend.ko")
+args=(--module "$MOD/zcsend.ko")
 if [ $WANT_SELFTESTS -eq 1 ]; then
 	if [ ! -f "$HERE/selftests/zcsend/Makefile" ]; then
 		echo "build: selftests/zcsend/Makefile is missing: no selftests to run" >&2

@@ -346,4 +346,81 @@ TEST_F(reload, unread_completion)
 	zc_reload_once(_metadata, self->params);
 }
 
+/*
+ * local_copy=1 (the default; the suite runs with local_copy=0): a connected
+ * socket routed out loopback takes the copy path at once, nothing pinned,
+ * the record at once with COPY_PATH; a socket whose route is not local
+ * (UDP forwarded out dummy0) still sends zero-copy.
+ */
+TEST_F(reload, local_copy_up_front)
+{
+	struct zcsend_completion c;
+	char params[1100];
+	uint64_t acq0, rel0, acq1, rel1;
+	struct sockaddr_storage dst;
+	struct zcsend_stats st;
+	struct zc_pair p;
+	const char *why;
+	socklen_t dstlen;
+	uint8_t *buf;
+	int zfd, ret, fd, type;
+
+	snprintf(params, sizeof(params), "%s%slocal_copy=1", self->params,
+		 *self->params ? " " : "");
+	ret = zc_module_unload_wait(5000);
+	ASSERT_EQ(0, ret) TH_LOG("delete_module: %s", strerror(-ret));
+	ASSERT_TRUE(zc_wait_dev(false, 5000));
+	ret = zc_module_load(params);
+	ASSERT_EQ(0, ret) TH_LOG("finit_module(\"%s\"): %s", params, strerror(-ret));
+	ASSERT_TRUE(zc_wait_dev(true, 5000));
+
+	buf = zc_map_pattern(1 << 20, 7);
+	ASSERT_NE(NULL, buf);
+	zfd = zc_open();
+	ASSERT_LE(0, zfd);
+	for (type = SOCK_STREAM; type <= SOCK_DGRAM; type++) {
+		size_t len = type == SOCK_STREAM ? 256 * 1024 : 60000;
+
+		ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, type, 4 << 20, 4 << 20));
+		if (type == SOCK_DGRAM)	/* connected: a cached route */
+			ASSERT_EQ(0, connect(p.tx, (void *)&p.dst, p.dstlen));
+		ASSERT_EQ(0, zc_pins(&acq0, &rel0));
+		ret = zc_send(zfd, p.tx, buf, len, 0, NULL, 0, 40 + type);
+		ASSERT_EQ((int)len, ret) TH_LOG("send: %s", strerror(-ret));
+		ASSERT_EQ(0, zc_pins(&acq1, &rel1));
+		EXPECT_EQ(acq0, acq1) TH_LOG("type %d: %llu pages pinned for a local send",
+					     type, (unsigned long long)(acq1 - acq0));
+		/* The record is there at once: no skb held anything. */
+		ASSERT_EQ(0, zc_stats(zfd, &st));
+		EXPECT_EQ(1, st.queued);
+		EXPECT_EQ(0, st.inflight);
+		ASSERT_EQ(1, zc_read_compl(zfd, &c, 1));
+		EXPECT_EQ((uint64_t)(40 + type), c.user_data);
+		EXPECT_EQ(len, c.bytes);
+		EXPECT_EQ(ZCSEND_COMPL_COPIED | ZCSEND_COMPL_COPY_PATH, c.flags);
+		zc_pair_close(&p);
+	}
+
+	/* Not local: forwarded out dummy0, still zero-copy. */
+	ret = zc_netns_dummy(65535, false, &why);
+	if (!ret) {
+		dstlen = zc_addr(AF_INET, ZC_DUMMY_PEER4, 9, &dst);
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, connect(fd, (void *)&dst, dstlen));
+		ret = zc_send(zfd, fd, buf, 60000, 0, NULL, 0, 99);
+		ASSERT_EQ(60000, ret) TH_LOG("send: %s", strerror(-ret));
+		ASSERT_EQ(1, zc_collect(zfd, &c, 1, ZC_WAIT_MS));
+		EXPECT_EQ(ZCSEND_COMPL_ZEROCOPY, c.flags);
+		close(fd);
+	} else {
+		TH_LOG("%s: %s: dummy0 part not run", why, strerror(-ret));
+	}
+	close(zfd);
+	munmap(buf, 1 << 20);
+
+	/* Back to the suite's parameters. */
+	zc_reload_once(_metadata, self->params);
+}
+
 TEST_HARNESS_MAIN

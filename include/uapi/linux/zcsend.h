@@ -177,7 +177,9 @@ struct zcsend_fanout {
  * The send took the plain copy path: it was below the copy threshold, a UDP
  * datagram whose buffers need more than MAX_SKB_FRAGS (17) frags, a socket
  * that cannot carry user pages (kTLS, sockmap: no SOCK_SUPPORT_ZC), or a TCP
- * socket not yet established (Fast Open data rides in the SYN, copied).
+ * socket not yet established (Fast Open data rides in the SYN, copied), or a
+ * connected socket routed out a loopback device (local delivery copies every
+ * frag anyway; module parameter local_copy=0 pins them regardless).
  */
 #define ZCSEND_COMPL_COPY_PATH	(1U << 2)
 /* The record of a ZCSEND_IOC_FANOUT: @bytes is summed over destinations. */
