@@ -360,24 +360,35 @@ impl Reservation {
             trace::count(Counter::Copied, 1);
         }
         trace::complete(rec.user_data, rec.bytes, rec.flags, self.stamp, chain_len);
+        // The send is over before its record can be seen: whoever reads it
+        // finds it neither in flight nor pinned.
+        self.end_counts();
+        self.posted = true;
+        let ctx = &self.ctx;
         ctx.ring.post(rec);
         if ctx.ring.wants_signal() {
             ctx.eventfd.signal();
         }
         // Only when a reader sleeps in `read()` (`wq_has_sleeper`).
         ctx.readable.wake();
-        self.posted = true;
+    }
+
+    /// Ends the send's share of `inflight` and `pinned_pages`.
+    fn end_counts(&mut self) {
+        self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
+        self.ctx.inflight.fetch_sub(1, Relaxed);
+        trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
+        trace::count(Counter::Inflight, -1);
+        self.pinned_pages = 0;
     }
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.posted {
+            // Failed and reported by the ioctl: no record, room given back.
             self.ctx.ring.unreserve();
+            self.end_counts();
         }
-        self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
-        self.ctx.inflight.fetch_sub(1, Relaxed);
-        trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
-        trace::count(Counter::Inflight, -1);
     }
 }

@@ -16,7 +16,7 @@
 # Exits 0 when every program exited 0 or 4 (all skipped), else 1.
 
 PROGS="zcsend_dev zcsend_send zcsend_errors zcsend_limits zcsend_fixed zcsend_ring
-       zcsend_fanout
+       zcsend_fanout zcsend_watch
        zcsend_inject zcsend_fuzz
        zcsend_faults zcsend_soak"
 
