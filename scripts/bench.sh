@@ -17,7 +17,8 @@
 #   BENCH_FLAVOURS       default "tcg uml"
 #   BENCH_RESULTS        default results/ (BENCH_SMOKE: results/smoke/)
 #   BENCH_REPS, BENCH_BYTES, BENCH_MAX_CALLS, BENCH_SIZES, BENCH_METHODS,
-#   BENCH_PATHS          passed to the guest (see run_bench.sh)
+#   BENCH_PATHS, BENCH_FANOUT ("1 8 64"), BENCH_FANOUT_SIZES,
+#   BENCH_FANOUT_BYTES   passed to the guest (see run_bench.sh)
 #   BENCH_TIMEOUT        seconds per guest (default 3000; smoke 900)
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
@@ -79,6 +80,11 @@ guest_args() {
 	[ -z "${BENCH_SIZES:-}" ] || a="$a zcsend.bench_sizes=$BENCH_SIZES"
 	[ -z "${BENCH_METHODS:-}" ] || a="$a zcsend.bench_methods=$BENCH_METHODS"
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
+	# Fan-out: "1 8 64" -> 1,8,64 (no spaces on the command line).
+	[ -z "${BENCH_FANOUT:-}" ] || a="$a zcsend.bench_fanout=$(echo $BENCH_FANOUT | tr ' ' ,)"
+	[ -z "${BENCH_FANOUT_SIZES:-}" ] ||
+		a="$a zcsend.bench_fanout_sizes=$(echo $BENCH_FANOUT_SIZES | tr ' ' ,)"
+	[ -z "${BENCH_FANOUT_BYTES:-}" ] || a="$a zcsend.bench_fanout_bytes=$BENCH_FANOUT_BYTES"
 	echo "$a"
 }
 

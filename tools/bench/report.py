@@ -13,6 +13,11 @@ Prints the tables and writes into DIR:
   bench-fit.csv   per-call and per-byte cost of each method (fit over sizes)
   bench.svg       sender CPU s/GB vs send size, one line per method, one
                   panel per run and path
+  bench-fanout.csv      fan-out cells (one payload to N sockets): one row
+                  per run x path x method x size x N: sender CPU per GB
+                  delivered (each byte counted once per destination), its
+                  ratio to the best other method, completions per payload
+  bench-fanout-raw.csv  every fan-out repetition as measured
   report.txt      what was printed
 No third-party modules: the SVG is written by hand.
 """
@@ -44,6 +49,13 @@ ACCEL_NAME = {"tcg": "QEMU TCG", "kvm": "QEMU KVM", "uml": "UML"}
 ZC_METHODS = ("msg_zerocopy", "uring_zc", "uring_zc_fixed", "zcsend", "zcsend_fixed",
               "zcsend_batch")
 COMPL_ZEROCOPY, COMPL_COPIED, COMPL_COPY_PATH = 1, 2, 4
+COMPL_FANOUT, COMPL_STABLE = 8, 16
+FLAG_NAMES = ((COMPL_ZEROCOPY, "ZEROCOPY"), (COMPL_COPIED, "COPIED"),
+              (COMPL_COPY_PATH, "COPY_PATH"), (COMPL_FANOUT, "FANOUT"),
+              (COMPL_STABLE, "STABLE"))
+# Fan-out: one payload to N sockets (zcbench --fanout).
+FANOUT_METHODS = ["fanout_send", "fanout_msg_zc", "fanout_uring_zc_fixed", "fanout_tee",
+                  "zcsend_fanout", "zcsend_fanout_stable"]
 
 out = io.StringIO()
 
@@ -91,6 +103,9 @@ class Run:
         self.cells = {}          # (path, method, size) -> [rep dicts]
         self.skips = {}          # (path, method, size) -> reason
         self.order = []          # paths in order of appearance
+        self.fcells = {}         # (path, method, size, n) -> [rep dicts]
+        self.fskips = {}         # (path, method, size, n) -> reason
+        self.forder = []         # paths with fan-out cells or skips
         self.end = None
 
     @property
@@ -141,6 +156,26 @@ def parse(label, path):
                         cflags=int(cflags), rusage=rusage))
                 elif kind == "skip":
                     run.skips[(p[2], p[3], int(p[4]))] = ",".join(p[5:])
+                elif kind == "fanout":
+                    (pth, method, size, sendsz, n, rep, payloads, nbytes, sends,
+                     syscalls, wall, cpu, gcpu, compl, events, zc, copied, cflags,
+                     rusage) = p[2:21]
+                    key = (pth, method, int(size), int(n))
+                    rec = dict(
+                        sendsz=int(sendsz), rep=int(rep), payloads=int(payloads),
+                        bytes=int(nbytes), sends=int(sends), syscalls=int(syscalls),
+                        wall=float(wall), cpu=float(cpu), gcpu=float(gcpu),
+                        compl=int(compl), events=int(events), zc=int(zc),
+                        copied=int(copied), cflags=int(cflags), rusage=float(rusage))
+                    if pth not in run.forder:
+                        run.forder.append(pth)
+                    run.fcells.setdefault(key, []).append(rec)
+                elif kind == "fanout_skip":
+                    key = (p[2], p[3], int(p[4]), int(p[5]))
+                    reason = ",".join(p[6:])
+                    if p[2] not in run.forder:
+                        run.forder.append(p[2])
+                    run.fskips[key] = reason
                 elif kind == "end":
                     run.end = int(p[2])
             except (IndexError, ValueError):
@@ -335,6 +370,8 @@ def report_run(run, agg, fits):
         skipped = sorted({(s, r) for (p, m, s), r in run.skips.items() if p == path})
         for s, r in skipped:
             emit("n/a: %s%s" % (size_str(s) + ": " if s else "", r))
+    if not run.order:
+        return
     emit("")
     emit("HEADLINE [%s]: cost per send = per-call + per-byte x bytes, fitted over the sizes "
          "(weighted by 1/y^2)" % run.label.upper())
@@ -408,6 +445,230 @@ def compare(runs, aggs):
                 emit(row + "  ".join(parts) + ("   <- disagree at " + ",".join(verdicts)
                                               if verdicts else ""))
     emit("  (ratios given as %s)" % "/".join(l.upper() for l in labels))
+
+
+def faggregate(run):
+    """Per (path, method, size, n) fan-out cell: medians over repetitions, per
+    GB delivered (a payload sent to N sockets counts N times)."""
+    agg = {}
+    for key, reps in run.fcells.items():
+        ok = [r for r in reps if r["bytes"] and r["wall"] > 0 and r["payloads"]]
+        if not ok:
+            continue
+        cpu = [r["cpu"] / (r["bytes"] / 1e9) for r in ok]
+        mbps = [r["bytes"] / r["wall"] / 1e6 for r in ok]
+        compl = sum(r["compl"] for r in ok)
+        zc = sum(r["zc"] for r in ok)
+        payloads = sum(r["payloads"] for r in ok)
+        cflags = 0
+        for r in ok:
+            cflags |= r["cflags"]
+        agg[key] = dict(
+            reps=len(ok), sendsz=ok[0]["sendsz"],
+            payloads=med([r["payloads"] for r in ok]),
+            bytes=med([r["bytes"] for r in ok]),
+            sends=med([r["sends"] for r in ok]),
+            cpu=med(cpu), cpu_min=min(cpu), cpu_max=max(cpu), cpu_spread=spread(cpu),
+            mbps=med(mbps), mbps_min=min(mbps), mbps_max=max(mbps),
+            mbps_spread=spread(mbps),
+            gcpu=med([r["gcpu"] / (r["bytes"] / 1e9) for r in ok]),
+            per_payload=med([r["cpu"] / r["payloads"] for r in ok]),
+            syscalls_per_payload=med([r["syscalls"] / r["payloads"] for r in ok]),
+            compl=compl, zc=zc, copied=sum(r["copied"] for r in ok),
+            compl_per_payload=compl / payloads,
+            events_per_payload=sum(r["events"] for r in ok) / payloads,
+            zc_share=(zc / compl) if compl else None, cflags=cflags)
+    return agg
+
+
+def fsizes_of(run, path):
+    return sorted({s for (p, _, s, _) in run.fcells if p == path} |
+                  {s for (p, _, s, _) in run.fskips if p == path and s})
+
+
+def fns_of(run, path):
+    return sorted({n for (p, _, _, n) in run.fcells if p == path} |
+                  {n for (p, _, _, n) in run.fskips if p == path and n})
+
+
+def fmethods_of(run, path):
+    have = {m for (p, m, _, _) in run.fcells if p == path}
+    return [m for m in FANOUT_METHODS if m in have]
+
+
+def best_peer(fagg, path, method, size, n):
+    """The cheapest other method (sender CPU per GB) of a fan-out column."""
+    peers = [(a["cpu"], m) for (p, m, s, k), a in fagg.items()
+             if p == path and s == size and k == n and m != method and a["cpu"] > 0]
+    return min(peers) if peers else None
+
+
+def fmt_count(v):
+    """A per-payload count: whole numbers as such."""
+    return "%d" % round(v) if abs(v - round(v)) < 0.005 else fmt(v)
+
+
+def ftable(run, fagg, path, size, title, value, spread=None, ratio=False, unit="",
+           text=None, cw=None):
+    ns = fns_of(run, path)
+    methods = fmethods_of(run, path)
+    cw = cw or (22 if ratio else 14)
+    emit(title)
+    emit("%-22s" % "method" + "".join(("%" + str(cw) + "s") % ("N=%d" % n) for n in ns))
+    for m in methods:
+        row = "%-22s" % m
+        for n in ns:
+            a = fagg.get((path, m, size, n))
+            if not a:
+                row += ("%" + str(cw) + "s") % "n/a"
+                continue
+            if text:
+                txt = text(a)
+            else:
+                v = value(a)
+                txt = fmt(v) + (unit if v is not None else "")
+                if spread:
+                    txt += "±%.0f%%" % spread(a)
+                if ratio:
+                    b = best_peer(fagg, path, m, size, n)
+                    txt += (" x%-5s" % fmt(v / b[0])) if b and v is not None else "       "
+            row += " " + txt.rjust(cw - 1)
+        emit(row)
+
+
+def report_fanout(run, fagg):
+    if not run.forder:
+        return
+    emit("")
+    emit("=" * 100)
+    emit("FAN-OUT [%s]: one payload to N sockets; every byte counted once per destination"
+         % run.label.upper())
+    emit("settings: N = %s, payloads %s, %s bytes delivered per cell"
+         % (run.meta.get("fanout", "?"), run.meta.get("fanout_sizes", "?"),
+            run.meta.get("fanout_bytes", "?")))
+    for path in run.forder:
+        emit("")
+        emit("-" * 100)
+        whole = [r for (p, m, s, n), r in run.fskips.items() if p == path and m == "*"]
+        if not any(p == path for (p, _, _, _) in run.fcells):
+            emit("[%s] %s fan-out: not measured: %s" % (
+                run.label.upper(), path, "; ".join(sorted(set(whole))) or "no cells"))
+            continue
+        emit("[%s] %s fan-out: %s" % (run.label.upper(), path, run.paths.get(path, "")))
+        for size in fsizes_of(run, path):
+            have = [a for (p, m, s, n), a in fagg.items() if p == path and s == size]
+            if not have:
+                why = sorted({r for (p, m, s, n), r in run.fskips.items()
+                              if p == path and s == size})
+                emit("")
+                emit("%s payloads: n/a (%s)" % (size_str(size), "; ".join(why)))
+                continue
+            sendsz = have[0]["sendsz"]
+            label = size_str(size) + ("" if sendsz == size else " (%d-byte datagrams)" % sendsz)
+            emit("")
+            ftable(run, fagg, path, size,
+                   "%s payloads: sender CPU s/GB delivered (median ±spread; xR = ratio to the "
+                   "best other method of the column: <1 = the cheapest, by that margin)" % label,
+                   lambda a: a["cpu"], spread=lambda a: a["cpu_spread"], ratio=True)
+            ftable(run, fagg, path, size,
+                   "%s payloads: MB/s delivered (until every buffer is reusable, every byte "
+                   "ACKed)" % label, lambda a: a["mbps"])
+            ftable(run, fagg, path, size,
+                   "%s payloads: all-CPU s/GB delivered (softirq, kworkers included)" % label,
+                   lambda a: a["gcpu"])
+            ftable(run, fagg, path, size,
+                   "%s payloads: completions per payload (messages read per payload), "
+                   "zero-copy share of the completions" % label, None, cw=22,
+                   text=lambda a: "-" if not a["compl"] else "%s (%s) %s" % (
+                       fmt_count(a["compl_per_payload"]), fmt_count(a["events_per_payload"]),
+                       "%.0f%%" % (100 * a["zc_share"])))
+            ftable(run, fagg, path, size, "%s payloads: system calls per payload" % label,
+                   lambda a: a["syscalls_per_payload"])
+            parts = []
+            for n in fns_of(run, path):
+                cand = [(a["cpu"], m) for (p, m, s, k), a in fagg.items()
+                        if p == path and s == size and k == n]
+                if not cand:
+                    continue
+                v, m = min(cand)
+                b = best_peer(fagg, path, m, size, n)
+                parts.append("N=%d %s%s" % (n, m, (" (x%s of %s)" % (fmt(v / b[0]), b[1]))
+                                              if b else ""))
+            emit("cheapest per N (sender CPU s/GB delivered): " + ", ".join(parts))
+            flags = []
+            for m in ("zcsend_fanout", "zcsend_fanout_stable"):
+                seen = 0
+                for (p, mm, s, n), a in fagg.items():
+                    if p == path and mm == m and s == size:
+                        seen |= a["cflags"]
+                if seen:
+                    flags.append("%s %s" % (m, "|".join(nm for bit, nm in FLAG_NAMES
+                                                        if seen & bit) or "-"))
+            if flags:
+                emit("zcsend completion flags seen: " + ", ".join(flags))
+        # Other skips, one line per method and reason (UDP's 1M is above).
+        skipped = {}
+        for (p, m, s, n), r in sorted(run.fskips.items()):
+            if p == path and m != "*" and not r.startswith("larger than one UDP datagram"):
+                skipped.setdefault((m, r), []).append("%s/N=%d" % (size_str(s), n))
+        for (m, r), where in sorted(skipped.items()):
+            emit("n/a: %s (%s): %s" % (m, " ".join(where), r))
+
+
+def write_fanout_csv(runs, faggs, out_dir):
+    with open(os.path.join(out_dir, "bench-fanout.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "accel", "kernel", "cpus", "path", "method", "size", "send_size",
+                    "fanout", "reps", "payloads_per_rep", "bytes_delivered_per_rep",
+                    "sends_per_rep", "mbps_delivered_median", "mbps_delivered_min",
+                    "mbps_delivered_max", "cpu_s_per_gb_delivered_median",
+                    "cpu_s_per_gb_delivered_min", "cpu_s_per_gb_delivered_max",
+                    "best_peer", "cpu_ratio_vs_best_peer", "cpu_ratio_vs_fanout_send",
+                    "guest_cpu_s_per_gb_delivered_median", "cpu_us_per_payload_median",
+                    "syscalls_per_payload", "completions_per_payload",
+                    "messages_per_payload", "completions", "zerocopy", "copied",
+                    "zerocopy_share", "zcsend_flags"])
+        for r in runs:
+            fagg = faggs[r.label]
+            for p in r.forder:
+                for m in FANOUT_METHODS:
+                    for s in fsizes_of(r, p):
+                        for n in fns_of(r, p):
+                            a = fagg.get((p, m, s, n))
+                            if not a:
+                                continue
+                            b = best_peer(fagg, p, m, s, n)
+                            base = fagg.get((p, "fanout_send", s, n))
+                            w.writerow([
+                                r.label, r.accel, r.meta.get("kernel", ""),
+                                r.meta.get("cpus", ""), p, m, s, a["sendsz"], n, a["reps"],
+                                int(a["payloads"]), int(a["bytes"]), int(a["sends"]),
+                                "%.2f" % a["mbps"], "%.2f" % a["mbps_min"],
+                                "%.2f" % a["mbps_max"], "%.4f" % a["cpu"],
+                                "%.4f" % a["cpu_min"], "%.4f" % a["cpu_max"],
+                                b[1] if b else "", "%.4f" % (a["cpu"] / b[0]) if b else "",
+                                "%.4f" % (a["cpu"] / base["cpu"])
+                                if base and base["cpu"] and m != "fanout_send" else "",
+                                "%.4f" % a["gcpu"], "%.3f" % (a["per_payload"] * 1e6),
+                                "%.3f" % a["syscalls_per_payload"],
+                                "%.3f" % a["compl_per_payload"],
+                                "%.3f" % a["events_per_payload"],
+                                a["compl"], a["zc"], a["copied"],
+                                "" if a["zc_share"] is None else "%.4f" % a["zc_share"],
+                                a["cflags"] if m.startswith("zcsend") else ""])
+    with open(os.path.join(out_dir, "bench-fanout-raw.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["run", "path", "method", "size", "send_size", "fanout", "rep",
+                    "payloads", "bytes_delivered", "sends", "syscalls", "wall_s", "cpu_s",
+                    "guest_cpu_s", "completions", "messages", "zerocopy", "copied", "flags",
+                    "rusage_thread_s"])
+        for r in runs:
+            for (p, m, s, n), reps in sorted(r.fcells.items()):
+                for x in reps:
+                    w.writerow([r.label, p, m, s, x["sendsz"], n, x["rep"], x["payloads"],
+                                x["bytes"], x["sends"], x["syscalls"], x["wall"], x["cpu"],
+                                x["gcpu"], x["compl"], x["events"], x["zc"], x["copied"],
+                                x["cflags"], x["rusage"]])
 
 
 def svg(runs, aggs, path_out):
@@ -519,7 +780,7 @@ def main():
             print("report: %s missing, run %s left out" % (path, label), file=sys.stderr)
             continue
         r = parse(label, path)
-        if not r.cells:
+        if not r.cells and not r.fcells:
             print("report: no cells in %s, run %s left out" % (path, label), file=sys.stderr)
             continue
         runs.append(r)
@@ -528,6 +789,7 @@ def main():
         return 1
 
     aggs = {r.label: aggregate(r) for r in runs}
+    faggs = {r.label: faggregate(r) for r in runs}
     fits = {}
     for r in runs:
         agg = aggs[r.label]
@@ -541,6 +803,7 @@ def main():
 
     for r in runs:
         report_run(r, aggs[r.label], fits)
+        report_fanout(r, faggs[r.label])
     compare(runs, aggs)
 
     with open(os.path.join(args.out, "bench.csv"), "w", newline="") as f:
@@ -593,9 +856,11 @@ def main():
         w.writerow(["run", "path", "method", "per_call_us", "per_byte_s_per_gb"])
         for (label, p, m), (a, b) in sorted(fits.items()):
             w.writerow([label, p, m, "%.3f" % (a * 1e6), "%.4f" % (b * 1e9)])
-    svg(runs, aggs, os.path.join(args.out, "bench.svg"))
+    svg([r for r in runs if r.cells], aggs, os.path.join(args.out, "bench.svg"))
+    write_fanout_csv(runs, faggs, args.out)
     emit("")
-    emit("written: %s/{bench.csv,bench-raw.csv,bench-fit.csv,bench.svg,report.txt}" % args.out)
+    emit("written: %s/{bench.csv,bench-raw.csv,bench-fit.csv,bench.svg,bench-fanout.csv,"
+         "bench-fanout-raw.csv,report.txt}" % args.out)
     with open(os.path.join(args.out, "report.txt"), "w") as f:
         f.write(out.getvalue())
     return 0

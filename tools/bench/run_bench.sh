@@ -15,12 +15,21 @@
 #               QEMU only (needs eth0)
 #   tcp-lo      TCP over loopback to a receiver forked in the guest: local
 #               delivery copies, so nothing is zero-copy here (reference)
+# The fan-out methods (fanout_*, zcsend_fanout*) run on udp-dummy0 (N UDP
+# sockets, ports 9..9+N-1) and tcp-tap (N connections to the host sink);
+# not on tcp-lo. Without a tap (UML) the TCP fan-out cells are skipped.
 #
 # Settings come from the kernel command line (scripts/bench.sh sets them):
 #   zcsend.accel=tcg|kvm|uml    zcsend.bench_smoke=1 (tiny byte counts)
 #   zcsend.bench_reps=N         zcsend.bench_bytes=N (per cell, K/M suffixes)
 #   zcsend.bench_paths=a,b      zcsend.bench_sizes=1K,4K,...
 #   zcsend.bench_methods=a,b    zcsend.bench_max_calls=N
+#                               ("fanout": the six fan-out methods, "single":
+#                               the nine others, "all")
+#   zcsend.bench_fanout=1,8,64  destinations per payload ("none": no fan-out)
+#   zcsend.bench_fanout_sizes=64K,1M
+#   zcsend.bench_fanout_bytes=N bytes delivered per fan-out cell, summed over
+#                               the destinations (default: bench_bytes)
 # Output: the ZCB,... records of zcbench on the console; report.py reads them.
 
 cd "$(dirname "$0")" || exit 1
@@ -40,7 +49,9 @@ ACCEL=$(karg accel unknown)
 SMOKE=$(karg bench_smoke 0)
 PATHS=$(karg bench_paths udp-dummy0,tcp-tap,tcp-lo)
 SIZES=$(karg bench_sizes 1K,4K,16K,64K,256K,1M)
-METHODS=$(karg bench_methods send,msg_zerocopy,uring_zc,uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,zcsend_batch)
+METHODS=$(karg bench_methods send,msg_zerocopy,uring_zc,uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,zcsend_batch,fanout_send,fanout_msg_zc,fanout_uring_zc_fixed,fanout_tee,zcsend_fanout,zcsend_fanout_stable)
+FANOUT=$(karg bench_fanout 1,8,64)
+FANOUT_SIZES=$(karg bench_fanout_sizes 64K,1M)
 if [ "$SMOKE" = 1 ]; then
 	REPS=$(karg bench_reps 1)
 	BYTES=$(karg bench_bytes 256K)
@@ -56,6 +67,9 @@ else
 	NULLSECS=0.3
 	[ "$ACCEL" != uml ] || NULLSECS=1
 fi
+# Fan-out cells deliver as many bytes as a single-socket cell sends (each
+# byte counted once per destination), so they last about as long.
+FANOUT_BYTES=$(karg bench_fanout_bytes "$BYTES")
 
 say() {
 	echo "zcbench: $*"
@@ -77,6 +91,9 @@ meta smoke "$SMOKE"
 meta reps "$REPS"
 meta bytes "$BYTES"
 meta max_calls "$MAXCALLS"
+meta fanout "$(echo "$FANOUT" | tr ',' ' ')"
+meta fanout_sizes "$(echo "$FANOUT_SIZES" | tr ',' ' ')"
+meta fanout_bytes "$FANOUT_BYTES"
 say "accelerator $ACCEL, kernel $(uname -r), $cpus CPU(s) ($model)"
 
 # Every size on the zero-copy path: the benchmark measures that path, not
@@ -103,6 +120,25 @@ setup_dummy() {
 	ip neigh replace 10.78.0.2 lladdr 02:00:00:00:00:02 dev dummy0 nud permanent
 }
 
+# Whether the method list selects a fan-out method (and fan-out is on).
+has_fanout() {
+	case "$FANOUT" in
+	''|none|0) return 1 ;;
+	esac
+	case ",$METHODS," in
+	*,all,*|*,fanout,*|*,fanout_*|*,zcsend_fanout*) return 0 ;;
+	esac
+	return 1
+}
+
+# Fan-out cells of a path that cannot have them: one record for report.py.
+fanout_skip() {
+	if has_fanout; then
+		say "path $1: fan-out cells skipped: $2"
+		echo "ZCB,fanout_skip,$1,*,0,0,$2"
+	fi
+}
+
 status=0
 run_path() {
 	name=$1
@@ -110,7 +146,8 @@ run_path() {
 	say "path $name: zcbench $*"
 	./zcbench --path "$name" --sizes "$SIZES" --methods "$METHODS" --reps "$REPS" \
 		--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
-		--null-secs "$NULLSECS" "$@"
+		--null-secs "$NULLSECS" --fanout-sizes "$FANOUT_SIZES" \
+		--fanout-bytes "$FANOUT_BYTES" "$@"
 	rc=$?
 	[ $rc -eq 0 ] || { say "path $name: zcbench exit status $rc"; status=1; }
 }
@@ -120,15 +157,17 @@ for p in $(echo "$PATHS" | tr ',' ' '); do
 	udp-dummy0)
 		if setup_dummy; then
 			meta path "udp-dummy0,UDP out dummy0 (MTU 65535): zero-copy path"
-			run_path udp-dummy0 --udp --dest 10.78.0.2 --port 9
+			run_path udp-dummy0 --udp --dest 10.78.0.2 --port 9 --fanout "$FANOUT"
 		else
 			echo "ZCB,skip,udp-dummy0,*,0,no dummy device"
+			fanout_skip udp-dummy0 "no dummy device"
 		fi ;;
 	tcp-tap)
 		peer=${ZCSEND_PEER4:-}
 		if [ -z "$peer" ] || ! [ -e /sys/class/net/eth0 ]; then
 			say "path tcp-tap: no eth0 (only under QEMU with --tap): skipped"
 			echo "ZCB,skip,tcp-tap,*,0,no tap NIC in this guest"
+			fanout_skip tcp-tap "no tap NIC in this guest: TCP fan-out needs the host sink"
 			continue
 		fi
 		i=0
@@ -136,10 +175,11 @@ for p in $(echo "$PATHS" | tr ',' ' '); do
 			i=$((i + 1))
 		done
 		meta path "tcp-tap,TCP via virtio-net + tap (vnet_hdr) to the host: zero-copy path"
-		run_path tcp-tap --tcp --dest "$peer" --port 7900 ;;
+		run_path tcp-tap --tcp --dest "$peer" --port 7900 --fanout "$FANOUT" ;;
 	tcp-lo)
 		meta path "tcp-lo,TCP over loopback (local delivery copies): reference"
-		run_path tcp-lo --tcp --dest 127.0.0.1 --port 7901 --local-sink ;;
+		fanout_skip tcp-lo "fan-out is measured on udp-dummy0 and tcp-tap only"
+		run_path tcp-lo --tcp --dest 127.0.0.1 --port 7901 --local-sink --fanout none ;;
 	*)
 		say "unknown path $p" ;;
 	esac

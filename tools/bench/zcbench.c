@@ -23,6 +23,33 @@
  *                   ZCSEND_IOC_SUBMIT (io_uring's batch); completions taken
  *                   from the mmap'ed ring (no read()), eventfd to wait
  *
+ * Fan-out methods (also in --methods; "fanout" selects all six, "single"
+ * the nine above, "all" everything): one payload to each of N sockets
+ * (--fanout, default 1,8,64) at --fanout-sizes (default 64K,1M; UDP: 65000
+ * instead of 64K, 1M n/a). TCP: N connections to the same receiver; UDP: N
+ * sockets, each connected to --dest at --port + i.
+ *   fanout_send            N x send()
+ *   fanout_msg_zc          N x send(MSG_ZEROCOPY), each socket's error queue
+ *                          drained every 32 payloads (N notifications per
+ *                          payload, before coalescing)
+ *   fanout_uring_zc_fixed  the payload's N SEND_ZC SQEs from the registered
+ *                          buffer, submitted together (a ring of its own:
+ *                          SQ FANOUT_SQ, CQ FANOUT_CQ); TCP: the next
+ *                          payloads once these have sent
+ *   fanout_tee             vmsplice() the payload into a pipe once, tee()
+ *                          it into a pipe per destination and splice() that
+ *                          to the socket; the last destination gets the
+ *                          source pipe itself (N-1 tee(), N splice())
+ *   zcsend_fanout          one ZCSEND_IOC_FANOUT per payload, the payload a
+ *                          ZCSEND_SEND_FIXED range of the registered buffer
+ *                          (the cheap path: nothing pinned per payload); one
+ *                          record per payload, read() every 32 payloads
+ *   zcsend_fanout_stable   ZCSEND_IOC_FANOUT with ZCSEND_FANOUT_STABLE, a
+ *                          plain iovec (the module copies it once)
+ * At most inflight_cap() payloads (buffer slots) are in flight, as sends
+ * are for the single-socket methods; io_uring also at most FANOUT_SENDS
+ * sends (its CQ). Bytes are counted once per destination.
+ *
  * Every cell (method x size) sends a fixed byte count (--bytes, between
  * --min-calls and --max-calls sends) on a fresh socket after an untimed
  * warm-up of 1/16 of it, and is repeated --reps times, repetition-major so
@@ -38,16 +65,24 @@
  *   ZCB,cell,PATH,METHOD,SIZE,SENDSZ,REP,BYTES,CALLS,SYSCALLS,WALL_S,CPU_S,
  *       GUEST_CPU_S,COMPL,ZC,COPIED,CFLAGS,RUSAGE_S
  *   ZCB,skip,PATH,METHOD,SIZE,REASON
- * and human-readable progress lines starting with "zcbench:".
+ *   ZCB,fanout,PATH,METHOD,SIZE,SENDSZ,N,REP,PAYLOADS,BYTES,SENDS,SYSCALLS,
+ *       WALL_S,CPU_S,GUEST_CPU_S,COMPL,EVENTS,ZC,COPIED,CFLAGS,RUSAGE_S
+ *   ZCB,fanout_skip,PATH,METHOD,SIZE,N,REASON
+ * and human-readable progress lines starting with "zcbench:". In fanout
+ * records BYTES is the sum over destinations (PAYLOADS x N x SENDSZ when
+ * every send took everything), SENDS the per-socket sends (PAYLOADS x N),
+ * COMPL the completions (one per send; zcsend: one per payload) and EVENTS
+ * the completion messages read (MSG_ZEROCOPY coalesces ranges).
  *
  * CPU_S is the sending thread's CPU time (CLOCK_THREAD_CPUTIME_ID, ns; the
  * same runtime getrusage(RUSAGE_THREAD) reports as RUSAGE_S, in us),
  * completion draining included; GUEST_CPU_S is the busy time of all CPUs
  * (/proc/stat), which also holds softirqs, kworkers and an in-guest receiver.
  *
- * zcbench --sink PORT [ADDR] runs the TCP receiver (discards everything); the
- * runner starts it on the host end of the tap, and zcbench forks one itself
- * for --local-sink (loopback).
+ * zcbench --sink PORT [ADDR] runs the TCP receiver (discards everything,
+ * from any number of concurrent connections, one poll() loop); the runner
+ * starts it on the host end of the tap, and zcbench forks one itself for
+ * --local-sink (loopback).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -110,21 +145,42 @@
 #define URING_ENTRIES	MAX_INFLIGHT	/* SQ size; the CQ has twice that */
 #define WAIT_S		20.0		/* for completions / ACKs at cell end */
 #define UDP_MAX		65000		/* UDP payload used for the 64K cell */
+#define FANOUT_SQ	1024		/* fan-out ring: one payload per submission */
+#define FANOUT_CQ	4096
+#define FANOUT_SENDS	(FANOUT_CQ / 2)	/* a send and its notification */
+#define MAX_NS		16		/* --fanout values */
 
 enum method {
 	M_SEND, M_MSGZC, M_URING_ZC, M_URING_ZCF, M_SENDFILE, M_SPLICE, M_ZCSEND,
-	M_ZCSEND_FIXED, M_ZCSEND_BATCH, M_NR
+	M_ZCSEND_FIXED, M_ZCSEND_BATCH,
+	/* fan-out: one payload to N sockets */
+	M_FO_SEND, M_FO_MSGZC, M_FO_URING, M_FO_TEE, M_FO_ZCSEND, M_FO_STABLE,
+	M_NR
 };
+#define M_FO_FIRST M_FO_SEND
 
 static const char *const method_name[M_NR] = {
 	"send", "msg_zerocopy", "uring_zc", "uring_zc_fixed", "sendfile",
 	"vmsplice", "zcsend", "zcsend_fixed", "zcsend_batch",
+	"fanout_send", "fanout_msg_zc", "fanout_uring_zc_fixed", "fanout_tee",
+	"zcsend_fanout", "zcsend_fanout_stable",
 };
 
 struct res {
 	uint64_t bytes, calls, syscalls, compl, zc, copied;
+	uint64_t sends, events;	/* fan-out: per-socket sends, messages read */
 	uint32_t cflags;
 	double wall, cpu, gcpu, rusage;
+};
+
+/* The sockets (and tee pipes) of one fan-out cell. */
+struct fan {
+	int n;
+	int *fd;
+	struct res *d;			/* per-socket counters (MSG_ZEROCOPY) */
+	int *pr, *pw;			/* fanout_tee: a pipe per destination */
+	size_t pipe_cap;		/* fanout_tee: bytes every pipe holds */
+	struct zcsend_dest *dest;	/* ZCSEND_IOC_FANOUT */
 };
 
 static struct {
@@ -136,11 +192,12 @@ static struct {
 	int filefd;
 	int pr, pw;
 	int zfd, efd;
-	struct io_uring ring;
-	bool ring_ok, fixed_ok, zc_fixed_ok, zc_ring_ok;
+	struct io_uring ring, fring;
+	bool ring_ok, fixed_ok, zc_fixed_ok, zc_ring_ok, fring_ok;
+	const char *fanout_why, *stable_why;	/* why ZCSEND_IOC_FANOUT cannot run */
 	struct zcsend_ring zring;
 	pid_t sink;
-	uint64_t bytes, min_calls, max_calls;
+	uint64_t bytes, fbytes, min_calls, max_calls;
 	int reps;
 	bool verbose;
 } g = { .filefd = -1, .pr = -1, .pw = -1, .zfd = -1, .efd = -1, .sink = -1 };
@@ -252,23 +309,44 @@ static void on_term(int sig)
 	sink_stop = 1;
 }
 
-/* Accepts any number of connections and discards what they send. */
+/* Raises the open-file limit to its hard limit: fan-out needs a socket (and
+ * for fanout_tee a pipe) per destination, the sink one per connection. */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * Accepts any number of concurrent connections (fan-out opens up to 1024 at
+ * once) and discards what they send: one poll() loop, every pending
+ * connection accepted per round, at most a few reads per connection per
+ * round so that none starves the others.
+ */
 static int run_sink(int port, const char *addr)
 {
-	struct pollfd p[64];
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	static char buf[1 << 20];
-	int one = 1, lfd, n = 1, i;
+	struct pollfd *p;
+	int one = 1, lfd, n = 1, room = 256, i;
 
 	signal(SIGTERM, on_term);
 	signal(SIGINT, on_term);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 	if (addr && inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
 		die("sink: bad address %s", addr);
-	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (lfd < 0 || bind(lfd, (void *)&sa, sizeof(sa)) || listen(lfd, 64))
+	if (lfd < 0 || bind(lfd, (void *)&sa, sizeof(sa)) || listen(lfd, SOMAXCONN))
 		die("sink: cannot listen on port %d: %s", port, strerror(errno));
+	p = malloc(room * sizeof(*p));
+	if (!p)
+		die("sink: out of memory");
 	printf("%s: sink listening on %s:%d\n", prog, addr ? addr : "0.0.0.0", port);
 	fflush(stdout);
 	p[0] = (struct pollfd){ .fd = lfd, .events = POLLIN };
@@ -278,26 +356,37 @@ static int run_sink(int port, const char *addr)
 				continue;
 			die("sink: poll: %s", strerror(errno));
 		}
-		if (p[0].revents & POLLIN) {
-			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-			if (c >= 0 && n < 64)
-				p[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
-			else if (c >= 0)
-				close(c);
-		}
 		for (i = 1; i < n; i++) {
-			ssize_t r;
+			ssize_t r = 1;
+			int k;
 
 			if (!p[i].revents)
 				continue;
-			do
+			for (k = 0; k < 4 && r > 0; k++)
 				r = recv(p[i].fd, buf, sizeof(buf), 0);
-			while (r > 0);
 			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
 				close(p[i].fd);
 				p[i--] = p[--n];
 			}
+		}
+		if (!(p[0].revents & POLLIN))
+			continue;
+		for (;;) {
+			int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+			if (c < 0)
+				break;	/* EAGAIN: all taken; EMFILE: next round */
+			if (n == room) {
+				struct pollfd *q = realloc(p, 2 * room * sizeof(*p));
+
+				if (!q) {
+					close(c);
+					break;
+				}
+				p = q;
+				room *= 2;
+			}
+			p[n++] = (struct pollfd){ .fd = c, .events = POLLIN };
 		}
 	}
 	return 0;
@@ -325,23 +414,40 @@ static void resolve(const char *host, int port)
 	}
 }
 
-static int open_sock(bool zerocopy)
+/* A socket connected to the destination, its port raised by @port_add
+ * (fan-out: each UDP destination its own port). */
+static int open_sock_port(bool zerocopy, int port_add)
 {
+	struct sockaddr_storage dst = g.dst;
 	int one = 1, fd, tries;
 
+	if (port_add) {
+		struct sockaddr_in *s4 = (void *)&dst;
+		struct sockaddr_in6 *s6 = (void *)&dst;
+
+		if (dst.ss_family == AF_INET)
+			s4->sin_port = htons(ntohs(s4->sin_port) + port_add);
+		else
+			s6->sin6_port = htons(ntohs(s6->sin6_port) + port_add);
+	}
 	for (tries = 0; ; tries++) {
 		fd = socket(g.dst.ss_family, (g.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			die("socket: %s", strerror(errno));
 		if (zerocopy && setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)))
 			die("SO_ZEROCOPY: %s", strerror(errno));
-		if (!connect(fd, (void *)&g.dst, g.dstlen))
+		if (!connect(fd, (void *)&dst, g.dstlen))
 			return fd;
 		if (tries >= 50)
 			die("connect: %s", strerror(errno));
 		close(fd);
 		usleep(100000);	/* the receiver may still be starting */
 	}
+}
+
+static int open_sock(bool zerocopy)
+{
+	return open_sock_port(zerocopy, 0);
 }
 
 /* TCP: waits until the peer has acknowledged every byte. */
@@ -464,6 +570,7 @@ static void msgzc_drain(int fd, struct res *r, uint64_t want, int wait_ms)
 			die("unexpected error queue entry: origin %u errno %u",
 			    serr->ee_origin, serr->ee_errno);
 		range = serr->ee_data - serr->ee_info + 1;
+		r->events++;
 		r->compl += range;
 		if (serr->ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
 			r->copied += range;
@@ -537,6 +644,42 @@ static void setup_ring(void)
 		       prog, strerror(-ret));
 	else
 		g.fixed_ok = true;
+}
+
+/*
+ * fanout_uring_zc_fixed's ring: an SQ that holds a whole payload's SQEs
+ * (N <= ZCSEND_MAX_FANOUT) and a CQ for FANOUT_SENDS sends in flight, with
+ * the region registered as in the single-socket ring.
+ */
+static void setup_fring(void)
+{
+	struct io_uring_params p = {
+		.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+			 IORING_SETUP_CQSIZE,
+		.cq_entries = FANOUT_CQ,
+	};
+	struct iovec iov = { g.buf, REGION };
+	int ret;
+
+	ret = io_uring_queue_init_params(FANOUT_SQ, &g.fring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = FANOUT_CQ;
+		ret = io_uring_queue_init_params(FANOUT_SQ, &g.fring, &p);
+	}
+	if (ret) {
+		printf("%s: fan-out io_uring unavailable: %s\n", prog, strerror(-ret));
+		return;
+	}
+	ret = io_uring_register_buffers(&g.fring, &iov, 1);
+	if (ret) {
+		printf("%s: io_uring_register_buffers (fan-out ring): %s\n", prog,
+		       strerror(-ret));
+		io_uring_queue_exit(&g.fring);
+		return;
+	}
+	g.fring_ok = true;
 }
 
 /*
@@ -685,6 +828,7 @@ static void zc_account(struct res *r, const struct zcsend_completion *c, int n)
 
 	for (k = 0; k < n; k++) {
 		r->compl++;
+		r->events++;
 		r->cflags |= c[k].flags;
 		if (c[k].flags & ZCSEND_COMPL_ZEROCOPY)
 			r->zc++;
@@ -885,6 +1029,47 @@ static void setup_zcsend(void)
 	}
 }
 
+/*
+ * Whether the loaded module has ZCSEND_IOC_FANOUT (and its STABLE mode):
+ * a well-formed call whose only fault is its destination, fd -1, must fail
+ * with EBADF before sending anything; an unknown command fails otherwise
+ * (ENOTTY, EINVAL). A module that took it all the same posted one record,
+ * which is read here.
+ */
+static const char *probe_fanout(uint32_t flags)
+{
+	static char why[2][96];
+	static int which;
+	struct zcsend_completion c;
+	struct zcsend_dest d = { .fd = -1 };
+	struct iovec iov = { g.buf, 1 };
+	struct zcsend_range rg = { 0, 0, 0, 1 };
+	struct zcsend_fanout fo = {
+		.flags = MSG_NOSIGNAL | flags, .iovcnt = 1,
+		.iov = flags & ZCSEND_SEND_FIXED ? (uintptr_t)&rg : (uintptr_t)&iov,
+		.dests = (uintptr_t)&d, .nr = 1, .user_data = ~0ULL,
+	};
+	struct pollfd p = { .fd = g.efd, .events = POLLIN };
+	char *w = why[which++ & 1];
+
+	if (g.zfd < 0)
+		return "/dev/zcsend missing";
+	if (ioctl(g.zfd, ZCSEND_IOC_FANOUT, &fo) < 0) {
+		if (errno == EBADF || errno == ENOTSOCK)
+			return NULL;
+		snprintf(w, 96, "no ZCSEND_IOC_FANOUT%s in this module (probe: %s)",
+			 flags & ZCSEND_FANOUT_STABLE ? " STABLE" : "", strerror(errno));
+		return w;
+	}
+	if (poll(&p, 1, 1000) == 1 && read(g.zfd, &c, sizeof(c)) == sizeof(c)) {
+		uint64_t ticks;
+
+		if (read(g.efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+			die("read eventfd: %s", strerror(errno));
+	}
+	return NULL;
+}
+
 /* ---- null calls ----------------------------------------------------- */
 
 static void null_call(int kind)
@@ -975,15 +1160,23 @@ static void run_method(enum method m, int fd, size_t size, uint64_t calls, struc
 	}
 }
 
-static void set_pipe(size_t size)
+static bool set_pipe_fd(int pw, size_t size, bool quiet)
 {
 	size_t want = 65536;
 
 	while (want < size && want < (8u << 20))
 		want <<= 1;
-	if (fcntl(g.pw, F_SETPIPE_SZ, (int)want) < 0)
+	if (fcntl(pw, F_SETPIPE_SZ, (int)want) >= 0)
+		return true;
+	if (!quiet)
 		printf("%s: F_SETPIPE_SZ %zu: %s (vmsplice goes in pieces)\n",
 		       prog, want, strerror(errno));
+	return false;
+}
+
+static void set_pipe(size_t size)
+{
+	set_pipe_fd(g.pw, size, false);
 }
 
 static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
@@ -1031,6 +1224,471 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	putchar('\n');
 }
 
+/* ---- fan-out ------------------------------------------------------- */
+
+/* Opens the @n sockets of a fan-out cell (and fanout_tee's pipes). */
+static void fan_open(struct fan *f, enum method m, int n, size_t size)
+{
+	bool quiet = false;
+	int i, pfd[2];
+	long sz;
+
+	memset(f, 0, sizeof(*f));
+	f->n = n;
+	f->fd = calloc(n, sizeof(*f->fd));
+	f->d = calloc(n, sizeof(*f->d));
+	f->dest = calloc(n, sizeof(*f->dest));
+	if (!f->fd || !f->d || !f->dest)
+		die("out of memory");
+	for (i = 0; i < n; i++) {
+		/* UDP: a port per destination; TCP: N connections to the sink */
+		f->fd[i] = open_sock_port(m == M_FO_MSGZC, g.tcp ? 0 : i);
+		f->dest[i].fd = f->fd[i];
+	}
+	if (m != M_FO_TEE)
+		return;
+	/* The source pipe and one per destination but the last, all the
+	 * same size; a payload larger than the smallest goes in pieces. */
+	set_pipe(size);
+	sz = fcntl(g.pw, F_GETPIPE_SZ);
+	f->pipe_cap = sz > 0 ? (size_t)sz : 65536;
+	f->pr = calloc(n, sizeof(*f->pr));
+	f->pw = calloc(n, sizeof(*f->pw));
+	if (!f->pr || !f->pw)
+		die("out of memory");
+	for (i = 0; i < n - 1; i++) {
+		if (pipe2(pfd, O_CLOEXEC))
+			die("pipe: %s", strerror(errno));
+		f->pr[i] = pfd[0];
+		f->pw[i] = pfd[1];
+		if (!set_pipe_fd(f->pw[i], size, true) && !quiet) {
+			printf("%s: fanout_tee: F_SETPIPE_SZ on destination pipes: %s "
+			       "(payloads go in pieces)\n", prog, strerror(errno));
+			quiet = true;
+		}
+		sz = fcntl(f->pw[i], F_GETPIPE_SZ);
+		if (sz > 0 && (size_t)sz < f->pipe_cap)
+			f->pipe_cap = sz;
+	}
+}
+
+static void fan_close(struct fan *f)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++) {
+		close(f->fd[i]);
+		if (f->pr && i < f->n - 1) {
+			close(f->pr[i]);
+			close(f->pw[i]);
+		}
+	}
+	free(f->fd);
+	free(f->d);
+	free(f->dest);
+	free(f->pr);
+	free(f->pw);
+}
+
+static void fan_wait_acked(struct fan *f, struct res *r)
+{
+	int i;
+
+	for (i = 0; i < f->n; i++)
+		wait_acked(f->fd[i], r);
+}
+
+/* N x send() */
+static void run_fo_send(struct fan *f, size_t size, uint64_t payloads, struct res *r)
+{
+	uint64_t k;
+	int i;
+
+	for (k = 0; k < payloads; k++) {
+		const void *p = g.buf + slot(k, size);
+
+		for (i = 0; i < f->n; i++) {
+			ssize_t n;
+
+			r->syscalls++;
+			n = send(f->fd[i], p, size, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) {
+					i--;
+					continue;
+				}
+				die("send: %s", strerror(errno));
+			}
+			r->bytes += n;
+			r->sends++;
+		}
+		r->calls++;
+	}
+}
+
+/*
+ * N x send(MSG_ZEROCOPY): each socket has its own error queue, drained as
+ * run_msgzc() drains its one: every DRAIN_EVERY payloads, and down to cap/2
+ * when a socket has cap sends in flight.
+ */
+static void run_fo_msgzc(struct fan *f, size_t size, uint64_t payloads, struct res *r)
+{
+	int cap = inflight_cap(size), i;
+	double end;
+	uint64_t k;
+
+	for (i = 0; i < f->n; i++)
+		f->d[i] = (struct res){ 0 };
+	for (k = 0; k < payloads; k++) {
+		const void *p = g.buf + slot(k, size);
+
+		for (i = 0; i < f->n; i++) {
+			struct res *d = &f->d[i];
+			ssize_t n;
+
+			if (d->calls - d->compl >= (uint64_t)cap)
+				msgzc_drain(f->fd[i], d, d->calls - cap / 2, 100);
+			d->syscalls++;
+			n = send(f->fd[i], p, size, MSG_ZEROCOPY | MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == ENOBUFS || errno == EAGAIN)
+					/* optmem (notification) limit */
+					msgzc_drain(f->fd[i], d, d->compl + 1, 10);
+				else if (errno != EINTR)
+					die("send(MSG_ZEROCOPY): %s", strerror(errno));
+				i--;
+				continue;
+			}
+			r->bytes += n;
+			d->calls++;
+		}
+		r->calls++;
+		if (r->calls % DRAIN_EVERY == 0)
+			for (i = 0; i < f->n; i++)
+				msgzc_drain(f->fd[i], &f->d[i], f->d[i].calls, 0);
+	}
+	end = now() + WAIT_S;
+	for (i = 0; i < f->n; i++) {
+		struct res *d = &f->d[i];
+
+		while (d->compl < d->calls && now() < end)
+			msgzc_drain(f->fd[i], d, d->calls, 100);
+		if (d->compl < d->calls)
+			die("fan-out MSG_ZEROCOPY: socket %d: %" PRIu64 " of %" PRIu64
+			    " completions after %.0f s", i, d->compl, d->calls, WAIT_S);
+		r->sends += d->calls;
+		r->syscalls += d->syscalls;
+		r->compl += d->compl;
+		r->events += d->events;
+		r->zc += d->zc;
+		r->copied += d->copied;
+	}
+}
+
+/*
+ * A payload's N SEND_ZC SQEs from the registered buffer, submitted together.
+ * As many whole payloads per submission as the caps allow: at most cap
+ * payloads and FANOUT_SENDS sends without their notification. UDP: those
+ * payloads one after the other. TCP: one linked chain per socket (its sends
+ * stay in order), and the next round once this one has sent, as run_uring().
+ */
+static void run_fo_uring(struct fan *f, size_t size, uint64_t payloads, struct res *r)
+{
+	struct io_uring *ring = &g.fring;
+	int msgflags = MSG_NOSIGNAL | (g.tcp ? MSG_WAITALL : 0);
+	uint64_t n = f->n, limit = (uint64_t)inflight_cap(size) * n;
+	uint64_t queued = 0, inflight = 0, unsent = 0;
+	double end = 0;
+
+	if (limit > (n > FANOUT_SENDS ? n : FANOUT_SENDS))
+		limit = n > FANOUT_SENDS ? n : FANOUT_SENDS;
+	while (queued < payloads || inflight) {
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		uint64_t np = 0, a, b;
+		int ret;
+
+		if (!(g.tcp && unsent) && !io_uring_sq_ready(ring))
+			while (queued + np < payloads && inflight + (np + 1) * n <= limit &&
+			       (np + 1) * n <= FANOUT_SQ)
+				np++;
+		for (a = 0; a < (g.tcp ? n : np); a++) {
+			for (b = 0; b < (g.tcp ? np : n); b++) {
+				uint64_t k = queued + (g.tcp ? b : a);
+				int i = g.tcp ? a : b;
+				struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+				if (!sqe)
+					die("fan-out io_uring: SQ full");
+				io_uring_prep_send_zc_fixed(sqe, f->fd[i], g.buf + slot(k, size),
+							    size, msgflags,
+							    IORING_SEND_ZC_REPORT_USAGE, 0);
+				sqe->user_data = k;
+				if (g.tcp && b + 1 < np)
+					sqe->flags |= IOSQE_IO_LINK;
+			}
+		}
+		queued += np;
+		inflight += np * n;
+		unsent += np * n;
+		if (queued == payloads && !end)
+			end = now() + WAIT_S;
+		r->syscalls++;
+		ret = io_uring_submit_and_wait(ring, 1);
+		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+			die("io_uring_submit_and_wait: %s", strerror(-ret));
+		io_uring_for_each_cqe(ring, head, cqe) {
+			seen++;
+			if (cqe->flags & IORING_CQE_F_NOTIF) {
+				inflight--;
+				r->compl++;
+				r->events++;
+				if (cqe->res & IORING_NOTIF_USAGE_ZC_COPIED)
+					r->copied++;
+				else
+					r->zc++;
+				continue;
+			}
+			unsent--;
+			if (cqe->res < 0)
+				die("SEND_ZC (fixed, fan-out): %s", strerror(-cqe->res));
+			r->bytes += cqe->res;
+			r->sends++;
+			if (!(cqe->flags & IORING_CQE_F_MORE))
+				inflight--;	/* no notification follows */
+		}
+		io_uring_cq_advance(ring, seen);
+		if (end && now() > end)
+			die("fan-out io_uring: %" PRIu64 " sends still in flight after %.0f s",
+			    inflight, WAIT_S);
+	}
+	r->calls += payloads;
+}
+
+/* Moves @len bytes from pipe @from to socket @fd. */
+static void splice_out(int from, int fd, size_t len, unsigned int more, struct res *r)
+{
+	while (len) {
+		ssize_t n;
+
+		r->syscalls++;
+		n = splice(from, NULL, fd, NULL, len, SPLICE_F_MOVE | more);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0)
+			die("splice: %s", n ? strerror(errno) : "returned 0");
+		len -= n;
+		r->bytes += n;
+	}
+}
+
+/*
+ * vmsplice() the payload into the source pipe once; for each destination
+ * but the last, tee() the source into that destination's (empty) pipe and
+ * splice() it to the socket; splice() the source pipe itself to the last.
+ * tee() always starts at the head of the source, so a destination's pipe
+ * must take all of it: payloads larger than the smallest pipe go in pieces.
+ */
+static void run_fo_tee(struct fan *f, size_t size, uint64_t payloads, struct res *r)
+{
+	int last = f->n - 1, i;
+	uint64_t k;
+
+	for (k = 0; k < payloads; k++) {
+		char *p = (char *)g.buf + slot(k, size);
+		size_t off = 0;
+
+		while (off < size) {
+			struct iovec iov = { p + off, size - off };
+			unsigned int more;
+			ssize_t c, t;
+
+			if (iov.iov_len > f->pipe_cap)
+				iov.iov_len = f->pipe_cap;
+			r->syscalls++;
+			c = vmsplice(g.pw, &iov, 1, 0);
+			if (c < 0 && errno == EINTR)
+				continue;
+			if (c <= 0)
+				die("vmsplice: %s", c ? strerror(errno) : "returned 0");
+			more = off + c < size ? SPLICE_F_MORE : 0;
+			for (i = 0; i < last; i++) {
+				do {
+					r->syscalls++;
+					t = tee(g.pr, f->pw[i], c, 0);
+				} while (t < 0 && errno == EINTR);
+				if (t != c)
+					die("tee: %s (%zd of %zd bytes)",
+					    t < 0 ? strerror(errno) : "short", t, c);
+				splice_out(f->pr[i], f->fd[i], c, more, r);
+			}
+			splice_out(g.pr, f->fd[last], c, more, r);
+			off += c;
+		}
+		r->sends += f->n;
+		r->calls++;
+	}
+}
+
+/*
+ * One ZCSEND_IOC_FANOUT per payload: from the registered buffer
+ * (ZCSEND_SEND_FIXED, nothing pinned per payload) or, @stable, a plain iovec
+ * the module copies once (ZCSEND_FANOUT_STABLE). One record per payload,
+ * read() every DRAIN_EVERY payloads and at cap payloads in flight, as
+ * run_zcsend() does per send.
+ */
+static void run_fo_zcsend(struct fan *f, size_t size, uint64_t payloads, bool stable,
+			  struct res *r)
+{
+	int cap = inflight_cap(size), i;
+	double end;
+	uint64_t k;
+
+	for (k = 0; k < payloads; k++) {
+		struct iovec iov = { g.buf + slot(k, size), size };
+		struct zcsend_range rg = { 0, 0, slot(k, size), size };
+		struct zcsend_fanout fo = {
+			.flags = MSG_NOSIGNAL | (stable ? ZCSEND_FANOUT_STABLE : ZCSEND_SEND_FIXED),
+			.iovcnt = 1,
+			.iov = stable ? (uintptr_t)&iov : (uintptr_t)&rg,
+			.dests = (uintptr_t)f->dest,
+			.nr = f->n,
+			.user_data = k,
+		};
+		long n;
+
+		r->syscalls++;
+		n = ioctl(g.zfd, ZCSEND_IOC_FANOUT, &fo);
+		if (n < 0) {
+			if (errno == EINTR) {
+				k--;
+				continue;
+			}
+			if ((errno == ENOBUFS || errno == ENOMEM || errno == EAGAIN ||
+			     errno == EBUSY) && r->compl < r->calls) {
+				zc_drain(r, r->compl + 1, 10);
+				k--;
+				continue;
+			}
+			die("ZCSEND_IOC_FANOUT%s: %s%s", stable ? " (stable)" : "",
+			    strerror(errno), r->compl < r->calls ? "" : " (nothing in flight)");
+		}
+		for (i = 0; i < f->n; i++) {
+			if (f->dest[i].result < 0)
+				die("ZCSEND_IOC_FANOUT%s: destination %d: %s",
+				    stable ? " (stable)" : "", i,
+				    strerror((int)-f->dest[i].result));
+			r->bytes += f->dest[i].result;
+		}
+		if (n != f->n)
+			die("ZCSEND_IOC_FANOUT returned %ld of %d destinations", n, f->n);
+		r->sends += f->n;
+		r->calls++;
+		if (r->calls % DRAIN_EVERY == 0)
+			zc_drain(r, r->calls, 0);
+		if (r->calls - r->compl >= (uint64_t)cap)
+			zc_drain(r, r->calls - cap / 2, 100);
+	}
+	end = now() + WAIT_S;
+	while (r->compl < r->calls && now() < end)
+		zc_drain(r, r->calls, 100);
+	if (r->compl < r->calls)
+		die("zcsend fan-out: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
+		    r->compl, r->calls, WAIT_S);
+}
+
+static void run_fanout_method(enum method m, struct fan *f, size_t size, uint64_t payloads,
+			      struct res *r)
+{
+	switch (m) {
+	case M_FO_SEND:	  run_fo_send(f, size, payloads, r); break;
+	case M_FO_MSGZC:  run_fo_msgzc(f, size, payloads, r); break;
+	case M_FO_URING:  run_fo_uring(f, size, payloads, r); break;
+	case M_FO_TEE:	  run_fo_tee(f, size, payloads, r); break;
+	case M_FO_ZCSEND: run_fo_zcsend(f, size, payloads, false, r); break;
+	case M_FO_STABLE: run_fo_zcsend(f, size, payloads, true, r); break;
+	default:	  break;
+	}
+}
+
+static bool fanout_ok(enum method m, size_t size, int n, const char **why)
+{
+	struct rlimit rl;
+	uint64_t fds = (uint64_t)n * (m == M_FO_TEE ? 3 : 1) + 32;
+
+	*why = NULL;
+	if (!g.tcp && size > UDP_MAX)
+		*why = "larger than one UDP datagram";
+	else if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+		 fds > rl.rlim_cur)
+		*why = "more destinations than RLIMIT_NOFILE allows";
+	else if (m == M_FO_URING && !g.fring_ok)
+		*why = "io_uring unavailable";
+	else if ((m == M_FO_ZCSEND || m == M_FO_STABLE) && g.zfd < 0)
+		*why = "/dev/zcsend missing";
+	else if (m == M_FO_ZCSEND && !g.zc_fixed_ok)
+		*why = "no registered buffer";
+	else if (m == M_FO_ZCSEND && g.fanout_why)
+		*why = g.fanout_why;
+	else if (m == M_FO_STABLE && g.stable_why)
+		*why = g.stable_why;
+	return !*why;
+}
+
+/* Payloads per fan-out cell: --fanout-bytes delivered (over all
+ * destinations), --min-calls..--max-calls sends, at least one payload. */
+static uint64_t fanout_payloads(size_t sendsz, int n)
+{
+	uint64_t sends = g.fbytes / sendsz, p;
+
+	if (sends < g.min_calls)
+		sends = g.min_calls;
+	if (sends > g.max_calls)
+		sends = g.max_calls;
+	p = sends / n;
+	return p ? p : 1;
+}
+
+static void run_fanout_cell(enum method m, size_t size, size_t sendsz, int n, int rep)
+{
+	uint64_t payloads = fanout_payloads(sendsz, n);
+	struct res w = { 0 }, r = { 0 };
+	double t0, c0, g0, u0;
+	struct fan f;
+	char sb[24];
+
+	fan_open(&f, m, n, sendsz);
+
+	/* Untimed warm-up on the same sockets, fully drained. */
+	run_fanout_method(m, &f, sendsz, payloads / 16 ? payloads / 16 : 1, &w);
+	fan_wait_acked(&f, &w);
+
+	g0 = guest_cpu();
+	u0 = thread_rusage();
+	c0 = thread_cpu();
+	t0 = now();
+	run_fanout_method(m, &f, sendsz, payloads, &r);
+	fan_wait_acked(&f, &r);
+	r.wall = now() - t0;
+	r.cpu = thread_cpu() - c0;
+	r.rusage = thread_rusage() - u0;
+	r.gcpu = guest_cpu() - g0;
+	fan_close(&f);
+
+	printf("ZCB,fanout,%s,%s,%zu,%zu,%d,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+	       ",%.6f,%.6f,%.3f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6f\n",
+	       g.path, method_name[m], size, sendsz, n, rep, r.calls, r.bytes, r.sends,
+	       r.syscalls, r.wall, r.cpu, r.gcpu, r.compl, r.events, r.zc, r.copied,
+	       r.cflags, r.rusage);
+	printf("%s: %s rep %d %5s x%-4d %-21s %8.1f MB/s %8.2f s/GB", prog, g.path, rep,
+	       size_str(size, sb), n, method_name[m], r.bytes / r.wall / 1e6,
+	       r.cpu / (r.bytes / 1e9));
+	if (r.compl)
+		printf("  %.3g completions/payload, zero-copy %" PRIu64 "/%" PRIu64,
+		       (double)r.compl / r.calls, r.zc, r.compl);
+	putchar('\n');
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -1040,13 +1698,37 @@ static void usage(void)
 		"  --sizes LIST        default 1K,4K,16K,64K,256K,1M (UDP: 64K sends %d)\n"
 		"  --methods LIST      default all: send,msg_zerocopy,uring_zc,\n"
 		"                      uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,\n"
-		"                      zcsend_batch\n"
+		"                      zcsend_batch (\"single\": these nine), fanout_send,\n"
+		"                      fanout_msg_zc,fanout_uring_zc_fixed,fanout_tee,\n"
+		"                      zcsend_fanout,zcsend_fanout_stable (\"fanout\": these six)\n"
+		"  --fanout LIST       destinations per payload for the fan-out methods,\n"
+		"                      1..%d (default 1,8,64; none: no fan-out cells)\n"
+		"  --fanout-sizes LIST payload sizes (default 64K,1M; UDP: 64K sends %d)\n"
+		"  --fanout-bytes N    bytes delivered per fan-out cell, summed over the\n"
+		"                      destinations (default: --bytes)\n"
 		"  --bytes N           bytes per cell (default 64M)\n"
 		"  --min-calls N       (default 64)   --max-calls N (default 16384)\n"
+		"                      (fan-out: sends, i.e. payloads x N)\n"
 		"  --reps N            repetitions (default 3)\n"
 		"  --null-secs S       time per null-call measurement (default 0.3)\n",
-		prog, prog, UDP_MAX);
+		prog, prog, UDP_MAX, ZCSEND_MAX_FANOUT, UDP_MAX);
 	exit(2);
+}
+
+/* Adds @m to @ms unless it is there already. */
+static void add_method(enum method *ms, int *nm, enum method m)
+{
+	int i;
+
+	for (i = 0; i < *nm && ms[i] != m; i++)
+		;
+	if (i == *nm)
+		ms[(*nm)++] = m;
+}
+
+static bool is_none(const char *s)
+{
+	return !*s || !strcmp(s, "none") || !strcmp(s, "0");
 }
 
 int main(int argc, char **argv)
@@ -1060,6 +1742,9 @@ int main(int argc, char **argv)
 		{ "local-sink", no_argument, NULL, 'L' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "methods", required_argument, NULL, 'm' },
+		{ "fanout", required_argument, NULL, 'F' },
+		{ "fanout-sizes", required_argument, NULL, 'Z' },
+		{ "fanout-bytes", required_argument, NULL, 'B' },
 		{ "bytes", required_argument, NULL, 'b' },
 		{ "min-calls", required_argument, NULL, 'n' },
 		{ "max-calls", required_argument, NULL, 'N' },
@@ -1070,10 +1755,12 @@ int main(int argc, char **argv)
 		{ }
 	};
 	const char *sizes = "1K,4K,16K,64K,256K,1M", *methods = NULL, *dest = NULL;
-	size_t sz[16];
-	enum method ms[M_NR];
-	int nsz = 0, nm = 0, port = 0, proto = -1, c, rep, i, j, pfd[2];
-	bool local_sink = false;
+	const char *fanout = "1,8,64", *fsizes = "64K,1M";
+	size_t sz[16], fsz[16];
+	enum method ms[M_NR], fms[M_NR];
+	int nsz = 0, nm = 0, nfsz = 0, nfm = 0, nns = 0, ns[MAX_NS];
+	int port = 0, proto = -1, c, rep, i, j, l, pfd[2];
+	bool local_sink = false, fanout_zc = false;
 	double null_secs = 0.3, t0;
 	char *list, *tok;
 
@@ -1092,6 +1779,9 @@ int main(int argc, char **argv)
 		case 'L': local_sink = true; break;
 		case 's': sizes = optarg; break;
 		case 'm': methods = optarg; break;
+		case 'F': fanout = optarg; break;
+		case 'Z': fsizes = optarg; break;
+		case 'B': g.fbytes = parse_size(optarg); break;
 		case 'b': g.bytes = parse_size(optarg); break;
 		case 'n': g.min_calls = parse_size(optarg); break;
 		case 'N': g.max_calls = parse_size(optarg); break;
@@ -1106,27 +1796,65 @@ int main(int argc, char **argv)
 	g.tcp = proto == 1;
 	if (local_sink && !g.tcp)
 		usage();
+	if (!g.fbytes)
+		g.fbytes = g.bytes;
 	resolve(dest, port);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile();
 
 	list = strdup(sizes);
 	for (tok = strtok(list, ","); tok && nsz < 16; tok = strtok(NULL, ","))
 		sz[nsz++] = parse_size(tok);
-	if (methods) {
-		list = strdup(methods);
-		for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
-			for (i = 0; i < M_NR && strcmp(tok, method_name[i]); i++)
-				;
-			if (i == M_NR) {
-				fprintf(stderr, "%s: unknown method %s\n", prog, tok);
+	if (!is_none(fanout)) {
+		list = strdup(fanout);
+		for (tok = strtok(list, ","); tok && nns < MAX_NS; tok = strtok(NULL, ",")) {
+			char *end;
+			long v = strtol(tok, &end, 10);
+
+			if (*end || v < 1 || v > ZCSEND_MAX_FANOUT) {
+				fprintf(stderr, "%s: bad fan-out %s (1..%d)\n", prog, tok,
+					ZCSEND_MAX_FANOUT);
 				usage();
 			}
-			ms[nm++] = i;
+			ns[nns++] = v;
 		}
-	} else {
-		for (i = 0; i < M_NR; i++)
-			ms[nm++] = i;
+		list = strdup(fsizes);
+		for (tok = strtok(list, ","); tok && nfsz < 16; tok = strtok(NULL, ","))
+			fsz[nfsz++] = parse_size(tok);
 	}
+	list = strdup(methods ? methods : "all");
+	for (tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+		bool all = !strcmp(tok, "all");
+
+		if (all || !strcmp(tok, "single"))
+			for (i = 0; i < M_FO_FIRST; i++)
+				add_method(ms, &nm, i);
+		if (all || !strcmp(tok, "fanout"))
+			for (i = M_FO_FIRST; i < M_NR; i++)
+				add_method(fms, &nfm, i);
+		if (all || !strcmp(tok, "single") || !strcmp(tok, "fanout"))
+			continue;
+		for (i = 0; i < M_NR && strcmp(tok, method_name[i]); i++)
+			;
+		if (i == M_NR) {
+			fprintf(stderr, "%s: unknown method %s\n", prog, tok);
+			usage();
+		}
+		if (i < M_FO_FIRST)
+			add_method(ms, &nm, i);
+		else
+			add_method(fms, &nfm, i);
+	}
+	if (!nns || !nfsz)
+		nfm = 0;	/* --fanout none */
+	if (!nsz)
+		nm = 0;
+	if (!nm && !nfm) {
+		printf("%s: path %s: no cells to run\n", prog, g.path);
+		return 0;
+	}
+	for (i = 0; i < nfm; i++)
+		fanout_zc |= fms[i] == M_FO_ZCSEND || fms[i] == M_FO_STABLE;
 
 	if (local_sink) {
 		g.sink = fork();
@@ -1142,12 +1870,29 @@ int main(int argc, char **argv)
 	g.pr = pfd[0];
 	g.pw = pfd[1];
 	setup_ring();
+	for (i = 0; i < nfm; i++)
+		if (fms[i] == M_FO_URING)
+			setup_fring();
 	setup_zcsend();
+	if (fanout_zc) {
+		g.fanout_why = probe_fanout(ZCSEND_SEND_FIXED);
+		g.stable_why = probe_fanout(ZCSEND_FANOUT_STABLE);
+		if (g.fanout_why || g.stable_why)
+			printf("%s: %s\n", prog, g.fanout_why ? g.fanout_why : g.stable_why);
+	}
 
 	printf("%s: path %s: %s to %s port %d, %d sizes x %d methods x %d reps, "
 	       "%" PRIu64 " bytes per cell (%" PRIu64 "..%" PRIu64 " sends)\n",
-	       prog, g.path, g.tcp ? "TCP" : "UDP", dest, port, nsz, nm, g.reps,
+	       prog, g.path, g.tcp ? "TCP" : "UDP", dest, port, nm ? nsz : 0, nm, g.reps,
 	       g.bytes, g.min_calls, g.max_calls);
+	if (nfm) {
+		printf("%s: path %s: fan-out to", prog, g.path);
+		for (l = 0; l < nns; l++)
+			printf("%s%d", l ? "," : " ", ns[l]);
+		printf(" %s, %d sizes x %d methods, %" PRIu64 " bytes delivered per cell\n",
+		       g.tcp ? "connections" : "UDP sockets (a port each)", nfsz, nfm,
+		       g.fbytes);
+	}
 	measure_null(null_secs);
 
 	/* TCP: one untimed bulk transfer first, so that the first cells do
@@ -1164,7 +1909,7 @@ int main(int argc, char **argv)
 
 	t0 = now();
 	for (rep = 1; rep <= g.reps; rep++) {
-		for (i = 0; i < nsz; i++) {
+		for (i = 0; i < nsz && nm; i++) {
 			size_t sendsz = sz[i];
 
 			if (!g.tcp && sendsz == 65536)
@@ -1179,6 +1924,28 @@ int main(int argc, char **argv)
 					continue;
 				}
 				run_cell(ms[j], sz[i], sendsz, rep);
+			}
+		}
+		/* Fan-out cells after the single-socket ones, in the same
+		 * repetition: size, then N, then method. */
+		for (i = 0; i < nfsz && nfm; i++) {
+			size_t sendsz = fsz[i];
+
+			if (!g.tcp && sendsz == 65536)
+				sendsz = UDP_MAX;
+			for (l = 0; l < nns; l++) {
+				for (j = 0; j < nfm; j++) {
+					const char *why;
+
+					if (!fanout_ok(fms[j], sendsz, ns[l], &why)) {
+						if (rep == 1)
+							printf("ZCB,fanout_skip,%s,%s,%zu,%d,%s\n",
+							       g.path, method_name[fms[j]], fsz[i],
+							       ns[l], why);
+						continue;
+					}
+					run_fanout_cell(fms[j], fsz[i], sendsz, ns[l], rep);
+				}
 			}
 		}
 	}
