@@ -185,7 +185,7 @@ impl Context {
             if self.fixed_inflight.load(Relaxed) != 0 {
                 return Err(EBUSY);
             }
-            core::mem::replace(&mut state.buffers, KVVec::new())
+            core::mem::take(&mut state.buffers)
         };
         let pages: usize = old.iter().map(|b| b.nr_pages()).sum();
         drop(old);

@@ -72,7 +72,7 @@ enum Source<'a> {
     /// Below the copy threshold: each destination copies from user memory.
     User(&'a [UserIovec]),
     /// Frags the notifier keeps alive (pinned, stable or registered pages).
-    Frags(&'a [bindings::bio_vec], &'a Submission),
+    Frags(&'a [bindings::bio_vec], &'a Submission<InFlight>),
 }
 
 /// Smallest address a destination may name (`struct sockaddr_in`).

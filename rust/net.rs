@@ -256,8 +256,8 @@ impl<'a> SendMsg<'a> {
 
     /// A zero-copy message over `bvecs`, pages whose pins `zc`'s notifier
     /// keeps until the stack releases them.
-    pub(crate) fn zerocopy(
-        zc: &'a crate::ubuf::Submission,
+    pub(crate) fn zerocopy<P: crate::ubuf::Payload>(
+        zc: &'a crate::ubuf::Submission<P>,
         bvecs: &'a [bindings::bio_vec],
         total: usize,
         flags: u32,

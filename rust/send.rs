@@ -50,7 +50,11 @@ use crate::uapi::{
     ZCSEND_COMPL_ZEROCOPY,
     ZCSEND_SEND_FIXED, //
 };
-use crate::ubuf::Notif;
+use crate::ubuf::{
+    Notif,
+    Outcome,
+    Payload, //
+};
 use kernel::page::PAGE_SIZE;
 use kernel::sync::Arc;
 
@@ -115,10 +119,19 @@ impl InFlight {
             self.reservation.remove_pinned(before - keep);
         }
     }
+}
 
-    /// Called once, in process context, when no skb refers to the pages any
-    /// more. `accepted` is what `sock_sendmsg` returned (bytes or -errno).
-    pub(crate) fn finish(self, accepted: i64, copied: bool, linked: bool, chain_len: u32) {
+impl Payload for InFlight {
+    /// Called once, in process context or softirq, when no skb refers to
+    /// the pages any more: unpin, then post the record (none if the ioctl
+    /// returned an error instead).
+    fn finish(self, outcome: Outcome) {
+        let Outcome {
+            accepted,
+            copied,
+            linked,
+            chain_len,
+        } = outcome;
         let InFlight {
             pages,
             reservation,

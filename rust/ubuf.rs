@@ -24,10 +24,14 @@
 //!   socket lock, inside `sock_sendmsg`.
 //! - [`complete`] runs in any context: process, softirq, or hard IRQ (skb
 //!   freed by a driver). It only touches atomics and queues work; no lock.
-//! - The last reference hands the chain to `Notif::run` on zcsend's own
-//!   workqueue (process context), which unpins, posts the completion records
-//!   and drops the module reference. Module exit destroys that workqueue, so
-//!   no completion work runs after the module's code is gone.
+//! - The last reference completes the chain (`Notif::run`) right there in
+//!   process context or softirq, or on zcsend's own workqueue from hard IRQ;
+//!   each member's [`Payload`] is handed back with its [`Outcome`]. Module
+//!   exit destroys that workqueue, so no completion work runs after the
+//!   module's code is gone.
+//!
+//! The notifier owns its payload opaquely (a [`Payload`]): this file knows
+//! nothing of what a send pins or where its record goes.
 
 use core::mem::offset_of;
 use core::ptr::{
@@ -55,7 +59,6 @@ use crate::ffi::{
     zcsend_skb_zcopy,
     zcsend_skb_zcopy_init, //
 };
-use crate::send::InFlight;
 
 /// Wrapper making the `ubuf_info_ops` table `Sync`, as binder does for its
 /// `vm_operations_struct`.
@@ -76,29 +79,49 @@ const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
     | bindings::SKBFL_SHARED_FRAG
     | bindings::SKBFL_DONT_ORPHAN) as u8;
 
-/// One send's notifier: the `ubuf_info` the stack sees, plus what the
-/// completion needs.
+/// What a notifier carries for its send: handed back, once, when no skb
+/// refers to the send's pages any more. The notifier knows nothing else of
+/// it (the logic above implements this; `send::InFlight` does).
+pub(crate) trait Payload: Send + Sync + Sized + 'static {
+    /// The send is over; called once, in process context or softirq.
+    fn finish(self, outcome: Outcome);
+}
+
+/// How a send ended, as its notifier saw it.
+pub(crate) struct Outcome {
+    /// What `sock_sendmsg` returned (bytes, or a negative errno).
+    pub(crate) accepted: i64,
+    /// Some of the bytes were copied (or never attached as frags).
+    pub(crate) copied: bool,
+    /// The send joined an earlier send's chain.
+    pub(crate) linked: bool,
+    /// Sends its chain completed together.
+    pub(crate) chain_len: u32,
+}
+
+/// The part of a notifier the stack's callbacks work on, whatever its
+/// payload: the `ubuf_info` plus the chain and the outcome.
 ///
 /// # Invariants
 ///
-/// - `ubuf` is the first field (`#[repr(C)]`), so a `*mut ubuf_info` whose
-///   `ops` is `&OPS` points at a `Notif`.
-/// - Once submitted, a `Notif` is owned by its references (`ubuf.refcnt`):
-///   it was leaked from a `Pin<KBox<Notif>>` and is turned back into one
+/// - `ubuf` is the first field of `Header`, and `Header` the first field of
+///   [`Notif<P>`] (both `#[repr(C)]`), so a `*mut ubuf_info` whose `ops` is
+///   `&OPS` points at a `Header` at the start of some `Notif<P>`, and
+///   `run_chain` is `run_chain::<P>` for that same `P`.
+/// - Once submitted, a notif is owned by its references (`ubuf.refcnt`): it
+///   was leaked from a `Pin<KBox<Notif<P>>>` and is turned back into one
 ///   exactly once, when the last reference of its chain head goes.
 /// - `head` points at the chain head (itself when not linked); `next` at the
 ///   next member of the head's chain, or is null; the head's `chain_len`
 ///   counts its members, itself included, at most [`MAX_CHAIN`]. All three
 ///   only change in [`link_skb`] under the socket lock, before the head can
-///   complete. Every member of a chain has the same `owner`.
-/// - `payload` is accessed only through the [`Submission`] (while it lives)
-///   and by the chain head's final run (after the last reference).
+///   complete. Every member of a chain has the same `owner` and the same
+///   `run_chain` (so the same payload type).
 #[repr(C)]
-#[pin_data]
-pub(crate) struct Notif {
+struct Header {
     ubuf: Opaque<bindings::ubuf_info>,
-    head: Atomic<*mut Notif>,
-    next: Atomic<*mut Notif>,
+    head: Atomic<*mut Header>,
+    next: Atomic<*mut Header>,
     chain_len: Atomic<u32>,
     copied: Atomic<bool>,
     frags_attached: Atomic<bool>,
@@ -111,22 +134,38 @@ pub(crate) struct Notif {
     accepted: Atomic<i64>,
     /// Opaque identity of the open file that submitted this send.
     owner: usize,
+    /// Completes the chain this header heads: `run_chain::<P>`.
+    run_chain: unsafe fn(*mut Header, bool),
+}
+
+/// One send's notifier: the [`Header`] the stack's callbacks see, and the
+/// send's payload.
+///
+/// # Invariants
+///
+/// `hdr` is the first field (`#[repr(C)]`; see [`Header`]). `payload` is
+/// accessed only through the [`Submission`] (while it lives) and by the
+/// chain head's final run (after the last reference).
+#[repr(C)]
+#[pin_data]
+pub(crate) struct Notif<P: Payload> {
+    hdr: Header,
     #[pin]
-    work: Work<Notif>,
-    payload: InFlight,
+    work: Work<Notif<P>>,
+    payload: P,
 }
 
 // SAFETY: a `Notif` is handed between the submitting task, softirq/IRQ
 // completions and the completion work; every field shared among them is an
 // atomic or the `ubuf_info`, which the stack accesses with its own atomics;
-// `payload` is only touched by the submitter (read-only) and by the final
-// work item, after the last reference.
-unsafe impl Send for Notif {}
+// `payload` (`Send + Sync`) is only touched by the submitter (read-only) and
+// by the final run, after the last reference.
+unsafe impl<P: Payload> Send for Notif<P> {}
 // SAFETY: see `Send`; `&Notif` only allows atomic access and reads.
-unsafe impl Sync for Notif {}
+unsafe impl<P: Payload> Sync for Notif<P> {}
 
 impl_has_work! {
-    impl HasWork<Self> for Notif { self.work }
+    impl{P: Payload} HasWork<Self> for Notif<P> { self.work }
 }
 
 /// The submitter's reference on a [`Notif`], held across `sock_sendmsg`.
@@ -135,47 +174,50 @@ impl_has_work! {
 ///
 /// `notif` points at a live, leaked `Notif` on which this value owns one
 /// reference (`ubuf.refcnt`); dropping it releases that reference.
-pub(crate) struct Submission {
-    notif: NonNull<Notif>,
+pub(crate) struct Submission<P: Payload> {
+    notif: NonNull<Notif<P>>,
 }
 
 // SAFETY: the submitter's reference may be dropped from any thread; the
 // shared fields are atomics and `payload` is only read through `&`.
-unsafe impl Send for Submission {}
+unsafe impl<P: Payload> Send for Submission<P> {}
 
-impl Notif {
+impl<P: Payload> Notif<P> {
     /// Allocates a notifier for `payload`, sent on behalf of the file
     /// identified by `owner`, and returns the submitter's reference on it.
     /// A `solo` notif never shares a chain (fan-out).
-    pub(crate) fn submit(payload: InFlight, owner: usize, solo: bool) -> Result<Submission> {
+    pub(crate) fn submit(payload: P, owner: usize, solo: bool) -> Result<Submission<P>> {
         let boxed = KBox::pin_init(
             pin_init!(Notif {
-                ubuf: Opaque::new(bindings::ubuf_info {
-                    ops: &OPS.0,
-                    // The submitter's reference.
-                    // SAFETY: plain constructor of a `refcount_t` value.
-                    refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
-                    flags: UBUF_FLAGS,
-                }),
-                head: Atomic::new(ptr::null_mut()),
-                next: Atomic::new(ptr::null_mut()),
-                chain_len: Atomic::new(1),
-                copied: Atomic::new(false),
-                frags_attached: Atomic::new(false),
-                linked: Atomic::new(false),
-                solo,
-                accepted: Atomic::new(0),
-                owner,
+                hdr: Header {
+                    ubuf: Opaque::new(bindings::ubuf_info {
+                        ops: &OPS.0,
+                        // The submitter's reference.
+                        // SAFETY: plain constructor of a `refcount_t` value.
+                        refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
+                        flags: UBUF_FLAGS,
+                    }),
+                    head: Atomic::new(ptr::null_mut()),
+                    next: Atomic::new(ptr::null_mut()),
+                    chain_len: Atomic::new(1),
+                    copied: Atomic::new(false),
+                    frags_attached: Atomic::new(false),
+                    linked: Atomic::new(false),
+                    solo,
+                    accepted: Atomic::new(0),
+                    owner,
+                    run_chain: run_chain::<P>,
+                },
                 work <- new_work!("zcsend::Notif::work"),
                 payload,
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
         // SAFETY: the notif is never moved out of its box; it is turned back
-        // into a `Pin<KBox<_>>` in `put`, by its last reference.
+        // into a `Pin<KBox<_>>` in `run_chain`, after its last reference.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
-        // SAFETY: `raw` is valid and not shared yet.
-        unsafe { (*raw).head.store(raw, Relaxed) };
+        // SAFETY: `raw` is valid and not shared yet; `hdr` is its first field.
+        unsafe { (*raw).hdr.head.store(raw.cast::<Header>(), Relaxed) };
         // INVARIANT: the refcount of 1 is the submitter's.
         Ok(Submission {
             // SAFETY: `KBox::into_raw` never returns null.
@@ -184,29 +226,29 @@ impl Notif {
     }
 }
 
-impl Submission {
-    fn notif(&self) -> &Notif {
+impl<P: Payload> Submission<P> {
+    fn notif(&self) -> &Notif<P> {
         // SAFETY: by the type invariant our reference keeps the notif alive.
         unsafe { self.notif.as_ref() }
     }
 
     /// The `ubuf_info` to put in `msghdr.msg_ubuf`.
     pub(crate) fn as_raw(&self) -> *mut bindings::ubuf_info {
-        self.notif().ubuf.get()
+        self.notif().hdr.ubuf.get()
     }
 
     /// The send's payload.
-    pub(crate) fn payload(&self) -> &InFlight {
+    pub(crate) fn payload(&self) -> &P {
         &self.notif().payload
     }
 
     /// The send's payload, for the submitter to adjust after `sock_sendmsg`
     /// (release what the stack did not take).
-    pub(crate) fn payload_mut(&mut self) -> &mut InFlight {
+    pub(crate) fn payload_mut(&mut self) -> &mut P {
         // SAFETY: our reference keeps the notif alive (type invariant), and
         // only the submission and the final run touch `payload` (`Notif`
         // invariant); the run cannot start while we hold our reference, and
-        // `&mut self` excludes the `bvecs()` borrow a `SendMsg` holds.
+        // `&mut self` excludes the `payload()` borrow a `SendMsg` holds.
         // `payload` is not structurally pinned.
         unsafe { &mut (*self.notif.as_ptr()).payload }
     }
@@ -217,17 +259,17 @@ impl Submission {
             Ok(n) => *n as i64,
             Err(e) => i64::from(e.to_errno()),
         };
-        self.notif().accepted.store(v, Relaxed);
+        self.notif().hdr.accepted.store(v, Relaxed);
     }
 
     /// Marks the send copied: some of its bytes went out of another path
     /// than its pinned frags (a fan-out destination that copies).
     pub(crate) fn mark_copied(&self) {
-        self.notif().copied.store(true, Relaxed);
+        self.notif().hdr.copied.store(true, Relaxed);
     }
 }
 
-impl Drop for Submission {
+impl<P: Payload> Drop for Submission<P> {
     fn drop(&mut self) {
         // SAFETY: we own one reference on a live notif (type invariant); this
         // gives it up exactly once, as an skb free would.
@@ -235,8 +277,10 @@ impl Drop for Submission {
             // No skb kept the data (it was copied, or the send failed): we
             // are in process context, so complete right here rather than
             // wait for the workqueue. The caller's open file keeps the
-            // module loaded across the module reference dropped in here.
-            Notif::run(head);
+            // module loaded across the references dropped in here.
+            // SAFETY: `head` is a chain head whose last reference we own
+            // (`put`); `run_chain` matches its payload type (invariant).
+            unsafe { ((*head).run_chain)(head, true) };
         }
     }
 }
@@ -251,26 +295,26 @@ unsafe fn net_zcopy_get(uarg: *mut bindings::ubuf_info) {
     unsafe { bindings::refcount_inc(&raw mut (*uarg).refcnt) };
 }
 
-/// Drops one reference on `uarg`; returns the chain head when that was the
-/// last reference of the whole chain.
+/// Drops one reference on `uarg`; returns the chain head, and with it the
+/// ownership of the whole chain, when that was the chain's last reference.
 ///
 /// # Safety
 ///
-/// `uarg` is the `ubuf` of a live [`Notif`] and the caller owns one of its
-/// references, which this call consumes.
-unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<Pin<KBox<Notif>>> {
-    let n = uarg.cast::<Notif>();
+/// `uarg` is the `ubuf` of a live notif [`Header`] and the caller owns one of
+/// its references, which this call consumes.
+unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<*mut Header> {
+    let n = uarg.cast::<Header>();
     // SAFETY: by the function's safety contract `n` is live while we hold
     // our reference.
-    let notif = unsafe { &*n };
+    let hdr = unsafe { &*n };
     if !zerocopy_success {
-        notif.copied.store(true, Relaxed);
+        hdr.copied.store(true, Relaxed);
     }
     // SAFETY: `uarg` is valid and we own one reference.
     if !unsafe { bindings::refcount_dec_and_test(&raw mut (*uarg).refcnt) } {
         return None;
     }
-    let head = notif.head.load(Relaxed);
+    let head = hdr.head.load(Relaxed);
     if head != n {
         // A linked notif holds one reference on its chain head; the head
         // completes the whole chain.
@@ -278,35 +322,24 @@ unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<
         // `link_skb` and is the one we pass on now.
         return unsafe { put((*head).ubuf.get(), zerocopy_success) };
     }
-    // SAFETY: the last reference of a chain head: nobody else can reach it,
-    // and it came from a `Pin<KBox<Notif>>` (type invariant).
-    Some(unsafe { Pin::new_unchecked(KBox::from_raw(n)) })
+    Some(n)
 }
 
-/// `ubuf_info_ops.complete`: one reference on `uarg` is gone.
+/// Completes the chain headed by `head`: right here when `inline`, else on
+/// the completion workqueue.
 ///
 /// # Safety
 ///
-/// `uarg` is the `ubuf` of a live [`Notif`] and the caller owns one of its
-/// references, which this call consumes.
-unsafe extern "C" fn complete(
-    _skb: *mut bindings::sk_buff,
-    uarg: *mut bindings::ubuf_info,
-    zerocopy_success: bool,
-) {
-    // SAFETY: same contract as ours. Our reference keeps the module loaded
-    // until it is put (the payload holds the file's context, which holds a
-    // module reference).
-    let Some(head) = (unsafe { put(uarg, zerocopy_success) }) else {
-        return;
-    };
-    // SAFETY: no precondition.
-    if unsafe { zcsend_can_complete_inline() } {
-        // Process context or softirq: everything the completion does
-        // (unpin, uncharge, post into the lock-free ring, signal, wake,
-        // free; possibly sleeping in vfree() when preemptible, so outside
-        // any RCU read-side section) is allowed here: no hop to a worker.
-        Notif::run(head);
+/// `head` is the [`Header`] of a chain head, at the start of a
+/// `Notif<P>` leaked from a `Pin<KBox<_>>`, whose last reference (and so
+/// the whole chain) the caller owns and gives up. Unless `inline`, the
+/// caller holds no lock and may be in hard IRQ.
+unsafe fn run_chain<P: Payload>(head: *mut Header, inline: bool) {
+    // SAFETY: nobody else can reach the chain any more, and `head` came from
+    // a `Pin<KBox<Notif<P>>>` (function contract, `Header` invariant).
+    let head = unsafe { Pin::new_unchecked(KBox::from_raw(head.cast::<Notif<P>>())) };
+    if inline {
+        <Notif<P> as WorkItem>::run(head);
         return;
     }
     // Hard IRQ or interrupts off: finish on the workqueue. Module exit
@@ -321,18 +354,46 @@ unsafe extern "C" fn complete(
     unsafe { crate::wq::completion_queue() }.enqueue(head);
 }
 
+/// `ubuf_info_ops.complete`: one reference on `uarg` is gone.
+///
+/// # Safety
+///
+/// `uarg` is the `ubuf` of a live notif [`Header`] and the caller owns one of
+/// its references, which this call consumes.
+unsafe extern "C" fn complete(
+    _skb: *mut bindings::sk_buff,
+    uarg: *mut bindings::ubuf_info,
+    zerocopy_success: bool,
+) {
+    // SAFETY: same contract as ours. Our reference keeps the module loaded
+    // until it is put (the payload holds the file's context, which holds a
+    // module reference).
+    let Some(head) = (unsafe { put(uarg, zerocopy_success) }) else {
+        return;
+    };
+    // Process context or softirq: everything the completion does (unpin,
+    // uncharge, post into the lock-free ring, signal, wake, free; possibly
+    // sleeping in vfree() when preemptible, so outside any RCU read-side
+    // section) is allowed here: no hop to a worker.
+    // SAFETY: no precondition.
+    let inline = unsafe { zcsend_can_complete_inline() };
+    // SAFETY: we own the chain's last reference (`put`); `run_chain` matches
+    // the head's payload type (`Header` invariant).
+    unsafe { ((*head).run_chain)(head, inline) };
+}
+
 /// `ubuf_info_ops.link_skb`: attach `uarg` to `skb`, sharing it with the
 /// notif already there when that is one of ours (after `io_link_skb`).
 ///
 /// # Safety
 ///
 /// Called by the stack under the socket lock with a live `skb` and the
-/// `uarg` of the send in progress (a [`Notif`] held by its [`Submission`]).
+/// `uarg` of the send in progress (a notif held by its [`Submission`]).
 unsafe extern "C" fn link_skb(
     skb: *mut bindings::sk_buff,
     uarg: *mut bindings::ubuf_info,
 ) -> c_int {
-    let n = uarg.cast::<Notif>();
+    let n = uarg.cast::<Header>();
     // SAFETY: `skb` is live (function contract).
     let prev = unsafe { zcsend_skb_zcopy(skb) };
     if prev.is_null() {
@@ -347,31 +408,30 @@ unsafe extern "C" fn link_skb(
         return 0;
     }
     // SAFETY: `n` is live, held by its submission.
-    let notif = unsafe { &*n };
+    let hdr = unsafe { &*n };
     // A notif already in a chain cannot join a second one.
-    if notif.solo || notif.head.load(Relaxed) != n || !notif.next.load(Relaxed).is_null() {
+    if hdr.solo || hdr.head.load(Relaxed) != n || !hdr.next.load(Relaxed).is_null() {
         return EEXIST.to_errno();
     }
     // SAFETY: `prev` is the live uarg of `skb`; `ops` is set by its owner.
     if !ptr::eq(unsafe { (*prev).ops }, &OPS.0) {
         return EEXIST.to_errno();
     }
-    // SAFETY: `prev` is one of ours (same ops), kept alive by `skb`.
-    if unsafe { (*prev.cast::<Notif>()).solo } {
-        return EEXIST.to_errno();
-    }
+    // SAFETY: `prev` is one of ours (same ops), a live `Header` kept alive
+    // by `skb`.
+    let p = unsafe { &*prev.cast::<Header>() };
     // Only sends of the same open file share a chain (as `io_link_skb`
     // requires the same ring): one file's pins and records never wait on
     // another's skbs, and one file's ioctl never completes another's chain.
-    // SAFETY: `prev` is one of ours (same ops), kept alive by `skb`.
-    if unsafe { (*prev.cast::<Notif>()).owner } != notif.owner {
+    // A chain holds one payload type (compared by its completion function:
+    // a mismatch only refuses to link).
+    if p.solo || p.owner != hdr.owner || p.run_chain as usize != hdr.run_chain as usize {
         return EEXIST.to_errno();
     }
-    // SAFETY: `prev` is one of ours (same ops), so it is a live `Notif`
-    // kept alive by `skb`'s reference; we hold the socket lock, which
-    // serialises every `link_skb` that could touch these chains.
+    // SAFETY: `p`'s head is live (it holds `p`'s chain reference, or is
+    // `p`); we hold the socket lock, which serialises every `link_skb` that
+    // could touch these chains.
     unsafe {
-        let p = &*prev.cast::<Notif>();
         let head = p.head.load(Relaxed);
         let len = &(*head).chain_len;
         if len.load(Relaxed) >= MAX_CHAIN {
@@ -379,9 +439,9 @@ unsafe extern "C" fn link_skb(
             return EEXIST.to_errno();
         }
         len.store(len.load(Relaxed) + 1, Relaxed);
-        notif.head.store(head, Relaxed);
-        notif.next.store(p.next.load(Relaxed), Relaxed);
-        notif.linked.store(true, Relaxed);
+        hdr.head.store(head, Relaxed);
+        hdr.next.store(p.next.load(Relaxed), Relaxed);
+        hdr.linked.store(true, Relaxed);
         p.next.store(n, Relaxed);
         // The chain reference on the head, released when `n` completes.
         net_zcopy_get((*head).ubuf.get());
@@ -408,21 +468,21 @@ pub(crate) unsafe extern "C" fn sg_from_iter(
     unsafe {
         let uarg = (*msg).msg_ubuf;
         if !uarg.is_null() && ptr::eq((*uarg).ops, &OPS.0) {
-            (*uarg.cast::<Notif>()).frags_attached.store(true, Relaxed);
+            (*uarg.cast::<Header>()).frags_attached.store(true, Relaxed);
         }
         zcsend_fill_frags(skb, from, length)
     }
 }
 
-impl WorkItem for Notif {
-    type Pointer = Pin<KBox<Notif>>;
+impl<P: Payload> WorkItem for Notif<P> {
+    type Pointer = Pin<KBox<Notif<P>>>;
 
     /// Completes a chain head and every notif linked to it, in order.
-    fn run(head: Pin<KBox<Notif>>) {
+    fn run(head: Pin<KBox<Notif<P>>>) {
         // Any copy anywhere in the chain may have hit any member's bytes
         // (an skb carries the head's uarg for all of them): report it for all.
         let mut copied = false;
-        let mut p = head.next.load(Relaxed);
+        let mut p = head.hdr.next.load(Relaxed);
         while !p.is_null() {
             // SAFETY: chain members stay alive until completed below.
             unsafe {
@@ -430,30 +490,35 @@ impl WorkItem for Notif {
                 p = (*p).next.load(Relaxed);
             }
         }
-        copied |= head.copied.load(Relaxed);
-        let chain_len = head.chain_len.load(Relaxed);
+        copied |= head.hdr.copied.load(Relaxed);
+        let chain_len = head.hdr.chain_len.load(Relaxed);
 
-        let mut p = head.next.load(Relaxed);
+        let mut p = head.hdr.next.load(Relaxed);
         head.finish(copied, chain_len);
         while !p.is_null() {
             // SAFETY: a linked member whose own count reached zero, leaked
-            // from a `Pin<KBox<Notif>>`; only its head's run reclaims it.
-            let member = unsafe { Pin::new_unchecked(KBox::from_raw(p)) };
-            p = member.next.load(Relaxed);
+            // from a `Pin<KBox<Notif<P>>>` (same payload type as its head,
+            // `Header` invariant); only its head's run reclaims it.
+            let member = unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<Notif<P>>())) };
+            p = member.hdr.next.load(Relaxed);
             member.finish(copied, chain_len);
         }
     }
 }
 
-impl Notif {
+impl<P: Payload> Notif<P> {
     fn finish(self: Pin<KBox<Self>>, chain_copied: bool, chain_len: u32) {
-        let copied =
-            chain_copied || self.copied.load(Relaxed) || !self.frags_attached.load(Relaxed);
-        let accepted = self.accepted.load(Relaxed);
-        let linked = self.linked.load(Relaxed);
+        let h = &self.hdr;
+        let copied = chain_copied || h.copied.load(Relaxed) || !h.frags_attached.load(Relaxed);
+        let outcome = Outcome {
+            accepted: h.accepted.load(Relaxed),
+            copied,
+            linked: h.linked.load(Relaxed),
+            chain_len,
+        };
         // SAFETY: `payload` is not structurally pinned; we own the box.
         let this = unsafe { Pin::into_inner_unchecked(self) };
         let Notif { payload, .. } = KBox::into_inner(this);
-        payload.finish(accepted, copied, linked, chain_len);
+        payload.finish(outcome);
     }
 }
