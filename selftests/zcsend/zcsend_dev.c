@@ -365,8 +365,20 @@ TEST_F(reload, local_copy_up_front)
 	uint8_t *buf;
 	int zfd, ret, fd, type;
 
-	snprintf(params, sizeof(params), "%s%slocal_copy=1", self->params,
-		 *self->params ? " " : "");
+	/* Every other parameter as it was (7.2's Rust parameters refuse to be
+	 * set twice in one load). */
+	{
+		char copy[1024], *tok, *save;
+		size_t used = 0;
+
+		snprintf(copy, sizeof(copy), "%s", self->params);
+		for (tok = strtok_r(copy, " ", &save); tok;
+		     tok = strtok_r(NULL, " ", &save))
+			if (strncmp(tok, "local_copy=", 11))
+				used += snprintf(params + used, sizeof(params) - used,
+						 "%s ", tok);
+		snprintf(params + used, sizeof(params) - used, "local_copy=1");
+	}
 	ret = zc_module_unload_wait(5000);
 	ASSERT_EQ(0, ret) TH_LOG("delete_module: %s", strerror(-ret));
 	ASSERT_TRUE(zc_wait_dev(false, 5000));
