@@ -126,7 +126,7 @@ run_tcg() {
 	kdir=$("$HERE/scripts/kernel.sh" x86-bench | tail -1)
 	ko=$(build_module "$ACCEL" "$kdir")
 	step "initramfs ($ACCEL)" "$HERE/scripts/initramfs.sh" "$OUT/$ACCEL.cpio.gz" \
-		--module "$ko" --samples "$OUT/guest"
+		--module "$ko" --bench "$OUT/guest"
 	say "QEMU ($ACCEL): booting $kdir/arch/x86/boot/bzImage (console: $log)"
 	ZCSEND_TIMEOUT=$TIMEOUT "$HERE/scripts/guest.sh" --quiet --tap --job bench \
 		--kernel "$kdir/arch/x86/boot/bzImage" --append "$(guest_args "$ACCEL")" \
@@ -146,7 +146,7 @@ run_uml() {
 	kdir=$("$HERE/scripts/kernel.sh" um | tail -1)
 	ko=$(build_module uml "$kdir")
 	step "initramfs (uml)" "$HERE/scripts/initramfs.sh" "$OUT/uml.cpio.gz" \
-		--module "$ko" --samples "$OUT/guest"
+		--module "$ko" --bench "$OUT/guest"
 	# seccomp mode cuts UML's syscall cost (../shared/MEASUREMENTS.md); fall
 	# back to ptrace mode where the host does not allow it.
 	if ! grep -q 'seccomp=' "$kdir/vmlinux" 2>/dev/null; then

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # zcsend benchmark, guest side (dash in the busybox initramfs): the job of
-# `make bench` (zcsend.job=bench). Packed as /zcsend/samples/run_bench.sh,
+# `make bench` (zcsend.job=bench). Packed as /zcsend/bench/run_bench.sh,
 # next to zcbench, by scripts/bench.sh; the same initramfs boots under QEMU
 # and User-Mode Linux.
 #
