@@ -20,6 +20,10 @@
 #   BENCH_PATHS, BENCH_FANOUT ("1 8 64"), BENCH_FANOUT_SIZES,
 #   BENCH_FANOUT_BYTES   passed to the guest (see run_bench.sh)
 #   BENCH_TIMEOUT        seconds per guest (default 3000; smoke 900)
+#   BENCH_PROFILE=1      no timing: each method runs alone under ftrace's
+#                        function profiler (QEMU guest only); the top
+#                        functions by self time go to RESULTS/profile-tcg.txt
+#                        (BENCH_PROFILE_TOP, default 40)
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
@@ -28,7 +32,12 @@ HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$HERE/.build/bench
 SMOKE=${BENCH_SMOKE:-0}
 FLAVOURS=${BENCH_FLAVOURS:-tcg uml}
-if [ "$SMOKE" = 1 ]; then
+PROFILE=${BENCH_PROFILE:-0}
+if [ "$PROFILE" = 1 ]; then
+	FLAVOURS=${BENCH_FLAVOURS:-tcg}
+	RES=${BENCH_RESULTS:-$HERE/results/profile}
+	TIMEOUT=${BENCH_TIMEOUT:-3000}
+elif [ "$SMOKE" = 1 ]; then
 	RES=${BENCH_RESULTS:-$HERE/results/smoke}
 	TIMEOUT=${BENCH_TIMEOUT:-900}
 else
@@ -80,6 +89,8 @@ guest_args() {
 	[ -z "${BENCH_SIZES:-}" ] || a="$a zcsend.bench_sizes=$BENCH_SIZES"
 	[ -z "${BENCH_METHODS:-}" ] || a="$a zcsend.bench_methods=$BENCH_METHODS"
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
+	[ -z "${BENCH_PROFILE:-}" ] || a="$a zcsend.bench_profile=$BENCH_PROFILE"
+	[ -z "${BENCH_PROFILE_TOP:-}" ] || a="$a zcsend.bench_profile_top=$BENCH_PROFILE_TOP"
 	# Fan-out: "1 8 64" -> 1,8,64 (no spaces on the command line).
 	[ -z "${BENCH_FANOUT:-}" ] || a="$a zcsend.bench_fanout=$(echo $BENCH_FANOUT | tr ' ' ,)"
 	[ -z "${BENCH_FANOUT_SIZES:-}" ] ||
@@ -136,6 +147,7 @@ run_tcg() {
 	follow "$log" "$pid"
 	wait "$pid" || rc=$?
 	grep -a '^ZCB,' "$log" > "$RES/raw-$ACCEL.txt" || true
+	grep -a '^ZCP,' "$log" > "$RES/profile-$ACCEL.txt" || true
 	check_end "QEMU ($ACCEL)" "$RES/raw-$ACCEL.txt" "$log" || rc=1
 	return $rc
 }
@@ -190,6 +202,17 @@ for fl in $FLAVOURS; do
 	say "$fl: $(( $(date +%s) - t )) s"
 done
 
-python3 "$HERE/tools/bench/report.py" --out "$RES" "${reports[@]}" || status=1
+if [ "$PROFILE" = 1 ]; then
+	# Top functions per path and method, by self time (us, under tracing).
+	for f in "$RES"/profile-*.txt; do
+		[ -s "$f" ] || continue
+		echo "== $(basename "$f")"
+		awk -F, '$4 <= 15 { k = $2 " " $3
+			if (k != last) { printf "\n%s\n", k; last = k }
+			printf "  %2d %-48s %9d calls %12.1f us\n", $4, substr($5, 1, 48), $6, $7 }' "$f"
+	done
+else
+	python3 "$HERE/tools/bench/report.py" --out "$RES" "${reports[@]}" || status=1
+fi
 say "elapsed $(( $(date +%s) - T0 )) s"
 exit $status

@@ -70,6 +70,14 @@ fi
 # Fan-out cells deliver as many bytes as a single-socket cell sends (each
 # byte counted once per destination), so they last about as long.
 FANOUT_BYTES=$(karg bench_fanout_bytes "$BYTES")
+# zcsend.bench_profile=1: instead of timing, run each method alone under
+# ftrace's function profiler (self time: options/graph-time off) and print
+# its top functions as ZCP,<path>,<method>,<rank>,<function>,<hits>,<us>
+# lines. Absolute times are inflated by the tracing; the ranking is what
+# it is for: where a method's kernel time goes.
+PROFILE=$(karg bench_profile 0)
+PROFILE_TOP=$(karg bench_profile_top 40)
+TRACING=/sys/kernel/tracing
 
 say() {
 	echo "zcbench: $*"
@@ -140,9 +148,47 @@ fanout_skip() {
 }
 
 status=0
+
+profile_setup() {
+	[ -d $TRACING/options ] || mount -t tracefs nodev $TRACING 2>/dev/null
+	if [ ! -w $TRACING/function_profile_enabled ]; then
+		say "profile: no ftrace function profiler in this kernel"
+		return 1
+	fi
+	echo 0 > $TRACING/options/graph-time 2>/dev/null
+	echo function_graph > $TRACING/current_tracer 2>/dev/null
+	echo 0 > $TRACING/tracing_on
+}
+
+# Profiles each method of the path alone; ZCP lines on the console.
+profile_path() {
+	name=$1
+	shift
+	for m in $(echo "$METHODS" | tr ',' ' '); do
+		echo 1 > $TRACING/function_profile_enabled
+		./zcbench --path "$name" --sizes "$SIZES" --methods "$m" --reps 1 \
+			--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
+			--null-secs 0 --fanout-sizes "$FANOUT_SIZES" \
+			--fanout-bytes "$FANOUT_BYTES" "$@" > /dev/null 2>&1 ||
+			say "profile $name $m: zcbench failed"
+		echo 0 > $TRACING/function_profile_enabled
+		# Both CPUs' tables, merged by function, by self time.
+		cat $TRACING/trace_stat/function* 2>/dev/null |
+			awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9.]+$/ {
+				hits[$1] += $2; t[$1] += $3 }
+			END { for (f in t) printf "%.1f %s %d\n", t[f], f, hits[f] }' |
+			sort -rn | head -n "$PROFILE_TOP" |
+			awk -v p="$name" -v m="$m" '{ printf "ZCP,%s,%s,%d,%s,%d,%.1f\n", p, m, NR, $2, $3, $1 }'
+	done
+}
+
 run_path() {
 	name=$1
 	shift
+	if [ "$PROFILE" = 1 ]; then
+		profile_path "$name" "$@"
+		return
+	fi
 	say "path $name: zcbench $*"
 	./zcbench --path "$name" --sizes "$SIZES" --methods "$METHODS" --reps "$REPS" \
 		--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
@@ -152,6 +198,7 @@ run_path() {
 	[ $rc -eq 0 ] || { say "path $name: zcbench exit status $rc"; status=1; }
 }
 
+[ "$PROFILE" != 1 ] || profile_setup || PROFILE=0
 for p in $(echo "$PATHS" | tr ',' ' '); do
 	case "$p" in
 	udp-dummy0)
