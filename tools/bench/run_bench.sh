@@ -156,8 +156,6 @@ profile_setup() {
 		return 1
 	fi
 	echo 0 > $TRACING/options/graph-time 2>/dev/null
-	echo function_graph > $TRACING/current_tracer 2>/dev/null
-	echo 0 > $TRACING/tracing_on
 }
 
 # Profiles each method of the path alone; ZCP lines on the console.
