@@ -9,6 +9,10 @@
 # (copy baseline and zcsend each). zcsend_broadcast_rx runs beside it on TCP
 # 7880 for the four runs of the fan-out broadcaster (normal and stable mode,
 # blocking and MSG_DONTWAIT) and checks every subscriber's stream.
+# zcsend_httpd_check.sh runs beside them too: there the guest listens (the
+# zcsend_httpd file server, sendfile then zcsend mode) and it connects with
+# curl once the server answers, checks every file's sha256 and hands its
+# verdict to the server.
 #
 # Environment: ZCSEND_RX_TIMEOUT seconds (default 300), ZCSEND_TAP (tap0).
 
@@ -23,6 +27,9 @@ if [ -x "$(dirname "$0")/zcsend_broadcast_rx" ]; then
 	# Ended with this helper's process group when the guest is done.
 	"$(dirname "$0")/zcsend_broadcast_rx" --runs 4 \
 		--timeout "${ZCSEND_RX_TIMEOUT:-300}" &
+fi
+if [ -x "$(dirname "$0")/zcsend_httpd_check.sh" ]; then
+	"$(dirname "$0")/zcsend_httpd_check.sh" &
 fi
 exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 3 --udp-runs 2 \
 	--timeout "${ZCSEND_RX_TIMEOUT:-300}"

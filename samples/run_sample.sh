@@ -19,6 +19,15 @@
 # each short subscriber alone; zcsend_broadcast_rx on the host checks that
 # every subscriber received the identical full stream.
 #
+# Last, a file server: zcsend_httpd answers HTTP/1.1 GET and HEAD for files
+# of several sizes in a tmpfs directory, bodies by sendfile(2) in one run and
+# through /dev/zcsend from a read-only mapping in the next. An unmodified curl
+# on the host (host/zcsend_httpd_check.sh) fetches every file over one
+# kept-alive connection, compares each sha256 with the manifest the guest
+# wrote, and hands its verdict back with GET /quit?verdict=...: the server's
+# RESULT line passes only with the host's PASS. The server prints its CPU per
+# GB of bodies in both modes.
+#
 # The host must run host/run_host.sh in the tap's namespace (scripts/run.sh
 # does, with guest.sh --host-cmd). Exit status: 0 if every run passed.
 
@@ -135,6 +144,27 @@ if [ -x ./zcsend_broadcast ]; then
 	XFER=./zcsend_xfer
 fi
 
+# A file server for curl on the host (zcsend_httpd.c, zcsend_httpd_check.sh).
+# The host connects once the server answers, and ends each run with its
+# verdict; -t: a host that never comes fails the run instead of hanging it.
+if [ -x ./zcsend_httpd ]; then
+	echo
+	WWW=/tmp/zcsend_www
+	mkdir -p "$WWW"
+	for size in 4K 100001 1M 16M; do
+		./zcsend_httpd --mkfile "$WWW/file-$size.bin" "$size" || status=1
+	done
+	for f in "$WWW"/*.bin; do
+		echo "${f##*/} $(stat -c %s "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
+	done > "$WWW/manifest"
+	say "HTTP file server on $LOCAL:8080 for curl on the host: $(wc -l < "$WWW/manifest") files (4 KiB to 16 MiB), eth0 mtu $(cat /sys/class/net/eth0/mtu 2>/dev/null)"
+	XFER=./zcsend_httpd
+	xfer -m sendfile -d "$WWW" -p 8080 -q -t 120
+	xfer -m zcsend -d "$WWW" -p 8080 -q -t 120
+	XFER=./zcsend_xfer
+	rm -rf "$WWW"
+fi
+
 echo
 echo "== zcsend sample summary (guest: QEMU, sender $LOCAL -> receiver $PEER) =="
 cat "$RESULTS"
@@ -146,6 +176,11 @@ echo " per remainder of a partly accepted chunk; MiB, MB/s and cpu count bytes"
 echo " delivered, summed over subscribers; zero-copy: completion records; -nb:"
 echo " MSG_DONTWAIT; -stable/-stb: ZCSEND_FANOUT_STABLE; cpu leaves out the"
 echo " pattern generation)"
+echo "(http rows: zcsend_httpd serving curl on the host, bodies by sendfile(2) or"
+echo " ZCSEND_IOC_SEND; MiB: response bodies; reqs: every request, HEAD, error"
+echo " checks and /quit included; zero-copy: completion records; cpu: server"
+echo " CPU, user + sys, per GB of bodies; client: the host's verdict, the sha256"
+echo " of every GET against the guest's manifest)"
 if dmesg 2>/dev/null | grep -qiE 'KernelAddressSanitizer|lock dependency validator'; then
 	echo "Note: this guest kernel is a debug build (KASAN/lockdep) running under"
 	echo "QEMU TCG: speeds and CPU costs are far from a production kernel's and say"

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS="clang-19 lld-19 llvm-19 libclang-19-dev flex bison bc libelf-dev libssl-dev
       cpio qemu-system-x86 busybox-static iproute2 liburing-dev kmod python3
-      xz-utils gawk"
+      xz-utils gawk perl curl"
 
 missing=""
 for p in $PKGS; do
@@ -22,10 +22,15 @@ if [ -n "$missing" ]; then
 		$missing >/dev/null
 fi
 
-if ! rustup component list --installed 2>/dev/null | grep -q '^rust-src'; then
-	echo "deps: rustup component add rust-src"
-	rustup component add rust-src >/dev/null 2>&1
-fi
+# rust-src for the kernel's Rust; clippy and rustfmt for make check's host
+# checks (scripts/static-checks.sh).
+installed=$(rustup component list --installed 2>/dev/null || true)
+for c in rust-src clippy rustfmt; do
+	if ! grep -q "^$c" <<<"$installed"; then
+		echo "deps: rustup component add $c"
+		rustup component add "$c" >/dev/null 2>&1
+	fi
+done
 
 if ! command -v bindgen >/dev/null 2>&1 ||
    ! bindgen --version 2>/dev/null | grep -q ' 0\.72\.'; then
