@@ -5,22 +5,58 @@
 # zero-copy) with the host-side receiver listening, and count the results.
 #
 # Results are the TAP lines of the console log at any indentation: the
-# selftests, /init's own steps and the KUnit block. "# SKIP" results count as
-# skipped. The kernel log adds one more result, "kernel log clean", which
-# fails on any BUG/WARNING/Oops/KASAN/lockdep/kmemleak/UBSAN report. A guest
-# that does not finish adds a failed "guest did not finish".
+# selftests, /init's own steps and the KUnit block; and, before the guest
+# boots, the host's checks (scripts/static-checks.sh: rustfmt, clippy on the
+# module and tools/zcsend-rs, checkpatch, tools/zcsend-rs's cargo test),
+# kept in console.log.static. "# SKIP" results count as skipped. The kernel
+# log adds one more result, "kernel log clean", which fails on any
+# BUG/WARNING/Oops/KASAN/lockdep/kmemleak/UBSAN report. A guest that does not
+# finish adds a failed "guest did not finish".
 #
 # Ends with a line "N passed, N failed"; exits non-zero on any failure or
 # when nothing passed. Environment: see scripts/guest.sh.
 #
+# ZCSEND_STATIC=0 leaves the host checks out (quicker iterations on the
+# guest side; CI runs them).
+#
 # check.sh --parse LOG [GUEST_OK] only counts the results of an existing
-# console log (GUEST_OK 0: count the guest as not finished).
+# console log, and of LOG.static when there is one (GUEST_OK 0: count the
+# guest as not finished).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$HERE/.build/check
 LOG=$OUT/console.log
+STATIC_LOG=$LOG.static
 T0=$(date +%s)
+
+# TAP results at any indentation in the given files, as "passed failed
+# skipped"; a "# SKIP" directive means skipped.
+count() {
+	awk '
+		/^[[:space:]]*(not )?ok [0-9]+/ {
+			if ($0 ~ /#[[:space:]]*[Ss][Kk][Ii][Pp]/) skipped++
+			else if ($0 ~ /^[[:space:]]*not ok/) failed++
+			else passed++
+		}
+		END { print passed + 0, failed + 0, skipped + 0 }' "$@"
+}
+
+# The host checks' results, to add to the guest's: "passed failed skipped".
+static_counts() {
+	if [ -f "$STATIC_LOG" ]; then
+		count "$STATIC_LOG"
+	else
+		echo 0 0 0
+	fi
+}
+
+# Repeats the host checks' failures next to the summary (the guest's output
+# comes between them).
+static_failures() {
+	[ -f "$STATIC_LOG" ] || return 0
+	grep '^not ok ' "$STATIC_LOG" | sed 's/^/# host check failed: /' || true
+}
 
 finish() {
 	local passed=$1 failed=$2 skipped=$3
@@ -34,16 +70,11 @@ finish() {
 # Count the results of a console log and finish. $2 = 0: the guest did not
 # finish (or did not power off).
 evaluate() {
-	local log=$1 guest_ok=$2 passed failed skipped bad
+	local log=$1 guest_ok=$2 passed failed skipped bad sp sf ss
 
-	# TAP results at any indentation; a "# SKIP" directive means skipped.
-	read -r passed failed skipped < <(awk '
-		/^[[:space:]]*(not )?ok [0-9]+/ {
-			if ($0 ~ /#[[:space:]]*[Ss][Kk][Ii][Pp]/) skipped++
-			else if ($0 ~ /^[[:space:]]*not ok/) failed++
-			else passed++
-		}
-		END { print passed + 0, failed + 0, skipped + 0 }' "$log")
+	read -r passed failed skipped < <(count "$log")
+	read -r sp sf ss < <(static_counts)
+	passed=$((passed + sp)) failed=$((failed + sf)) skipped=$((skipped + ss))
 
 	if [ "$guest_ok" -eq 0 ]; then
 		if grep -q '^ZCSEND-GUEST-DONE' "$log"; then
@@ -64,19 +95,36 @@ evaluate() {
 		echo "ok - kernel log clean"
 		passed=$((passed + 1))
 	fi
+	static_failures
 
 	finish "$passed" "$failed" "$skipped"
 }
 
 if [ "${1:-}" = --parse ]; then
 	# Re-count an existing log: check.sh --parse LOG [GUEST_OK]
-	evaluate "${2:?usage: check.sh --parse LOG [GUEST_OK]}" "${3:-1}"
+	LOG=${2:?usage: check.sh --parse LOG [GUEST_OK]}
+	STATIC_LOG=$LOG.static
+	evaluate "$LOG" "${3:-1}"
 fi
 
 "$HERE/scripts/deps.sh"
-if ! "$HERE/scripts/build.sh" "$OUT" --selftests >/dev/null; then
+mkdir -p "$OUT"
+rm -f "$STATIC_LOG"
+
+# The test kernel first (build.sh reuses it): the host checks need it for
+# the module's clippy build and the kernel's rustfmt config and checkpatch.
+kdir_ok=1
+KDIR=$("$HERE/scripts/kernel.sh" x86 | tail -n 1) || { kdir_ok=0; KDIR=""; }
+if [ "${ZCSEND_STATIC:-1}" != 0 ]; then
+	echo "check: host checks (scripts/static-checks.sh)"
+	"$HERE/scripts/static-checks.sh" "$KDIR" 2>&1 | tee "$STATIC_LOG" || true
+fi
+
+if [ "$kdir_ok" -eq 0 ] || ! "$HERE/scripts/build.sh" "$OUT" --selftests >/dev/null; then
 	echo "check: build failed"
-	finish 0 1 0
+	static_failures
+	read -r sp sf ss < <(static_counts)
+	finish "$sp" "$((sf + 1))" "$ss"
 fi
 
 # The selftests build puts the host-side receiver under host/ (left out of
