@@ -186,6 +186,7 @@ void zcsend_put_user(struct user_struct *user)
  */
 void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops)
 {
+	/* Pairs with the dependent load of misc->fops in misc_open(). */
 	smp_store_release(&misc->fops, fops);
 }
 
@@ -208,8 +209,10 @@ void zcsend_waitq_init(struct wait_queue_head *wq)
 	init_waitqueue_head(wq);
 }
 
-/* Wakes the waiters of @wq, if any (wq_has_sleeper() orders the caller's
- * earlier stores before the check, pairing with the waiter's queueing). */
+/*
+ * Wakes the waiters of @wq, if any (wq_has_sleeper() orders the caller's
+ * earlier stores before the check, pairing with the waiter's queueing).
+ */
 void zcsend_waitq_wake(struct wait_queue_head *wq)
 {
 	if (wq_has_sleeper(wq))
@@ -243,8 +246,10 @@ void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot)
 	rcu_read_unlock();
 }
 
-/* Installs @new (may be NULL) and returns the previous eventfd, which the
- * caller puts after synchronize_rcu(). */
+/*
+ * Installs @new (may be NULL) and returns the previous eventfd, which the
+ * caller puts after synchronize_rcu().
+ */
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new)
 {
 	return unrcu_pointer(xchg((struct eventfd_ctx __rcu **)slot, RCU_INITIALIZER(new)));

@@ -695,13 +695,26 @@ static void parse_opts(int argc, char **argv)
 				usage();
 			opt.zc = !strcmp(optarg, "zcsend");
 			break;
-		case 'd': opt.dir = optarg; break;
-		case 'p': opt.port = atoi(optarg); break;
-		case 'n': opt.max_reqs = strtoul(optarg, NULL, 0); break;
-		case 't': opt.idle_s = atoi(optarg); break;
-		case 'c': opt.chunk = parse_size(optarg); break;
-		case 'q': opt.control = true; break;
-		default: usage();
+		case 'd':
+			opt.dir = optarg;
+			break;
+		case 'p':
+			opt.port = atoi(optarg);
+			break;
+		case 'n':
+			opt.max_reqs = strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			opt.idle_s = atoi(optarg);
+			break;
+		case 'c':
+			opt.chunk = parse_size(optarg);
+			break;
+		case 'q':
+			opt.control = true;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (optind != argc || opt.port <= 0 || opt.port > 65535 ||

@@ -169,7 +169,11 @@ TEST_F(ring, mmap_misuse)
 	ASSERT_EQ(0, zcsend_ring_map(self->zfd, &r));
 	close(self->zfd);
 	self->zfd = -1;
-	EXPECT_EQ(2, zcsend_ring_peek(&r, (struct zcsend_completion[2]){}, 2));
+	{
+		struct zcsend_completion two[2];
+
+		EXPECT_EQ(2, zcsend_ring_peek(&r, two, 2));
+	}
 	zcsend_ring_unmap(&r);
 }
 

@@ -392,9 +392,10 @@ static int tracefs_ready(void)
 } while (0)
 
 /* Asserts a line of @text holding all the strings; copies it to @line. */
-#define EXPECT_TRACE(text, line, ...) \
+#define EXPECT_TRACE(text, line, ...) do { \
 	EXPECT_TRUE(trace_find(text, line, sizeof(line), __VA_ARGS__, NULL)) \
-		TH_LOG("no trace line with %s", #__VA_ARGS__)
+		TH_LOG("no trace line with %s", #__VA_ARGS__); \
+} while (0)
 
 static int reg(int zfd, const struct zcsend_buffer *b, uint32_t nr)
 {
