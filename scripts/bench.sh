@@ -36,6 +36,10 @@ PROFILE=${BENCH_PROFILE:-0}
 if [ "$PROFILE" = 1 ]; then
 	FLAVOURS=${BENCH_FLAVOURS:-tcg}
 	RES=${BENCH_RESULTS:-$HERE/results/profile}
+	# One vCPU: enabling the profiler patches every function entry with
+	# int3 breakpoints and cross-CPU syncs, which under TCG with 2 vCPUs
+	# oopsed ("int3" in _raw_spin_lock_irq from the timer interrupt).
+	export ZCSEND_SMP=${ZCSEND_SMP:-1}
 	TIMEOUT=${BENCH_TIMEOUT:-3000}
 elif [ "$SMOKE" = 1 ]; then
 	RES=${BENCH_RESULTS:-$HERE/results/smoke}
