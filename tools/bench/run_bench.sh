@@ -155,7 +155,9 @@ profile_setup() {
 		say "profile: no ftrace function profiler in this kernel"
 		return 1
 	fi
-	echo 0 > $TRACING/options/graph-time 2>/dev/null
+	# Self time, without the time spent asleep.
+	echo 0 > $TRACING/options/graph-time
+	echo 0 > $TRACING/options/sleep-time
 }
 
 # Profiles each method of the path alone; ZCP lines on the console.
@@ -163,13 +165,11 @@ profile_path() {
 	name=$1
 	shift
 	for m in $(echo "$METHODS" | tr ',' ' '); do
-		echo 1 > $TRACING/function_profile_enabled
-		./zcbench --path "$name" --sizes "$SIZES" --methods "$m" --reps 1 \
+		ZCBENCH_PROFILE=$TRACING/function_profile_enabled ./zcbench --path "$name" --sizes "$SIZES" --methods "$m" --reps 1 \
 			--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
 			--null-secs 0 --fanout-sizes "$FANOUT_SIZES" \
-			--fanout-bytes "$FANOUT_BYTES" "$@" > /dev/null 2>&1 ||
+			--fanout-bytes "$FANOUT_BYTES" "$@" > /dev/null ||
 			say "profile $name $m: zcbench failed"
-		echo 0 > $TRACING/function_profile_enabled
 		# Both CPUs' tables, merged by function, by self time.
 		cat $TRACING/trace_stat/function* 2>/dev/null |
 			awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9.]+$/ {

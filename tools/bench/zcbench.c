@@ -1179,6 +1179,25 @@ static void set_pipe(size_t size)
 	set_pipe_fd(g.pw, size, false);
 }
 
+/*
+ * $ZCBENCH_PROFILE names ftrace's function_profile_enabled: the profiler is
+ * on only while a cell's timed part runs (enabling resets its counts), so
+ * the profile holds no setup (run_bench.sh, BENCH_PROFILE=1).
+ */
+static void profile_switch(bool on)
+{
+	const char *f = getenv("ZCBENCH_PROFILE");
+	int fd;
+
+	if (!f || !*f)
+		return;
+	fd = open(f, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, on ? "1" : "0", 1) != 1)
+		fprintf(stderr, "%s: profile %s: %s\n", prog, f, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 {
 	uint64_t calls = g.bytes / sendsz;
@@ -1200,6 +1219,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	run_method(m, fd, sendsz, calls / 16 ? calls / 16 : 1, &w);
 	wait_acked(fd, &w);
 
+	profile_switch(true);
 	g0 = guest_cpu();
 	u0 = thread_rusage();
 	c0 = thread_cpu();
@@ -1210,6 +1230,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	r.cpu = thread_cpu() - c0;
 	r.rusage = thread_rusage() - u0;
 	r.gcpu = guest_cpu() - g0;
+	profile_switch(false);
 	close(fd);
 
 	printf("ZCB,cell,%s,%s,%zu,%zu,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64
