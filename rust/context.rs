@@ -46,6 +46,7 @@ use crate::eventfd::{
     EventFdSlot, //
 };
 use crate::pinned::PinnedBuffer;
+use crate::send::InFlight;
 use crate::trace::{
     self,
     Counter, //
@@ -57,6 +58,10 @@ use crate::uapi::{
     ZCSEND_COMPL_ZEROCOPY,
     ZCSEND_MAX_BUFFER_LEN,
     ZCSEND_MAX_PINNED_PAGES, //
+};
+use crate::ubuf::{
+    NotifCache,
+    Recycle, //
 };
 use crate::wait::WaitQueue;
 use crate::wq::ModuleRef;
@@ -92,6 +97,8 @@ pub(crate) struct Context {
     linked: Atomic<u64>,
     /// Sends from registered buffers not completed yet.
     fixed_inflight: Atomic<u64>,
+    /// Notifiers of completed sends, for the next ones.
+    notifs: NotifCache<InFlight>,
     /// Keeps the module loaded while the context lives: past `close()`,
     /// until the last in-flight send (each holds the context) completes.
     /// One module reference per open file instead of one per send.
@@ -117,10 +124,16 @@ impl Context {
                 copied: Atomic::new(0),
                 linked: Atomic::new(0),
                 fixed_inflight: Atomic::new(0),
+                notifs: NotifCache::new(),
                 _module: ModuleRef::get()?,
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The file's cache of notifiers.
+    pub(crate) fn notifs(&self) -> &NotifCache<InFlight> {
+        &self.notifs
     }
 
     /// Reserves the completion slot of a send about to be submitted.
@@ -371,6 +384,11 @@ impl Reservation {
         }
         // Only when a reader sleeps in `read()` (`wq_has_sleeper`).
         ctx.readable.wake();
+    }
+
+    /// Gives a completed send's notifier back to its file's cache.
+    pub(crate) fn recycle(&self, notif: Recycle<InFlight>) {
+        self.ctx.notifs.put(notif);
     }
 
     /// Ends the send's share of `inflight` and `pinned_pages`.

@@ -170,6 +170,7 @@ pub(crate) fn fanout(
         },
         owner,
         true,
+        ctx.notifs(),
     )?;
     let (ok, sum) = {
         let bvecs = match &fixed_bv {

@@ -33,7 +33,10 @@
 //! The notifier owns its payload opaquely (a [`Payload`]): this file knows
 //! nothing of what a send pins or where its record goes.
 
-use core::mem::offset_of;
+use core::mem::{
+    offset_of,
+    MaybeUninit, //
+};
 use core::ptr::{
     self,
     NonNull, //
@@ -84,7 +87,9 @@ const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
 /// it (the logic above implements this; `send::InFlight` does).
 pub(crate) trait Payload: Send + Sync + Sized + 'static {
     /// The send is over; called once, in process context or softirq.
-    fn finish(self, outcome: Outcome);
+    /// `notif` is the emptied notifier: put it back in its file's
+    /// [`NotifCache`] for the next send, or drop it to free it.
+    fn finish(self, outcome: Outcome, notif: Recycle<Self>);
 }
 
 /// How a send ended, as its notifier saw it.
@@ -144,15 +149,17 @@ struct Header {
 /// # Invariants
 ///
 /// `hdr` is the first field (`#[repr(C)]`; see [`Header`]). `payload` is
-/// accessed only through the [`Submission`] (while it lives) and by the
-/// chain head's final run (after the last reference).
+/// initialised from submission until the chain head's final run moves it
+/// out (a cached notif holds none), and accessed only through the
+/// [`Submission`] (while it lives) and by that run (after the last
+/// reference).
 #[repr(C)]
 #[pin_data]
 pub(crate) struct Notif<P: Payload> {
     hdr: Header,
     #[pin]
     work: Work<Notif<P>>,
-    payload: P,
+    payload: MaybeUninit<P>,
 }
 
 // SAFETY: a `Notif` is handed between the submitting task, softirq/IRQ
@@ -182,47 +189,151 @@ pub(crate) struct Submission<P: Payload> {
 // shared fields are atomics and `payload` is only read through `&`.
 unsafe impl<P: Payload> Send for Submission<P> {}
 
+/// The header of a fresh submission: one reference (the submitter's), not
+/// in a chain. `head` is set by the caller, once the address is known.
+fn new_header<P: Payload>(owner: usize, solo: bool) -> Header {
+    Header {
+        ubuf: Opaque::new(bindings::ubuf_info {
+            ops: &OPS.0,
+            // The submitter's reference.
+            // SAFETY: plain constructor of a `refcount_t` value.
+            refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
+            flags: UBUF_FLAGS,
+        }),
+        head: Atomic::new(ptr::null_mut()),
+        next: Atomic::new(ptr::null_mut()),
+        chain_len: Atomic::new(1),
+        copied: Atomic::new(false),
+        frags_attached: Atomic::new(false),
+        linked: Atomic::new(false),
+        solo,
+        accepted: Atomic::new(0),
+        owner,
+        run_chain: run_chain::<P>,
+    }
+}
+
+/// Notifiers a file keeps for reuse: no allocation per send in the steady
+/// state (after io_uring's notif cache). Lock-free: slots are taken and
+/// filled with atomic exchanges, from any context.
+///
+/// # Invariants
+///
+/// Every non-null slot owns an emptied notif (payload uninitialised,
+/// nothing referring to it) leaked from a `Pin<KBox<Notif<P>>>`.
+pub(crate) struct NotifCache<P: Payload> {
+    slots: [Atomic<*mut Notif<P>>; NOTIF_CACHE_SLOTS],
+}
+
+/// Notifiers kept per file: enough for a batch in flight on a fast path;
+/// beyond it they are freed and allocated again.
+const NOTIF_CACHE_SLOTS: usize = 32;
+
+// SAFETY: the slots are atomics; the notifs they own are `Send`.
+unsafe impl<P: Payload> Send for NotifCache<P> {}
+// SAFETY: as above; shared access only exchanges slots atomically.
+unsafe impl<P: Payload> Sync for NotifCache<P> {}
+
+impl<P: Payload> NotifCache<P> {
+    pub(crate) const fn new() -> Self {
+        Self {
+            slots: [const { Atomic::new(ptr::null_mut()) }; NOTIF_CACHE_SLOTS],
+        }
+    }
+
+    /// An emptied notif, if one is cached.
+    fn take(&self) -> Option<NonNull<Notif<P>>> {
+        self.slots
+            .iter()
+            .find_map(|s| NonNull::new(s.xchg(ptr::null_mut(), Relaxed)))
+    }
+
+    /// Keeps `notif` for the next send, or frees it when every slot is full.
+    pub(crate) fn put(&self, notif: Recycle<P>) {
+        // SAFETY: `Recycle` owns an emptied notif; the slot takes over that
+        // ownership (type invariant) or we give it back to the box.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(notif.into_box()) });
+        for s in &self.slots {
+            if s.cmpxchg(ptr::null_mut(), raw, Relaxed).is_ok() {
+                return;
+            }
+        }
+        // SAFETY: `raw` came from `KBox::into_raw` just above and was not
+        // stored anywhere.
+        drop(unsafe { KBox::from_raw(raw) });
+    }
+}
+
+impl<P: Payload> Drop for NotifCache<P> {
+    fn drop(&mut self) {
+        while let Some(n) = self.take() {
+            // SAFETY: an emptied notif owned by the slot (type invariant);
+            // its payload is uninitialised, so nothing but the box is freed.
+            drop(unsafe { KBox::from_raw(n.as_ptr()) });
+        }
+    }
+}
+
+/// An emptied notifier (its payload moved out), handed to
+/// [`Payload::finish`]: into a [`NotifCache`], or freed when dropped.
+///
+/// # Invariants
+///
+/// Owns a notif nothing else refers to, whose payload is uninitialised.
+pub(crate) struct Recycle<P: Payload>(Pin<KBox<Notif<P>>>);
+
+impl<P: Payload> Recycle<P> {
+    fn into_box(self) -> Pin<KBox<Notif<P>>> {
+        self.0
+    }
+}
+
 impl<P: Payload> Notif<P> {
-    /// Allocates a notifier for `payload`, sent on behalf of the file
-    /// identified by `owner`, and returns the submitter's reference on it.
-    /// A `solo` notif never shares a chain (fan-out).
-    pub(crate) fn submit(payload: P, owner: usize, solo: bool) -> Result<Submission<P>> {
+    /// Returns the submitter's reference on a notifier for `payload`, sent
+    /// on behalf of the file identified by `owner`: one from `cache` when
+    /// it has one, else a new one. A `solo` notif never shares a chain
+    /// (fan-out).
+    pub(crate) fn submit(
+        payload: P,
+        owner: usize,
+        solo: bool,
+        cache: &NotifCache<P>,
+    ) -> Result<Submission<P>> {
+        let raw = if let Some(n) = cache.take() {
+            let raw = n.as_ptr();
+            // SAFETY: an emptied notif the cache owned and handed to us:
+            // nothing else refers to it. The header is rewritten as a fresh
+            // one; the work item has run (or never was queued) and can be
+            // queued again; the payload slot was uninitialised.
+            unsafe {
+                ptr::write(&raw mut (*raw).hdr, new_header::<P>(owner, solo));
+                (*raw).payload.write(payload);
+            }
+            raw
+        } else {
+            Self::alloc(payload, owner, solo)?
+        };
+        // SAFETY: `raw` is valid and not shared yet; `hdr` is its first field.
+        unsafe { (*raw).hdr.head.store(raw.cast::<Header>(), Relaxed) };
+        // INVARIANT: the refcount of 1 is the submitter's.
+        Ok(Submission {
+            // SAFETY: never null (a cached `NonNull`, or `KBox::into_raw`).
+            notif: unsafe { NonNull::new_unchecked(raw) },
+        })
+    }
+
+    fn alloc(payload: P, owner: usize, solo: bool) -> Result<*mut Self> {
         let boxed = KBox::pin_init(
             pin_init!(Notif {
-                hdr: Header {
-                    ubuf: Opaque::new(bindings::ubuf_info {
-                        ops: &OPS.0,
-                        // The submitter's reference.
-                        // SAFETY: plain constructor of a `refcount_t` value.
-                        refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
-                        flags: UBUF_FLAGS,
-                    }),
-                    head: Atomic::new(ptr::null_mut()),
-                    next: Atomic::new(ptr::null_mut()),
-                    chain_len: Atomic::new(1),
-                    copied: Atomic::new(false),
-                    frags_attached: Atomic::new(false),
-                    linked: Atomic::new(false),
-                    solo,
-                    accepted: Atomic::new(0),
-                    owner,
-                    run_chain: run_chain::<P>,
-                },
+                hdr: new_header::<P>(owner, solo),
                 work <- new_work!("zcsend::Notif::work"),
-                payload,
+                payload: MaybeUninit::new(payload),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
         // SAFETY: the notif is never moved out of its box; it is turned back
         // into a `Pin<KBox<_>>` in `run_chain`, after its last reference.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) });
-        // SAFETY: `raw` is valid and not shared yet; `hdr` is its first field.
-        unsafe { (*raw).hdr.head.store(raw.cast::<Header>(), Relaxed) };
-        // INVARIANT: the refcount of 1 is the submitter's.
-        Ok(Submission {
-            // SAFETY: `KBox::into_raw` never returns null.
-            notif: unsafe { NonNull::new_unchecked(raw) },
-        })
+        Ok(KBox::into_raw(unsafe { Pin::into_inner_unchecked(boxed) }))
     }
 }
 
@@ -239,7 +350,8 @@ impl<P: Payload> Submission<P> {
 
     /// The send's payload.
     pub(crate) fn payload(&self) -> &P {
-        &self.notif().payload
+        // SAFETY: initialised while submitted (`Notif` invariant).
+        unsafe { self.notif().payload.assume_init_ref() }
     }
 
     /// The send's payload, for the submitter to adjust after `sock_sendmsg`
@@ -249,8 +361,9 @@ impl<P: Payload> Submission<P> {
         // only the submission and the final run touch `payload` (`Notif`
         // invariant); the run cannot start while we hold our reference, and
         // `&mut self` excludes the `payload()` borrow a `SendMsg` holds.
-        // `payload` is not structurally pinned.
-        unsafe { &mut (*self.notif.as_ptr()).payload }
+        // `payload` is not structurally pinned, and initialised while
+        // submitted.
+        unsafe { (*self.notif.as_ptr()).payload.assume_init_mut() }
     }
 
     /// Records what `sock_sendmsg` returned, before the reference goes.
@@ -516,9 +629,13 @@ impl<P: Payload> Notif<P> {
             linked: h.linked.load(Relaxed),
             chain_len,
         };
-        // SAFETY: `payload` is not structurally pinned; we own the box.
-        let this = unsafe { Pin::into_inner_unchecked(self) };
-        let Notif { payload, .. } = KBox::into_inner(this);
-        payload.finish(outcome);
+        let mut this = self;
+        // SAFETY: the last run of this notif: the payload, initialised since
+        // submission (`Notif` invariant), is moved out once, here, and the
+        // emptied notif is only reused after a new one is written.
+        // `payload` is not structurally pinned.
+        let payload = unsafe { this.as_mut().get_unchecked_mut().payload.assume_init_read() };
+        // INVARIANT: nothing refers to the notif any more; payload moved out.
+        payload.finish(outcome, Recycle(this));
     }
 }

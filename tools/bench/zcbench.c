@@ -856,6 +856,9 @@ static void zc_drain(struct res *r, uint64_t want, int wait_ms)
 				die("read %s: %s", ZCSEND_DEVICE, strerror(errno));
 			if (!wait_ms)
 				return;
+			/* Wake-ups on request: arm one, then look again. */
+			if (g.zc_ring_ok && zcsend_ring_arm(&g.zring))
+				continue;
 			r->syscalls += 2;
 			if (poll(&p, 1, wait_ms) <= 0)
 				return;
@@ -1023,6 +1026,8 @@ static void setup_zcsend(void)
 		g.zc_ring_ok = !zcsend_ring_map(g.zfd, &g.zring);
 		if (!g.zc_ring_ok)
 			printf("%s: cannot map the zcsend ring: no zcsend_batch runs\n", prog);
+		else	/* eventfd signals only when a waiter armed one */
+			zcsend_ring_wakeup_on_request(&g.zring);
 		if (!g.zc_fixed_ok)
 			printf("%s: ZCSEND_IOC_REGISTER_BUFFERS: %s: no zcsend_fixed runs\n",
 			       prog, strerror(errno));
