@@ -109,6 +109,9 @@ guest_args() {
 build_module() {
 	local fl=$1 kdir=$2 d=$OUT/mod-$1
 	local extra=()
+	# A directory from the days of copied sources: its dependency files
+	# name those copies, so kbuild would call the old module up to date.
+	[ ! -e "$d/Kbuild" ] || rm -rf "$d"
 	mkdir -p "$d"
 	# UML's module loader rejects GOTPCREL relocations.
 	[ "$fl" != uml ] || extra=(ARCH=um KRUSTFLAGS=-Zdirect-access-external-data=yes)
