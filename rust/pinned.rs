@@ -30,6 +30,7 @@ use crate::ffi::{
     zcsend_unaccount_pinned, //
 };
 use crate::iovec;
+use crate::smallbuf::SmallBuf;
 use crate::uapi::UserIovec;
 
 /// A charge of exactly the pages pinned against the caller's
@@ -84,28 +85,29 @@ impl Drop for MemlockCharge {
 // which may be given back from any thread.
 unsafe impl Send for MemlockCharge {}
 
-/// Pins the `nr` pages from page-aligned user address `start` read-only and
-/// long-term, appending them to `pages`, which must have room for them.
-/// `EFAULT` (or GUP's error) if they cannot all be pinned; the pins taken
-/// before the failure stay in `pages`, owned by the caller.
-fn pin_pages(pages: &mut KVVec<*mut bindings::page>, start: u64, nr: usize) -> Result {
-    let mut done = 0;
-    while done < nr {
-        let want = c_int::try_from(nr - done).unwrap_or(c_int::MAX);
-        let spare = pages.spare_capacity_mut();
-        if spare.len() < nr - done {
-            return Err(EINVAL);
-        }
-        // SAFETY: `spare` has room for the `nr - done >= want` page pointers
-        // asked for. No FOLL_WRITE: read-only pins, so PROT_READ mappings
-        // work; FOLL_LONGTERM: a peer that stops reading can hold them for
-        // as long as it likes.
+/// A page pointer with a `Default` (null), for page arrays that may live
+/// inline.
+#[repr(transparent)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PagePtr(*mut bindings::page);
+
+/// Pins `slots.len()` pages from page-aligned user address `start`
+/// read-only and long-term into `slots`. `*pinned` counts the entries of
+/// `slots` (from the start) that hold a pin the caller now owns, also when
+/// this fails with `EFAULT` (or GUP's error) part way.
+fn pin_range(slots: &mut [PagePtr], start: u64, pinned: &mut usize) -> Result {
+    while *pinned < slots.len() {
+        let want = c_int::try_from(slots.len() - *pinned).unwrap_or(c_int::MAX);
+        // SAFETY: `slots[*pinned..]` has room for the `want` page pointers
+        // asked for (`PagePtr` is a transparent `*mut page`). No FOLL_WRITE:
+        // read-only pins, so PROT_READ mappings work; FOLL_LONGTERM: a peer
+        // that stops reading can hold them for as long as it likes.
         let got = unsafe {
             bindings::pin_user_pages_fast(
-                (start + (done * PAGE_SIZE) as u64) as c_ulong,
+                (start + (*pinned * PAGE_SIZE) as u64) as c_ulong,
                 want,
                 bindings::FOLL_LONGTERM,
-                spare.as_mut_ptr().cast(),
+                slots.as_mut_ptr().add(*pinned).cast(),
             )
         };
         if got <= 0 {
@@ -115,26 +117,43 @@ fn pin_pages(pages: &mut KVVec<*mut bindings::page>, start: u64, nr: usize) -> R
                 EFAULT
             });
         }
-        // SAFETY: `pin_user_pages_fast` initialised `got` entries past the
-        // current length, within the capacity; each carries one pin the
-        // caller now owns.
-        unsafe { pages.inc_len(got as usize) };
-        done += got as usize;
+        // `pin_user_pages_fast` filled `got` more entries, each with one pin.
+        *pinned += got as usize;
     }
     Ok(())
 }
+
+/// Unpins `pages`.
+///
+/// # Safety
+///
+/// Every entry holds one pin owned by the caller, which it gives up.
+unsafe fn unpin(pages: &mut [PagePtr]) {
+    if !pages.is_empty() {
+        // SAFETY: pins owned by the caller (function contract); `PagePtr` is
+        // a transparent `*mut page`.
+        unsafe { bindings::unpin_user_pages(pages.as_mut_ptr().cast(), pages.len() as c_ulong) };
+    }
+}
+
+/// Pages of a send kept inline (in the notifier, which files reuse): a
+/// 64 KiB send's 16 pages plus a partial one cost no allocation.
+const INLINE_PAGES: usize = 17;
 
 /// User pages pinned for reading, with the `bio_vec`s that cover the bytes.
 ///
 /// # Invariants
 ///
-/// - Every entry of `pages` holds one FOLL_PIN reference taken by
+/// - `pages[..npages]` each hold one FOLL_PIN reference taken by
 ///   `pin_user_pages_fast` and not yet released.
-/// - Every `bio_vec` in `bvecs` points into a page of `pages`, within it.
-/// - `charge` covers exactly `pages.len()` pages.
+/// - Every `bio_vec` in `bvecs[..nbv]` points into one of those pages,
+///   within it.
+/// - `charge` covers exactly `npages` pages.
 pub(crate) struct PinnedPages {
-    pages: KVVec<*mut bindings::page>,
-    bvecs: KVVec<bindings::bio_vec>,
+    pages: SmallBuf<PagePtr, INLINE_PAGES>,
+    npages: usize,
+    bvecs: SmallBuf<Bvec, INLINE_PAGES>,
+    nbv: usize,
     charge: MemlockCharge,
 }
 
@@ -155,8 +174,11 @@ impl PinnedPages {
     pub(crate) fn pin(iovs: &[UserIovec], nr: usize) -> Result<Self> {
         let charge = MemlockCharge::charge(nr)?;
         let mut this = Self {
-            pages: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
-            bvecs: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            pages: SmallBuf::new(nr)?,
+            npages: 0,
+            // Merging only ever joins bvecs: at most one per page.
+            bvecs: SmallBuf::new(nr)?,
+            nbv: 0,
             charge,
         };
         for v in iovs.iter().filter(|v| v.len != 0) {
@@ -164,7 +186,7 @@ impl PinnedPages {
         }
         // Pages that were charged but not pinned (a short pin fails above):
         // the charge follows the pins.
-        let unpinned = this.charge.pages - this.pages.len();
+        let unpinned = this.charge.pages - this.npages;
         this.charge.release(unpinned);
         Ok(this)
     }
@@ -173,26 +195,26 @@ impl PinnedPages {
     /// `bio_vec`s of the first `bytes` bytes, unpinning and uncharging the
     /// rest: after a partial send, the stack never saw them.
     pub(crate) fn trim(&mut self, keep: usize, bytes: usize) {
-        if keep >= self.pages.len() {
+        if keep >= self.npages {
             return;
         }
         let mut start = 0usize;
         let mut nbv = 0;
-        for bv in self.bvecs.iter() {
+        for bv in self.bvecs() {
             if start >= bytes {
                 break;
             }
             start += bv.bv_len as usize;
             nbv += 1;
         }
-        self.bvecs.truncate(nbv);
-        let drop = self.pages.len() - keep;
-        // SAFETY: entries `keep..` hold pins we own (type invariant); no
-        // remaining `bio_vec` points into them only (the kept ones cover the
-        // first `bytes` bytes, which lie in the first `keep` pages), and they
-        // are removed from `pages` right after.
-        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr().add(keep), drop as c_ulong) };
-        self.pages.truncate(keep);
+        self.nbv = nbv;
+        let drop = self.npages - keep;
+        // SAFETY: entries `keep..npages` hold pins we own (type invariant);
+        // no remaining `bio_vec` points into them (the kept ones cover the
+        // first `bytes` bytes, which lie in the first `keep` pages), and
+        // they leave the pinned prefix right after.
+        unsafe { unpin(&mut self.pages[keep..self.npages]) };
+        self.npages = keep;
         // INVARIANT: the charge follows the pins.
         self.charge.release(drop);
     }
@@ -200,17 +222,23 @@ impl PinnedPages {
     /// Pins one non-empty iovec entry and appends its `bio_vec`s.
     fn pin_one(&mut self, v: &UserIovec) -> Result {
         let nr = iovec::pages_spanned(v.base, v.len).ok_or(EFAULT)?;
-        let first = self.pages.len();
+        let first = self.npages;
+        let slots = self.pages.get_mut(first..first + nr).ok_or(EINVAL)?;
+        let mut pinned = 0;
+        let res = pin_range(slots, v.base & !(PAGE_SIZE as u64 - 1), &mut pinned);
         // INVARIANT: the new entries carry pins owned by `self`.
-        pin_pages(&mut self.pages, v.base & !(PAGE_SIZE as u64 - 1), nr)?;
+        self.npages += pinned;
+        res?;
 
         let mut off = iovec::page_offset(v.base);
         let mut left = v.len as usize;
-        for &page in &self.pages[first..] {
+        for i in first..self.npages {
+            let page = self.pages[i].0;
             let len = left.min(PAGE_SIZE - off);
             // Bytes that continue the previous entry in the same page (the
             // next iovec of a contiguous buffer) extend it: fewer frags.
-            if let Some(last) = self.bvecs.last_mut() {
+            if let Some(l) = self.nbv.checked_sub(1) {
+                let last = &mut self.bvecs[l].0;
                 if last.bv_page == page && (last.bv_offset + last.bv_len) as usize == off {
                     last.bv_len += len as u32;
                     left -= len;
@@ -218,14 +246,13 @@ impl PinnedPages {
                     continue;
                 }
             }
-            self.bvecs.push(
-                bindings::bio_vec {
-                    bv_page: page,
-                    bv_len: len as u32,
-                    bv_offset: off as u32,
-                },
-                GFP_KERNEL_ACCOUNT,
-            )?;
+            let slot = self.bvecs.get_mut(self.nbv).ok_or(EINVAL)?;
+            slot.0 = bindings::bio_vec {
+                bv_page: page,
+                bv_len: len as u32,
+                bv_offset: off as u32,
+            };
+            self.nbv += 1;
             left -= len;
             off = 0;
         }
@@ -234,23 +261,20 @@ impl PinnedPages {
 
     /// The `bio_vec`s covering the pinned bytes, in iovec order.
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
-        &self.bvecs
+        as_bio_vecs(&self.bvecs[..self.nbv])
     }
 
     /// Number of pages pinned.
     pub(crate) fn nr_pages(&self) -> usize {
-        self.pages.len()
+        self.npages
     }
 }
 
 impl Drop for PinnedPages {
     fn drop(&mut self) {
-        if self.pages.is_empty() {
-            return;
-        }
-        // SAFETY: by the type invariant every entry holds a pin we own; the
-        // bvecs that point into them are dropped with `self`.
-        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
+        // SAFETY: by the type invariant every entry of the prefix holds a
+        // pin we own; the bvecs that point into them go with `self`.
+        unsafe { unpin(&mut self.pages[..self.npages]) };
     }
 }
 
@@ -293,7 +317,7 @@ pub(crate) fn as_bio_vecs(v: &[Bvec]) -> &[bindings::bio_vec] {
 /// - `bvecs` cover the `len` bytes of the range in order, each within one
 ///   folio of pinned pages; `starts[i]` is the byte offset of `bvecs[i]`.
 pub(crate) struct PinnedBuffer {
-    pages: KVVec<*mut bindings::page>,
+    pages: KVVec<PagePtr>,
     bvecs: KVVec<bindings::bio_vec>,
     starts: KVVec<u64>,
     len: u64,
@@ -314,20 +338,26 @@ impl PinnedBuffer {
         let nr = iovec::pages_spanned(addr, len).ok_or(EFAULT)?;
         let charge = MemlockCharge::charge(nr)?;
         let mut this = Self {
-            pages: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            pages: KVVec::new(),
             bvecs: KVVec::new(),
             starts: KVVec::new(),
             len,
             _charge: charge,
         };
+        let mut slots = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
+        slots.resize(nr, PagePtr::default(), GFP_KERNEL_ACCOUNT)?;
+        let mut pinned = 0;
+        let res = pin_range(&mut slots, addr & !(PAGE_SIZE as u64 - 1), &mut pinned);
+        slots.truncate(pinned);
         // INVARIANT: the entries carry pins owned by `this`.
-        pin_pages(&mut this.pages, addr & !(PAGE_SIZE as u64 - 1), nr)?;
+        this.pages = slots;
+        res?;
 
         let mut off = iovec::page_offset(addr);
         let mut left = len as usize;
         let mut pos = 0u64;
         let mut prev: *mut bindings::page = core::ptr::null_mut();
-        for &page in this.pages.iter() {
+        for &PagePtr(page) in this.pages.iter() {
             let piece = left.min(PAGE_SIZE - off);
             // SAFETY: both pages are pinned (`prev` when not null).
             let joins = !prev.is_null() && off == 0 && unsafe { zcsend_folio_next(prev, page) };
@@ -408,11 +438,8 @@ impl PinnedBuffer {
 
 impl Drop for PinnedBuffer {
     fn drop(&mut self) {
-        if self.pages.is_empty() {
-            return;
-        }
         // SAFETY: every entry holds a pin we own (type invariant).
-        unsafe { bindings::unpin_user_pages(self.pages.as_mut_ptr(), self.pages.len() as c_ulong) };
+        unsafe { unpin(&mut self.pages) };
     }
 }
 

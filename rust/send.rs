@@ -83,6 +83,9 @@ pub(crate) struct InFlight {
 }
 
 /// What keeps a send's pages pinned until it completes.
+// The pinned variant keeps a 64 KiB send's pages inline on purpose: it
+// lives in the notifier, which files reuse, so no send allocates for them.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Pins {
     /// Pinned for this send.
     Pinned(PinnedPages),
