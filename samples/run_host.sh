@@ -5,10 +5,11 @@
 # namespace that holds tap0 (scripts/guest.sh --tap --host-cmd), before the
 # guest boots. Raises tap0's MTU to its maximum (65521 for a tap: 65535 minus
 # the Ethernet header) so that the guest's 60000-byte datagrams are not
-# dropped, then serves the two TCP and two UDP runs of run_sample.sh
-# (copy baseline and zcsend each). zcsend_broadcast_rx runs beside it on TCP
-# 7880 for the four runs of the fan-out broadcaster (normal and stable mode,
-# blocking and MSG_DONTWAIT) and checks every subscriber's stream.
+# dropped, then serves the TCP and UDP runs of run_sample.sh (copy baseline
+# and zcsend each, and zcsend-cat's TCP run) with zcsend_rx --mode xfer.
+# zcsend_rx --mode bcast runs beside it on TCP 7880 for the four runs of the
+# fan-out broadcaster (normal and stable mode, blocking and MSG_DONTWAIT) and
+# checks every subscriber's stream.
 # zcsend_httpd_check.sh runs beside them too: there the guest listens (the
 # zcsend_httpd file server, sendfile then zcsend mode) and it connects with
 # curl once the server answers, checks every file's sha256 and hands its
@@ -23,13 +24,11 @@ if ip link set "$TAP" mtu "${mtu:-65521}"; then
 else
 	echo "run_host: could not raise the $TAP mtu; large datagrams may be dropped"
 fi
-if [ -x "$(dirname "$0")/zcsend_broadcast_rx" ]; then
-	# Ended with this helper's process group when the guest is done.
-	"$(dirname "$0")/zcsend_broadcast_rx" --runs 4 \
-		--timeout "${ZCSEND_RX_TIMEOUT:-300}" &
-fi
+RX=$(dirname "$0")/zcsend_rx
+# Ended with this helper's process group when the guest is done.
+"$RX" --mode bcast --runs 4 --timeout "${ZCSEND_RX_TIMEOUT:-300}" &
 if [ -x "$(dirname "$0")/zcsend_httpd_check.sh" ]; then
 	"$(dirname "$0")/zcsend_httpd_check.sh" &
 fi
-exec "$(dirname "$0")/zcsend_host_rx" --tcp-runs 3 --udp-runs 2 \
+exec "$RX" --mode xfer --tcp-runs 3 --udp-runs 2 \
 	--timeout "${ZCSEND_RX_TIMEOUT:-300}"

@@ -3,7 +3,7 @@
 #
 # zcsend sample, guest side (busybox sh): the job of `make run`.
 #
-# Sends an 8 MiB file to zcsend_host_rx on the host end of the tap, first
+# Sends an 8 MiB file to zcsend_rx (xfer mode) on the host end of the tap, first
 # over TCP (256 KiB sends), then over UDP (60000-byte datagrams, eth0 MTU
 # raised to 65535 so that each leaves as one checksum-offloaded skb), each
 # time with plain send() as a baseline and then through /dev/zcsend.
@@ -16,7 +16,7 @@
 # subscribers with ZCSEND_IOC_FANOUT (one call per chunk, one completion per
 # call), in normal and in ZCSEND_FANOUT_STABLE mode, then once more with
 # MSG_DONTWAIT so that sockets take only part of a chunk and the rest goes to
-# each short subscriber alone; zcsend_broadcast_rx on the host checks that
+# each short subscriber alone; zcsend_rx (bcast mode) on the host checks that
 # every subscriber received the identical full stream.
 #
 # Last, a file server: zcsend_httpd answers HTTP/1.1 GET and HEAD for files

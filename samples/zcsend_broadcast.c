@@ -7,8 +7,8 @@
  * once for all N subscribers: pinned once, attached to the skbs of every
  * socket, and reported by one completion record once the last skb of the
  * last socket has let go of it. The chunk content is the pattern stream of
- * pattern.h at the chunk's stream offset, so zcsend_broadcast_rx on the host
- * checks every subscriber's stream on its own.
+ * zcsend_pattern.h at the chunk's stream offset, so zcsend_rx --mode bcast on
+ * the host checks every subscriber's stream on its own.
  *
  * Two modes, one after the other, each on N fresh connections:
  *
@@ -59,7 +59,7 @@
 
 #include <linux/zcsend.h>
 
-#include "pattern.h"
+#include "zcsend_pattern.h"
 
 #define EXIT_SKIP		77
 #define COMPLETION_WAIT_MS	20000
@@ -167,7 +167,7 @@ static void usage(void)
 		"  -s, --size BYTES    bytes per chunk, default 256K (K and M suffixes)\n"
 		"  -b, --bufs N        rotating chunk buffers in normal mode, 1..%d, default 4\n"
 		"  --dest ADDR         receiver, IPv4 or IPv6 (default 10.77.0.1)\n"
-		"  --port N            receiver port (default %d, zcsend_broadcast_rx)\n"
+		"  --port N            receiver port (default %d, zcsend_rx --mode bcast)\n"
 		"  --nowait            MSG_DONTWAIT: sockets take what fits, the rest is\n"
 		"                      resent to each short subscriber alone\n"
 		"  --mode M            normal, stable or both (default both)\n",
@@ -224,7 +224,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		.bufs = 4,
 		.run_normal = true,
 		.run_stable = true,
-		.seed = ZCX_SEED,
+		.seed = ZC_PATTERN_SEED,
 	};
 	while ((c = getopt_long(argc, argv, "n:c:s:b:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -544,7 +544,7 @@ static void fill_chunk(struct run *r, uint8_t *buf, unsigned int k)
 	double t0 = thread_cpu();
 
 	if (k < o->chunks)
-		zcx_fill(buf, o->chunk, o->seed, (uint64_t)k * o->chunk);
+		zc_pattern_fill(buf, o->chunk, o->seed, (uint64_t)k * o->chunk);
 	else
 		memset(buf, 0xa5, o->chunk);
 	r->fill_cpu += thread_cpu() - t0;
@@ -561,7 +561,7 @@ static void connect_subs(struct run *r)
 
 		s->fd = socket(peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&peer, peerlen))
-			die("subscriber %u: cannot connect to %s port %d: %s (is zcsend_broadcast_rx running?)",
+			die("subscriber %u: cannot connect to %s port %d: %s (is zcsend_rx --mode bcast running?)",
 			    i, o->dest, o->port, strerror(errno));
 		snprintf(line, sizeof(line), "ZCX1 bcast seed=%llx bytes=%llu run=%u sub=%u/%u\n",
 			 (unsigned long long)o->seed,

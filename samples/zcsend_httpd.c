@@ -32,8 +32,9 @@
  *
  *   zcsend_httpd [-m zcsend|sendfile] [-d DIR] [-p PORT] [-n REQUESTS]
  *                [-t IDLE_SECONDS] [-c CHUNK] [-q]
- *   zcsend_httpd --mkfile PATH SIZE     write SIZE pattern bytes (pattern.h,
- *                                       seed ZCX_SEED + SIZE) to PATH
+ *   zcsend_httpd --mkfile PATH SIZE     write SIZE pattern bytes to PATH
+ *                                       (zcsend_pattern.h, seed
+ *                                       ZC_PATTERN_SEED + SIZE)
  *
  * Exit status: 0 if every completion arrived as expected (and with -q the
  * client's verdict was PASS), 1 otherwise, 2 on usage errors, 77 in zcsend
@@ -68,7 +69,7 @@
 
 #include <linux/zcsend.h>
 
-#include "pattern.h"
+#include "zcsend_pattern.h"
 
 #define EXIT_SKIP	77
 #define REQ_MAX		8192		/* request line + headers */
@@ -149,7 +150,7 @@ static size_t parse_size(const char *s)
 	return v;
 }
 
-/* --mkfile: the pattern stream of pattern.h, seed ZCX_SEED + size. */
+/* --mkfile: the zcsend_pattern.h stream of seed ZC_PATTERN_SEED + size. */
 static int mkfile(const char *path, const char *size_arg)
 {
 	size_t size = parse_size(size_arg), blk = 1 << 20, off, n;
@@ -163,7 +164,7 @@ static int mkfile(const char *path, const char *size_arg)
 	}
 	for (off = 0; off < size; off += n) {
 		n = size - off < blk ? size - off : blk;
-		zcx_fill(buf, n, ZCX_SEED + size, off);
+		zc_pattern_fill(buf, n, ZC_PATTERN_SEED + size, off);
 		if (fwrite(buf, 1, n, f) != n)
 			break;
 	}

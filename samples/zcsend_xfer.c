@@ -3,14 +3,14 @@
  * zcsend_xfer: send a file's bytes over TCP or UDP straight from its page
  * cache pages with /dev/zcsend, and show what happened to every send.
  *
- * The payload is a file of deterministic pseudo-random bytes (pattern.h),
- * written to a tmpfs and mapped read-only. Each ZCSEND_IOC_SEND hands the
- * module a slice of that mapping; the module pins the pages and sends them as
- * skb frags, and once the stack has let go of them it posts a completion
- * record. This program registers an eventfd, poll()s it and read()s the
- * records from /dev/zcsend, timing each send from the call to its completion.
- * zcsend_host_rx on the other end checks every byte and answers with a
- * verdict (protocol in pattern.h).
+ * The payload is a file of deterministic pseudo-random bytes (the pattern of
+ * tools/include/zcsend_pattern.h), written to a tmpfs and mapped read-only.
+ * Each ZCSEND_IOC_SEND hands the module a slice of that mapping; the module
+ * pins the pages and sends them as skb frags, and once the stack has let go
+ * of them it posts a completion record. This program registers an eventfd,
+ * poll()s it and read()s the records from /dev/zcsend, timing each send from
+ * the call to its completion. zcsend_rx --mode xfer on the other end checks
+ * every byte and answers with a verdict (protocol in zcsend_pattern.h).
  *
  *   zcsend_xfer --tcp [--dest 10.77.0.1]        256 KiB sends over TCP
  *   zcsend_xfer --udp [--dest 10.77.0.1]        60000-byte datagrams
@@ -46,7 +46,7 @@
 
 #include <linux/zcsend.h>
 
-#include "pattern.h"
+#include "zcsend_pattern.h"
 
 #define EXIT_SKIP		77
 #define COMPLETION_WAIT_MS	10000
@@ -185,7 +185,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 		.chunk = 256 << 10,
 		.dgram = 60000,
 		.file = "/tmp/zcsend_xfer.payload",
-		.seed = ZCX_SEED,
+		.seed = ZC_PATTERN_SEED,
 	};
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
@@ -279,7 +279,7 @@ static const uint8_t *make_payload(const struct opts *o)
 	for (off = 0; off < o->size; off += blk) {
 		size_t n = o->size - off < blk ? o->size - off : blk;
 
-		zcx_fill(buf, n, o->seed, off);
+		zc_pattern_fill(buf, n, o->seed, off);
 		if (write(fd, buf, n) != (ssize_t)n)
 			die("write %s: %s", o->file, strerror(errno));
 	}
@@ -339,7 +339,7 @@ static int connect_to(struct xfer *x, int port)
 	resolve(x, x->o->dest, port);
 	fd = socket(x->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&x->addr, x->addrlen))
-		die("cannot connect to %s port %d: %s (is zcsend_host_rx running?)",
+		die("cannot connect to %s port %d: %s (is zcsend_rx --mode xfer running?)",
 		    x->o->dest, port, strerror(errno));
 	return fd;
 }

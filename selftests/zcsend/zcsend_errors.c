@@ -8,6 +8,7 @@
  */
 #include <sys/resource.h>
 #include <grp.h>
+#include <linux/netlink.h>
 
 #include "zcsend_helpers.h"
 

@@ -23,6 +23,7 @@
  * replays the same call sequence.
  */
 #include <grp.h>
+#include <linux/netlink.h>
 #include <stdarg.h>
 #include <netinet/udp.h>
 #include <sys/resource.h>

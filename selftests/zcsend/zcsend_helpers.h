@@ -26,6 +26,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -44,10 +46,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/neighbour.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <linux/if_addr.h>
 #include <linux/zcsend.h>
 
 #include "kselftest_harness.h"
@@ -117,7 +115,7 @@ ZC_ABI(zcsend_fanout, dests, 16);
 ZC_ABI(zcsend_fanout, nr, 24);
 ZC_ABI(zcsend_fanout, resv, 28);
 ZC_ABI(zcsend_fanout, user_data, 32);
-#include "pattern.h"
+#include "zcsend_pattern.h"
 
 /*
  * The guest runs under TCG with KASAN: give every test two minutes instead
@@ -912,146 +910,138 @@ static __maybe_unused int zc_fill_until_eagain(int zfd, int fd,
 }
 
 /* ----------------------------------------------------------------------
- * rtnetlink: a dummy device with addresses and static neighbours
+ * A dummy device with addresses and static neighbours, set up with ip
  */
 
-/* One rtnetlink request: header, family header, attributes. */
-struct zc_nlmsg {
-	union {
-		struct nlmsghdr nh;
-		char buf[1024];
-	};
+/* Where ip is looked for before PATH: the guest has iproute2 at /sbin/ip. */
+static const char *const zc_ip_paths[] = {
+	"/sbin/ip", "/usr/sbin/ip", "/bin/ip", "/usr/bin/ip",
 };
 
-static __maybe_unused struct rtattr *zc_nl_attr(struct zc_nlmsg *m, int type,
-						const void *data, int len)
+/* ip's failure messages that carry no strerror() text, and their errno. */
+static const struct {
+	const char *msg;
+	int err;
+} zc_ip_msgs[] = {
+	{ "Unknown device type", EOPNOTSUPP },	/* no CONFIG_DUMMY */
+	{ "IPv6 is disabled", EACCES },
+	{ "Cannot find device", ENODEV },
+};
+
+/*
+ * The errno a failed ip names in @msg: a known message, else the longest
+ * strerror() text in it ("RTNETLINK answers: Operation not permitted"),
+ * else EIO.
+ */
+static __maybe_unused int zc_ip_errno(const char *msg)
 {
-	struct rtattr *rta = (void *)(m->buf + NLMSG_ALIGN(m->nh.nlmsg_len));
+	size_t best = 0;
+	int err = EIO, e;
 
-	rta->rta_type = type;
-	rta->rta_len = RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(rta), data, len);
-	m->nh.nlmsg_len = NLMSG_ALIGN(m->nh.nlmsg_len) +
-			  RTA_ALIGN(rta->rta_len);
-	return rta;
-}
+	for (e = 0; e < (int)ARRAY_SIZE(zc_ip_msgs); e++)
+		if (strstr(msg, zc_ip_msgs[e].msg))
+			return zc_ip_msgs[e].err;
+	for (e = 1; e < 134; e++) {
+		const char *s = strerror(e);
 
-static __maybe_unused void zc_nl_nest_end(struct zc_nlmsg *m,
-					  struct rtattr *nest)
-{
-	nest->rta_len = m->buf + m->nh.nlmsg_len - (char *)nest;
-}
-
-/* Sends one request and returns the kernel's answer (0 or -errno). */
-static __maybe_unused int zc_nl_talk(struct zc_nlmsg *m)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	struct zc_nlmsg r;
-	int fd, ret;
-	ssize_t n;
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	m->nh.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	m->nh.nlmsg_seq = 1;
-	if (sendto(fd, m->buf, m->nh.nlmsg_len, 0, (void *)&sa,
-		   sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
+		if (strlen(s) > best && strstr(msg, s)) {
+			best = strlen(s);
+			err = e;
+		}
 	}
-	n = recv(fd, r.buf, sizeof(r.buf), 0);
-	if (n < 0)
-		ret = -errno;
-	else if (n < (ssize_t)NLMSG_LENGTH(sizeof(struct nlmsgerr)) ||
-		 r.nh.nlmsg_type != NLMSG_ERROR)
-		ret = -EPROTO;
-	else
-		ret = ((struct nlmsgerr *)NLMSG_DATA(&r.nh))->error;
-out:
-	close(fd);
-	return ret;
+	return err;
 }
 
-/* Starts a request; returns its zeroed family header of @hdrlen bytes. */
-static __maybe_unused void *zc_nl_init(struct zc_nlmsg *m, int type,
-				       int flags, size_t hdrlen)
+/*
+ * Runs ip with the arguments after @why (NULL ended), without a shell:
+ * /sbin/ip or the first of zc_ip_paths that exists, else ip from PATH.
+ * Returns 0, or a negative errno read from ip's message (zc_ip_errno());
+ * then *@why is "ip ARGS: MESSAGE", valid until the next call.
+ */
+static __maybe_unused __attribute__((sentinel)) int
+zc_ip(const char **why, ...)
 {
-	memset(m, 0, sizeof(*m));
-	m->nh.nlmsg_len = NLMSG_LENGTH(hdrlen);
-	m->nh.nlmsg_type = type;
-	m->nh.nlmsg_flags = flags;
-	return NLMSG_DATA(&m->nh);
-}
+	static char buf[512];
+	const char *argv[16] = { "ip" };
+	posix_spawn_file_actions_t fa;
+	size_t used, got = 0;
+	int fds[2], st, err, argc = 1, i;
+	va_list ap;
+	ssize_t n;
+	pid_t pid;
 
-static __maybe_unused int zc_link_add_dummy(const char *name, uint32_t mtu)
-{
-	struct zc_nlmsg m;
-	struct rtattr *li;
+	va_start(ap, why);
+	while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
+		argc++;
+	va_end(ap);
+	argv[argc] = NULL;
+	used = snprintf(buf, sizeof(buf), "ip");
+	for (i = 1; i < argc && used < sizeof(buf); i++)
+		used += snprintf(buf + used, sizeof(buf) - used, " %s", argv[i]);
+	*why = buf;
+	if (used >= sizeof(buf) - 3)
+		return -E2BIG;
+	used += snprintf(buf + used, sizeof(buf) - used, ": ");
 
-	zc_nl_init(&m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
-		   sizeof(struct ifinfomsg));
-	zc_nl_attr(&m, IFLA_IFNAME, name, strlen(name) + 1);
-	zc_nl_attr(&m, IFLA_MTU, &mtu, sizeof(mtu));
-	li = zc_nl_attr(&m, IFLA_LINKINFO, NULL, 0);
-	zc_nl_attr(&m, IFLA_INFO_KIND, "dummy", 5);
-	zc_nl_nest_end(&m, li);
-	return zc_nl_talk(&m);
-}
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	/*
+	 * posix_spawn: vfork-like, so neither the test's threads nor its
+	 * mappings (pinned pages included) are copied for the child.
+	 */
+	err = posix_spawn_file_actions_init(&fa);
+	if (!err) {
+		err = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+		if (!err)
+			err = posix_spawn_file_actions_adddup2(&fa, fds[1],
+							       STDERR_FILENO);
+		/* The first of zc_ip_paths that runs, else ip from PATH. */
+		for (i = 0; !err && i < (int)ARRAY_SIZE(zc_ip_paths); i++)
+			if (!posix_spawn(&pid, zc_ip_paths[i], &fa, NULL,
+					 (char *const *)argv, environ))
+				break;
+		if (!err && i == (int)ARRAY_SIZE(zc_ip_paths))
+			err = posix_spawnp(&pid, "ip", &fa, NULL,
+					   (char *const *)argv, environ);
+		posix_spawn_file_actions_destroy(&fa);
+	}
+	close(fds[1]);
+	if (err) {
+		close(fds[0]);
+		snprintf(buf + used, sizeof(buf) - used,
+			 "cannot run ip (not at /sbin/ip, nor in PATH): %s",
+			 strerror(err));
+		return -err;
+	}
+	/* Keep the start of ip's output, read it all. */
+	for (;;) {
+		char drop[256];
 
-static __maybe_unused int zc_link_up(int ifindex)
-{
-	struct zc_nlmsg m;
-	struct ifinfomsg *ifi;
-
-	ifi = zc_nl_init(&m, RTM_NEWLINK, 0, sizeof(*ifi));
-	ifi->ifi_index = ifindex;
-	ifi->ifi_flags = IFF_UP;
-	ifi->ifi_change = IFF_UP;
-	return zc_nl_talk(&m);
-}
-
-static __maybe_unused int zc_addr_add(int ifindex, int family, const char *ip,
-				      int prefix)
-{
-	int alen = family == AF_INET ? 4 : 16;
-	uint32_t flags = IFA_F_NODAD;
-	struct ifaddrmsg *ifa;
-	struct zc_nlmsg m;
-	uint8_t a[16];
-
-	if (inet_pton(family, ip, a) != 1)
-		return -EINVAL;
-	ifa = zc_nl_init(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
-			 sizeof(*ifa));
-	ifa->ifa_family = family;
-	ifa->ifa_prefixlen = prefix;
-	ifa->ifa_index = ifindex;
-	zc_nl_attr(&m, IFA_LOCAL, a, alen);
-	zc_nl_attr(&m, IFA_ADDRESS, a, alen);
-	if (family == AF_INET6)
-		zc_nl_attr(&m, IFA_FLAGS, &flags, sizeof(flags));
-	return zc_nl_talk(&m);
-}
-
-static __maybe_unused int zc_neigh_add(int ifindex, int family, const char *ip,
-				       const uint8_t mac[6])
-{
-	struct zc_nlmsg m;
-	struct ndmsg *nd;
-	uint8_t a[16];
-
-	if (inet_pton(family, ip, a) != 1)
-		return -EINVAL;
-	nd = zc_nl_init(&m, RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE,
-			sizeof(*nd));
-	nd->ndm_family = family;
-	nd->ndm_ifindex = ifindex;
-	nd->ndm_state = NUD_PERMANENT;
-	zc_nl_attr(&m, NDA_DST, a, family == AF_INET ? 4 : 16);
-	zc_nl_attr(&m, NDA_LLADDR, mac, 6);
-	return zc_nl_talk(&m);
+		if (used + got < sizeof(buf) - 1)
+			n = read(fds[0], buf + used + got, sizeof(buf) - 1 - used - got);
+		else
+			n = read(fds[0], drop, sizeof(drop));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		if (used + got < sizeof(buf) - 1)
+			got += n;
+	}
+	close(fds[0]);
+	buf[used + got] = 0;
+	while (waitpid(pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (WIFEXITED(st) && !WEXITSTATUS(st))
+		return 0;
+	/* The message's first line, or how ip ended. */
+	buf[used + strcspn(buf + used, "\n")] = 0;
+	if (!buf[used])
+		snprintf(buf + used, sizeof(buf) - used, "ip %s %d, no message",
+			 WIFEXITED(st) ? "exit status" : "killed by signal",
+			 WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	return -zc_ip_errno(buf + used);
 }
 
 static __maybe_unused int zc_write_file(const char *path, const char *val)
@@ -1076,50 +1066,43 @@ static __maybe_unused int zc_write_file(const char *path, const char *val)
 /*
  * Moves the calling process into a new network namespace holding dummy0
  * (@mtu, up, 10.99.0.1/24 and fd99::1/64, permanent neighbours 10.99.0.2
- * and fd99::2 at 02:00:00:00:00:02) and raises net.core.optmem_max.
- * Like `ip link add dummy0 type dummy; ip neigh add ...` without needing a
- * full iproute2 in the guest. Returns 0 or a negative errno; @why names
- * the step that failed.
+ * and fd99::2 at 02:00:00:00:00:02) and raises net.core.optmem_max, with
+ * ip as tools/testing/selftests/net/msg_zerocopy.sh does. Returns 0 or a
+ * negative errno: -EPERM or -EACCES without the rights, -EOPNOTSUPP from
+ * "ip link add" without CONFIG_DUMMY, -EAFNOSUPPORT (or -EOPNOTSUPP) from
+ * the IPv6 steps without IPv6; @why then names the step that failed and
+ * what ip said.
  */
 static __maybe_unused int zc_netns_dummy(uint32_t mtu, bool ipv6,
 					 const char **why)
 {
-	static const uint8_t mac[6] = { 2, 0, 0, 0, 0, 2 };
-	int idx, ret;
+	static const char mac[] = "02:00:00:00:00:02";
+	char mtu_s[16];
+	int ret;
 
 	*why = "unshare(CLONE_NEWNET)";
 	if (unshare(CLONE_NEWNET))
 		return -errno;
-	*why = "ip link add dummy0 type dummy";
-	ret = zc_link_add_dummy("dummy0", mtu);
+	snprintf(mtu_s, sizeof(mtu_s), "%u", mtu);
+	ret = zc_ip(why, "link", "add", "dummy0", "mtu", mtu_s, "type", "dummy",
+		    NULL);
+	if (!ret)
+		ret = zc_ip(why, "link", "set", "dummy0", "up", NULL);
+	if (!ret)
+		ret = zc_ip(why, "addr", "add", ZC_DUMMY_IP4 "/24", "dev",
+			    "dummy0", NULL);
+	if (!ret)
+		ret = zc_ip(why, "neigh", "replace", ZC_DUMMY_PEER4, "lladdr",
+			    mac, "dev", "dummy0", "nud", "permanent", NULL);
+	if (!ret && ipv6)
+		ret = zc_ip(why, "-6", "addr", "add", ZC_DUMMY_IP6 "/64", "dev",
+			    "dummy0", "nodad", NULL);
+	if (!ret && ipv6)
+		ret = zc_ip(why, "-6", "neigh", "replace", ZC_DUMMY_PEER6,
+			    "lladdr", mac, "dev", "dummy0", "nud", "permanent",
+			    NULL);
 	if (ret)
 		return ret;
-	idx = if_nametoindex("dummy0");
-	*why = "if_nametoindex(dummy0)";
-	if (!idx)
-		return -errno;
-	*why = "ip link set dummy0 up";
-	ret = zc_link_up(idx);
-	if (ret)
-		return ret;
-	*why = "ip addr add " ZC_DUMMY_IP4 "/24";
-	ret = zc_addr_add(idx, AF_INET, ZC_DUMMY_IP4, 24);
-	if (ret)
-		return ret;
-	*why = "ip neigh add " ZC_DUMMY_PEER4;
-	ret = zc_neigh_add(idx, AF_INET, ZC_DUMMY_PEER4, mac);
-	if (ret)
-		return ret;
-	if (ipv6) {
-		*why = "ip addr add " ZC_DUMMY_IP6 "/64";
-		ret = zc_addr_add(idx, AF_INET6, ZC_DUMMY_IP6, 64);
-		if (ret)
-			return ret;
-		*why = "ip neigh add " ZC_DUMMY_PEER6;
-		ret = zc_neigh_add(idx, AF_INET6, ZC_DUMMY_PEER6, mac);
-		if (ret)
-			return ret;
-	}
 	/* Per namespace since 6.x; zcsend itself does not need optmem. */
 	zc_write_file("/proc/sys/net/core/optmem_max", "1000000");
 	*why = NULL;

@@ -9,8 +9,9 @@
  * dummy: UDP out dummy0 in a namespace of our own (MTU 65535, static
  *	neighbour): true zero-copy; with MTU 1500 IP fragments, so COPIED.
  *	Also the copy_threshold module parameter.
- * remote: TCP through eth0 (virtio-net on a vnet_hdr tap) to host_receiver
- *	at 10.77.0.1 / fd77::1 port 7777: true zero-copy. Skipped without eth0.
+ * remote: TCP through eth0 (virtio-net on a vnet_hdr tap) to zcsend_rx
+ *	--mode remote at 10.77.0.1 / fd77::1 port 7777: true zero-copy.
+ *	Skipped without eth0.
  */
 #include <sys/sendfile.h>
 
@@ -803,10 +804,10 @@ TEST_F(dummy, copy_threshold)
 }
 
 /* ----------------------------------------------------------------------
- * remote: TCP to host_receiver through eth0
+ * remote: TCP to zcsend_rx --mode remote through eth0
  */
 
-#define REMOTE_PORT	7777
+#define REMOTE_PORT	ZCX_REMOTE_PORT
 #define REMOTE_TOTAL	(4 << 20)
 #define REMOTE_CHUNK	(256 << 10)
 
@@ -910,13 +911,13 @@ FIXTURE_SETUP(remote)
 	self->zfd = zc_open();
 	ASSERT_LE(0, self->zfd) TH_LOG("open %s: %s", ZCSEND_DEVICE,
 				       strerror(errno));
-	self->buf = zc_map_pattern(REMOTE_TOTAL, ZC_PATTERN_STREAM_SEED);
+	self->buf = zc_map_pattern(REMOTE_TOTAL, ZC_PATTERN_SEED);
 	ASSERT_NE(NULL, self->buf);
 	self->fd = socket(variant->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_LE(0, self->fd);
 	len = zc_addr(variant->family, variant->peer, REMOTE_PORT, &ss);
 	ret = connect_timeout(self->fd, &ss, len, 10000);
-	ASSERT_EQ(0, ret) TH_LOG("connect %s port %d: %s (is host_receiver running?)",
+	ASSERT_EQ(0, ret) TH_LOG("connect %s port %d: %s (is zcsend_rx running?)",
 				 variant->peer, REMOTE_PORT, strerror(-ret));
 }
 
@@ -934,7 +935,7 @@ FIXTURE_TEARDOWN(remote)
 
 /*
  * Sends @total bytes in @chunk-byte sends, shuts the write side down and
- * checks host_receiver's verdict and that every completion says ZEROCOPY.
+ * checks zcsend_rx's verdict and that every completion says ZEROCOPY.
  */
 static void remote_send(struct __test_metadata *_metadata,
 			FIXTURE_DATA(remote) *self, size_t total, size_t chunk)

@@ -4,13 +4,14 @@
  * and worker processes send through /dev/zcsend files of their own, each
  * on one socket at a time: "loop", TCP over loopback to a receiver thread
  * that checks every byte; "udp", UDP out dummy0 (MTU 65535) in a namespace
- * of the test; "remote", TCP through eth0 to host_receiver (10.77.0.1 /
- * fd77::1 port 7777), which checks every byte (without the host they send
- * over loopback, and soak.remote SKIPs with the reason). Sizes (1 B .. 1 MiB
- * TCP, .. 65000 B UDP), flags (MSG_DONTWAIT, MSG_MORE, MSG_NOSIGNAL) and
- * iovecs (1..64, contiguous or scattered over two copies of the pattern
- * at different alignments) are random. A TCP connection carries the pattern
- * stream from offset 0; each send continues where the accepted bytes end.
+ * of the test; "remote", TCP through eth0 to zcsend_rx --mode remote
+ * (10.77.0.1 / fd77::1 port 7777), which checks every byte (without the
+ * host they send over loopback, and soak.remote SKIPs with the reason).
+ * Sizes (1 B .. 1 MiB TCP, .. 65000 B UDP), flags (MSG_DONTWAIT, MSG_MORE,
+ * MSG_NOSIGNAL) and iovecs (1..64, contiguous or scattered over two copies
+ * of the pattern at different alignments) are random. A TCP connection
+ * carries the pattern stream from offset 0; each send continues where the
+ * accepted bytes end.
  *
  * At random moments workers close their socket (FIN: the receiver must get
  * exactly the accepted bytes; RST: what arrived must be intact) and their
@@ -40,7 +41,7 @@
 #define RCVTIMEO_S	30		/* receivers and host verdicts */
 #define DRAIN_MS	30000		/* for completions and pins */
 #define JOIN_MS		120000		/* for workers to finish at the end */
-#define REMOTE_PORT	7777
+#define REMOTE_PORT	ZCX_REMOTE_PORT
 #define LOG_FAILS	8		/* failure messages printed per counter */
 
 enum { LOOP, UDP, REMOTE };
@@ -269,7 +270,7 @@ static void set_timeouts(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
 }
 
-/* A TCP connection to host_receiver, within 10 s; 0 or a negative errno. */
+/* A TCP connection to zcsend_rx, within 10 s; 0 or a negative errno. */
 static int remote_connect(int family, int *fdp)
 {
 	struct pollfd pfd = { .events = POLLOUT };
@@ -299,7 +300,7 @@ static int remote_connect(int family, int *fdp)
 	return 0;
 }
 
-/* Shuts the write side down and reads host_receiver's verdict line. */
+/* Shuts the write side down and reads zcsend_rx's verdict line. */
 static int remote_verdict(int fd, char *buf, size_t len)
 {
 	size_t got = 0;
@@ -347,7 +348,7 @@ static bool w_sock_open(struct worker *w)
 		}
 		memset(&w->rx, 0, sizeof(w->rx));
 		w->rx.fd = p.rx;
-		w->rx.seed = ZC_PATTERN_STREAM_SEED;
+		w->rx.seed = ZC_PATTERN_SEED;
 		w->rx.timeout_ms = RCVTIMEO_S * 1000;
 		w->rx.bad = -1;
 		ret = pthread_create(&w->rx.thread, NULL, zc_rx_main, &w->rx);
@@ -363,7 +364,7 @@ static bool w_sock_open(struct worker *w)
 		__atomic_fetch_add(&sh->remote_conns, 1, __ATOMIC_RELAXED);
 		ret = remote_connect(w->family, &w->fd);
 		if (ret) {
-			R_FAIL(w, "connect to host_receiver: %s", strerror(-ret));
+			R_FAIL(w, "connect to zcsend_rx: %s", strerror(-ret));
 			return false;
 		}
 		break;
@@ -725,7 +726,7 @@ static int dummy_setup(const char **why)
 	return ret;
 }
 
-/* Which families reach host_receiver; the reason in sh->remote_why if none. */
+/* Which families reach zcsend_rx; the reason in sh->remote_why if none. */
 static void remote_probe(void)
 {
 	static const char *const peer[] = { "10.77.0.1", "[fd77::1]" };
@@ -756,7 +757,7 @@ static void remote_probe(void)
 	}
 	if (!sh->remote[0] && !sh->remote[1])
 		snprintf(sh->remote_why, sizeof(sh->remote_why),
-			 "host_receiver unreachable: %s", note);
+			 "zcsend_rx unreachable: %s", note);
 }
 
 static const uint8_t *pattern_map(size_t shift)
@@ -769,7 +770,7 @@ static const uint8_t *pattern_map(size_t shift)
 		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED)
 		return NULL;
-	zc_pattern_fill(p + shift, STREAM_MAX, ZC_PATTERN_STREAM_SEED, 0);
+	zc_pattern_fill(p + shift, STREAM_MAX, ZC_PATTERN_SEED, 0);
 	if (mprotect(p, len, PROT_READ)) {
 		munmap(p, len);
 		return NULL;
@@ -981,7 +982,7 @@ TEST_F(soak, run)
 	sh->ran = 1;
 }
 
-/* The remote part of soak.run: host_receiver's verdicts. */
+/* The remote part of soak.run: zcsend_rx's verdicts. */
 TEST_F(soak, remote)
 {
 	if (!sh->ran)
