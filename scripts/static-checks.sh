@@ -256,7 +256,8 @@ checkpatch() {
 }
 
 for f in rust/shim.c rust/shim.h rust/trace.c rust/zcsend_trace.h \
-	 include/uapi/linux/zcsend.h tools/include/zcsend_ring.h; do
+	 include/uapi/linux/zcsend.h tools/include/zcsend_ring.h \
+	 tools/include/zcsend_pattern.h tools/host/zcsend_rx.c; do
 	[ -f "$f" ] && checkpatch "$f" 1 "$f"
 done
 shopt -s nullglob
