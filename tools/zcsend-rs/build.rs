@@ -4,6 +4,11 @@
 //! same header (ioctl numbers, sizes, offsets), for the unit tests to compare
 //! against the Rust side.
 //!
+//! In the source tree it also compiles src/pattern_check.c over the C test
+//! pattern generator (tools/include/zcsend_pattern.h, or samples/pattern.h
+//! in older trees) and sets `cfg(zcsend_c_pattern)` for the test that checks
+//! zcsend-cat's Rust copy against it.
+//!
 //! The header is looked up in `$ZCSEND_UAPI_DIR` (a directory holding
 //! `linux/zcsend.h`) or, by default, `../../include/uapi` from this crate.
 //! libclang is loaded at run time; `LIBCLANG_PATH` picks it, and defaults to
@@ -65,4 +70,32 @@ fn main() {
         .include(&uapi)
         .warnings(true)
         .compile("zcsend_abi_check");
+
+    // The C pattern generator, when this crate sits in the source tree.
+    println!("cargo::rustc-check-cfg=cfg(zcsend_c_pattern)");
+    println!("cargo:rerun-if-changed=src/pattern_check.c");
+    let tree = manifest.join("../..");
+    // The shared header, or the samples' copy of older trees.
+    let candidates = [
+        ("tools/include/zcsend_pattern.h", None),
+        ("samples/pattern.h", Some("ZCSEND_PATTERN_SAMPLES")),
+    ];
+    for (p, _) in candidates {
+        println!("cargo:rerun-if-changed={}", tree.join(p).display());
+    }
+    if let Some((p, def)) = candidates.iter().find(|(p, _)| tree.join(p).is_file()) {
+        let header = tree.join(p).canonicalize().unwrap();
+        let mut b = cc::Build::new();
+        b.file("src/pattern_check.c")
+            .define(
+                "ZCSEND_PATTERN_HEADER",
+                format!("\"{}\"", header.display()).as_str(),
+            )
+            .warnings(true);
+        if let Some(d) = def {
+            b.define(d, None);
+        }
+        b.compile("zcsend_pattern_check");
+        println!("cargo:rustc-cfg=zcsend_c_pattern");
+    }
 }

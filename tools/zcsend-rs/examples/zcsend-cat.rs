@@ -32,7 +32,7 @@ const EXIT_SKIP: i32 = 77;
 /// Retries of a send that failed for lack of memlock or queue room.
 const RETRY_LIMIT: u32 = 1000;
 
-/// Seed of the samples' pattern stream (samples/pattern.h, ZCX_SEED).
+/// Seed of the samples' pattern stream (`ZC_PATTERN_SEED` of tools/include/zcsend_pattern.h).
 const ZCX_SEED: u64 = 0x7a63_7365_6e64;
 
 struct Opts {
@@ -146,8 +146,10 @@ fn parse_args() -> Opts {
     o
 }
 
-/// The samples' pattern (samples/pattern.h): byte `off` of the stream is
-/// byte `off % 8`, least significant first, of `zcx_word(seed, off / 8)`.
+/// The pattern of tools/include/zcsend_pattern.h (`zc_pattern_*`;
+/// samples/pattern.h before): byte `off` of the stream is byte `off % 8`,
+/// least significant first, of `zcx_word(seed, off / 8)`. Checked against
+/// the C code by the test `pattern_matches_c_generator`.
 fn zcx_word(seed: u64, idx: u64) -> u64 {
     let mut x = seed.wrapping_add(idx.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -572,6 +574,87 @@ mod tests {
                 0x82, 0x65, 0x39, 0x59, 0xe5, 0x51, 0x54, 0x22, 0xda, 0x01, 0x7b, 0x62, 0xb5, 0x80,
                 0x71, 0x32, 0x32, 0x3d, 0xfc, 0xbe
             ]
+        );
+    }
+
+    /// The C pattern generator (tools/include/zcsend_pattern.h, or
+    /// samples/pattern.h in older trees), compiled by build.rs from
+    /// src/pattern_check.c.
+    #[cfg(zcsend_c_pattern)]
+    mod c {
+        extern "C" {
+            pub static zcsend_c_pattern_seed: u64;
+            pub fn zcsend_c_pattern_word(seed: u64, idx: u64) -> u64;
+            pub fn zcsend_c_pattern_fill(buf: *mut u8, len: usize, seed: u64, off: u64);
+            pub fn zcsend_c_pattern_check(buf: *const u8, len: usize, seed: u64, off: u64)
+                -> usize;
+        }
+    }
+
+    /// zcx_word/zcx_fill against the C code itself (not only against values
+    /// copied from it): words over seeds and block indexes (wrapping ones
+    /// included), fills at every alignment and length around a block, and
+    /// the C checker accepting what the Rust side wrote.
+    #[cfg(zcsend_c_pattern)]
+    #[test]
+    fn pattern_matches_c_generator() {
+        // SAFETY: a constant of pattern_check.c.
+        assert_eq!(unsafe { c::zcsend_c_pattern_seed }, ZCX_SEED);
+        let seeds = [0, 1, ZCX_SEED, 0x5eed_0007, u64::MAX, 0x8000_0000_0000_0000];
+        let idxs = [0, 1, 2, 7, 4095, 1 << 20, 1 << 40, u64::MAX - 1, u64::MAX];
+        for &seed in &seeds {
+            for &idx in &idxs {
+                // SAFETY: a pure function of two integers.
+                let c = unsafe { c::zcsend_c_pattern_word(seed, idx) };
+                assert_eq!(zcx_word(seed, idx), c, "zcx_word({seed:#x}, {idx:#x})");
+            }
+        }
+        let offs = [0, 1, 3, 7, 8, 9, 4095, 4096, 65_533, (1 << 32) + 5, 1 << 50];
+        for &seed in &seeds[..4] {
+            for &off in &offs {
+                for len in (0..=20).chain([63, 64, 65, 4096 + 3]) {
+                    let mut rust = vec![0u8; len];
+                    let mut c = vec![0xa5u8; len];
+                    zcx_fill(&mut rust, seed, off);
+                    // SAFETY: `len` writable bytes.
+                    unsafe { c::zcsend_c_pattern_fill(c.as_mut_ptr(), len, seed, off) };
+                    assert_eq!(rust, c, "zcx_fill(seed {seed:#x}, off {off}, len {len})");
+                    // SAFETY: `len` readable bytes.
+                    let ok = unsafe { c::zcsend_c_pattern_check(rust.as_ptr(), len, seed, off) };
+                    assert_eq!(ok, len, "the C check rejects the Rust bytes");
+                }
+            }
+        }
+        // And a file as --make-pattern writes it, checked by the C side.
+        let path = std::env::temp_dir().join(format!("zcsend-cat-pattern-{}", std::process::id()));
+        let size = (1 << 20) + 12_345;
+        make_pattern(path.to_str().unwrap(), size, ZCX_SEED).unwrap();
+        let data = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(data.len(), size);
+        // SAFETY: `size` readable bytes.
+        let ok = unsafe { c::zcsend_c_pattern_check(data.as_ptr(), size, ZCX_SEED, 0) };
+        assert_eq!(
+            ok, size,
+            "C check fails at byte {ok} of a --make-pattern file"
+        );
+        let mut flipped = data;
+        flipped[777_777] ^= 1;
+        // SAFETY: as above.
+        let bad = unsafe { c::zcsend_c_pattern_check(flipped.as_ptr(), size, ZCX_SEED, 0) };
+        assert_eq!(bad, 777_777, "the C check is blind");
+    }
+
+    /// Outside the source tree the C headers are absent: said so, as the
+    /// device tests do.
+    #[cfg(not(zcsend_c_pattern))]
+    #[test]
+    fn pattern_matches_c_generator() {
+        let thread = std::thread::current();
+        eprintln!(
+            "SKIP {}: no C pattern header (tools/include/zcsend_pattern.h) next to the crate \
+             (built outside the source tree)",
+            thread.name().unwrap_or("pattern_matches_c_generator")
         );
     }
 

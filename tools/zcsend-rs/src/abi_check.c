@@ -97,6 +97,31 @@ const unsigned long zcsend_c_fanout_layout[] = {
 	offsetof(struct zcsend_fanout, user_data),
 };
 
+const unsigned long zcsend_c_ring_hdr_layout[] = {
+	sizeof(struct zcsend_ring_hdr), _Alignof(struct zcsend_ring_hdr),
+	offsetof(struct zcsend_ring_hdr, head),
+	offsetof(struct zcsend_ring_hdr, resv0),
+	offsetof(struct zcsend_ring_hdr, entries),
+	offsetof(struct zcsend_ring_hdr, mask),
+	offsetof(struct zcsend_ring_hdr, slots_offset),
+	offsetof(struct zcsend_ring_hdr, wakeup),
+	offsetof(struct zcsend_ring_hdr, resv2),
+	offsetof(struct zcsend_ring_hdr, resv1),
+};
+
+const unsigned long zcsend_c_ring_slot_layout[] = {
+	sizeof(struct zcsend_ring_slot), _Alignof(struct zcsend_ring_slot),
+	offsetof(struct zcsend_ring_slot, seq),
+	offsetof(struct zcsend_ring_slot, rec),
+};
+
+/* The 64-bit constants (ULL in the header). */
+const unsigned long long zcsend_c_consts64[] = {
+	ZCSEND_RING_OFF_HDR,
+	ZCSEND_RING_OFF_SLOTS,
+	ZCSEND_MAX_BUFFER_LEN,
+};
+
 const unsigned int zcsend_c_consts[] = {
 	ZCSEND_ABI_VERSION,
 	ZCSEND_IOC_MAGIC,
@@ -112,4 +137,6 @@ const unsigned int zcsend_c_consts[] = {
 	ZCSEND_MAX_BUFFERS,
 	ZCSEND_MAX_COMPLETIONS,
 	ZCSEND_MAX_PINNED_PAGES,
+	ZCSEND_WAKEUP_ON_REQUEST,
+	ZCSEND_WAKEUP_ARMED,
 };

@@ -10,9 +10,14 @@ use std::net::SocketAddr;
 use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
+use std::time::{Duration, Instant};
 
+use crate::batch::Batch;
 use crate::buf::Buf;
+use crate::eventfd::EventFd;
+use crate::registered::{Fixed, RegBuf, RegisterError, Registered, UnregisterError};
+use crate::ring::Ring;
 use crate::sys;
 
 /// Counters of one open file (`ZCSEND_IOC_STATS`), straight from the ABI.
@@ -145,12 +150,24 @@ impl<'a> From<BorrowedFd<'a>> for Dest<'a> {
     }
 }
 
+/// What a send in flight keeps alive: clones of the caller's handles to
+/// the memory the kernel may still read.
+pub(crate) enum Held {
+    /// Borrowed memory (a scope, or the unsafe raw send), or memory the
+    /// module copied (a stable fan-out).
+    Nothing,
+    /// Owned buffers. (Never read: held for their `Drop`.)
+    Bufs(#[allow(dead_code)] Vec<Buf>),
+    /// Ranges of registered buffers: while they exist the buffers can be
+    /// neither written ([`Registered::get_mut`]) nor unregistered.
+    Fixed(#[allow(dead_code)] Vec<Fixed>),
+}
+
 /// A send the kernel accepted and has not reported complete yet.
 struct InFlight {
     user_data: u64,
-    /// Clones of the caller's buffers, dropped when the completion is read
-    /// (leaked if it never is). Empty for borrowed (scoped or raw) sends.
-    keep: Vec<Buf>,
+    /// Dropped when the completion is read (leaked if it never is).
+    keep: Held,
     /// The [`Scope`] that waits for this send, if any.
     scope: Option<u64>,
 }
@@ -213,12 +230,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// may still be reading. See the [crate documentation](crate) for why that
 /// matters.
 pub struct Device {
-    fd: OwnedFd,
+    /// Shared with a [`Registered`] of this file, which unregisters through
+    /// it and may outlive the `Device`.
+    fd: Arc<OwnedFd>,
     next_id: AtomicU64,
     next_scope: AtomicU64,
     state: Mutex<State>,
-    /// Held while reading records; the bool mirrors the file's `O_NONBLOCK`.
+    /// Held while taking records from the file (`read(2)` or the mapped
+    /// ring, which move the same `head`): the one consumer. The bool mirrors
+    /// the file's `O_NONBLOCK`.
     reader: Mutex<bool>,
+    /// The completion ring, once mapped ([`Device::map_ring`]).
+    ring: OnceLock<Ring>,
+    /// Serialises mapping the ring.
+    ring_init: Mutex<()>,
 }
 
 impl Device {
@@ -242,15 +267,22 @@ impl Device {
         }
         Ok(Device {
             // SAFETY: a descriptor we just opened and own.
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: Arc::new(unsafe { OwnedFd::from_raw_fd(fd) }),
             next_id: AtomicU64::new(0),
             next_scope: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             reader: Mutex::new(true),
+            ring: OnceLock::new(),
+            ring_init: Mutex::new(()),
         })
     }
 
-    fn ioctl<T>(&self, req: u32, arg: *mut T) -> io::Result<libc::c_int> {
+    /// `n` fresh ids for the kernel records' `user_data`.
+    pub(crate) fn new_ids(&self, n: usize) -> u64 {
+        self.next_id.fetch_add(n as u64, Ordering::Relaxed)
+    }
+
+    pub(crate) fn ioctl<T>(&self, req: u32, arg: *mut T) -> io::Result<libc::c_int> {
         // SAFETY: every caller passes a pointer to the type `req` encodes.
         let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, arg) };
         if r < 0 {
@@ -297,7 +329,9 @@ impl Device {
     /// `dest` is for unconnected UDP sockets. Errors are the module's (see
     /// Documentation/zcsend.rst): `EINVAL` for no buffer or more than 1024,
     /// `ENOBUFS` past `RLIMIT_MEMLOCK`, `EAGAIN` with
-    /// [`MsgFlags::DONTWAIT`], and the socket's own.
+    /// [`MsgFlags::DONTWAIT`], and the socket's own; `EINVAL` also when
+    /// `flags` carries the module's own bits (`ZCSEND_SEND_FIXED`,
+    /// `ZCSEND_FANOUT_STABLE`), which only the library sets.
     pub fn send(
         &self,
         sock: BorrowedFd<'_>,
@@ -306,10 +340,54 @@ impl Device {
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
+        let flags = send_flags(flags, false)?;
         let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
         // `bufs` is borrowed until we return, so the bytes stay put during
         // the ioctl; the clones taken on success keep them afterwards.
-        self.send_iov(sock, &iov, flags, dest, user_data, None, || bufs.to_vec())
+        self.send_raw(
+            sock,
+            Payload::of(&iov),
+            flags,
+            dest,
+            user_data,
+            None,
+            || Held::Bufs(bufs.to_vec()),
+        )
+    }
+
+    /// Sends `ranges` of one registered buffer on `sock`
+    /// (`ZCSEND_SEND_FIXED`): nothing is pinned or charged per send, the
+    /// buffer's segments become the frags. Otherwise as [`send`](Self::send):
+    /// returns the bytes accepted, and every `Ok` is followed by exactly one
+    /// [`Completion`] carrying `user_data`.
+    ///
+    /// The library keeps a clone of each [`Fixed`] until the completion has
+    /// been read, so until then the buffer can be neither written
+    /// ([`Registered::get_mut`]) nor unregistered.
+    ///
+    /// `EINVAL` before anything is sent if `ranges` is empty, names more than
+    /// one buffer, or comes from a registration of another `Device`; then the
+    /// module's errors (`ENXIO` if nothing is registered, those of `send`).
+    pub fn send_fixed(
+        &self,
+        sock: BorrowedFd<'_>,
+        ranges: &[Fixed],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+    ) -> io::Result<usize> {
+        let flags = send_flags(flags, true)?;
+        self.check_fixed(ranges)?;
+        let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
+        self.send_raw(
+            sock,
+            Payload::of(&raw),
+            flags,
+            dest,
+            user_data,
+            None,
+            || Held::Fixed(ranges.to_vec()),
+        )
     }
 
     /// Sends the same `bufs` to every socket in `dests` with one
@@ -349,11 +427,36 @@ impl Device {
         stable: bool,
         user_data: u64,
     ) -> io::Result<Vec<io::Result<usize>>> {
+        let flags = fanout_flags(flags, stable, false)?;
         let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
         // As in `send`: borrowed during the ioctl, cloned on success (unless
         // the module copied them).
-        self.fanout_iov(dests, &iov, flags, stable, user_data, None, || {
-            bufs.to_vec()
+        self.fanout_raw(dests, Payload::of(&iov), flags, user_data, None, || {
+            if stable {
+                Held::Nothing
+            } else {
+                Held::Bufs(bufs.to_vec())
+            }
+        })
+    }
+
+    /// [`fanout`](Self::fanout) from `ranges` of one registered buffer
+    /// (`ZCSEND_SEND_FIXED`): nothing is pinned at all. One [`Completion`]
+    /// follows an `Ok`; the library keeps clones of the [`Fixed`]s until it
+    /// has been read. Not stable (the module does not copy registered
+    /// memory). `EINVAL` for `ranges` as in [`send_fixed`](Self::send_fixed).
+    pub fn fanout_fixed(
+        &self,
+        dests: &[Dest<'_>],
+        ranges: &[Fixed],
+        flags: MsgFlags,
+        user_data: u64,
+    ) -> io::Result<Vec<io::Result<usize>>> {
+        let flags = fanout_flags(flags, false, true)?;
+        self.check_fixed(ranges)?;
+        let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
+        self.fanout_raw(dests, Payload::of(&raw), flags, user_data, None, || {
+            Held::Fixed(ranges.to_vec())
         })
     }
 
@@ -374,39 +477,54 @@ impl Device {
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
-        self.send_iov(
-            sock,
-            as_iovecs(bufs),
-            flags,
-            dest,
-            user_data,
-            None,
-            Vec::new,
-        )
+        let flags = send_flags(flags, false)?;
+        let iov = as_iovecs(bufs);
+        self.send_raw(sock, Payload::of(iov), flags, dest, user_data, None, || {
+            Held::Nothing
+        })
     }
 
+    /// `EINVAL` unless `ranges` are ranges of one buffer registered with
+    /// this file. This is what lets [`Registered::get_mut`] trust its
+    /// counts: a send can only name memory whose `Fixed`s it holds.
+    pub(crate) fn check_fixed(&self, ranges: &[Fixed]) -> io::Result<()> {
+        let ok = match ranges.split_first() {
+            None => false,
+            Some((first, rest)) => {
+                first.is_of(&self.fd) && rest.iter().all(|r| r.same_buffer(first))
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(io::Error::from_raw_os_error(libc::EINVAL))
+        }
+    }
+
+    /// One `ZCSEND_IOC_SEND` of `payload` (iovecs, or ranges with
+    /// `ZCSEND_SEND_FIXED` in `flags`), filed with `keep` on success.
     #[allow(clippy::too_many_arguments)]
-    fn send_iov(
+    fn send_raw(
         &self,
         sock: BorrowedFd<'_>,
-        iov: &[libc::iovec],
-        flags: MsgFlags,
+        payload: Payload<'_>,
+        flags: u32,
         dest: Option<&SocketAddr>,
         user_data: u64,
         scope: Option<u64>,
-        keep: impl FnOnce() -> Vec<Buf>,
+        keep: impl FnOnce() -> Held,
     ) -> io::Result<usize> {
         let iovcnt =
-            u32::try_from(iov.len()).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            u32::try_from(payload.len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let (addr, addrlen) = match dest {
             Some(a) => sockaddr(a),
             None => (SockAddr::none(), 0),
         };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.new_ids(1);
         let mut req = sys::zcsend_send {
             fd: sock.as_raw_fd(),
-            flags: flags.bits(),
-            iov: iov.as_ptr() as u64,
+            flags,
+            iov: payload.ptr,
             iovcnt,
             addrlen,
             addr: if addrlen == 0 {
@@ -421,56 +539,53 @@ impl Device {
         Ok(n as usize)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn fanout_iov(
+    /// One `ZCSEND_IOC_FANOUT`; `flags` as made by [`fanout_flags`].
+    fn fanout_raw(
         &self,
         dests: &[Dest<'_>],
-        iov: &[libc::iovec],
-        flags: MsgFlags,
-        stable: bool,
+        payload: Payload<'_>,
+        flags: u32,
         user_data: u64,
         scope: Option<u64>,
-        keep: impl FnOnce() -> Vec<Buf>,
+        keep: impl FnOnce() -> Held,
     ) -> io::Result<Vec<io::Result<usize>>> {
         let einval = |_| io::Error::from_raw_os_error(libc::EINVAL);
-        let iovcnt = u32::try_from(iov.len()).map_err(einval)?;
+        let iovcnt = u32::try_from(payload.len).map_err(einval)?;
         let nr = u32::try_from(dests.len()).map_err(einval)?;
-        let flags = fanout_flags(flags, stable)?;
         // `_addrs` holds the addresses `raw` points to until we return.
         let (_addrs, mut raw) = fanout_dests(dests);
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = self.new_ids(1);
         let mut req = sys::zcsend_fanout {
             flags,
             iovcnt,
-            iov: iov.as_ptr() as u64,
+            iov: payload.ptr,
             dests: raw.as_mut_ptr() as u64,
             nr,
             resv: 0,
             user_data: id,
         };
         self.ioctl(sys::ZCSEND_IOC_FANOUT, &mut req)?;
-        // Stable: the module sent its own copy, the caller's bytes are free.
-        self.track(id, user_data, scope, move || {
-            if stable {
-                Vec::new()
-            } else {
-                keep()
-            }
-        });
+        self.track(id, user_data, scope, keep);
         Ok(raw.iter().map(|d| dest_result(d.result)).collect())
     }
 
     /// Files a call the kernel accepted (`id` in its record's `user_data`):
     /// in flight with clones of its buffers until its record is read, or done
     /// at once if another thread read the record already.
-    fn track(&self, id: u64, user_data: u64, scope: Option<u64>, keep: impl FnOnce() -> Vec<Buf>) {
+    pub(crate) fn track(
+        &self,
+        id: u64,
+        user_data: u64,
+        scope: Option<u64>,
+        keep: impl FnOnce() -> Held,
+    ) {
         let mut st = lock(&self.state);
         if let Some(s) = scope {
             *st.scopes.entry(s).or_default() += 1;
         }
         let f = InFlight {
             user_data,
-            keep: Vec::new(),
+            keep: Held::Nothing,
             scope,
         };
         match st.orphans.remove(&id) {
@@ -480,6 +595,64 @@ impl Device {
                 st.inflight.insert(id, InFlight { keep: keep(), ..f });
             }
         }
+    }
+
+    /// Registers `bufs` with the module (`ZCSEND_IOC_REGISTER_BUFFERS`): they
+    /// are pinned once, read-only, charged to `RLIMIT_MEMLOCK` once, and
+    /// become buffer indexes `0..n` for [`Registered::fixed`] ranges, sent
+    /// with [`send_fixed`](Self::send_fixed),
+    /// [`fanout_fixed`](Self::fanout_fixed) or in a [`Batch`].
+    ///
+    /// The returned handle owns the memory; see [`Registered`] for when it
+    /// can be written or given back. On failure the buffers come back in the
+    /// [`RegisterError`]: `EBUSY` if this file has buffers registered
+    /// already, `EINVAL` for no buffer, more than `ZCSEND_MAX_BUFFERS` (1024)
+    /// or a length outside 1 byte to 1 GiB, `EFAULT`, `ENOBUFS` over
+    /// memlock.
+    pub fn register<I>(&self, bufs: I) -> Result<Registered, RegisterError>
+    where
+        I: IntoIterator,
+        I::Item: Into<RegBuf>,
+    {
+        Registered::register(&self.fd, bufs.into_iter().map(Into::into).collect())
+    }
+
+    /// Unregisters `reg` (`ZCSEND_IOC_UNREGISTER_BUFFERS`) and gives its
+    /// buffers back, in order.
+    ///
+    /// Completions that are ready are filed first (without waiting). Then,
+    /// if any [`Fixed`] of the registration still exists (in user code, or
+    /// held by a send whose completion has not been read) it fails with
+    /// `EBUSY` and hands `reg` back in the [`UnregisterError`]: drop the
+    /// ranges, read the completions (e.g. [`wait_idle`](Self::wait_idle))
+    /// and try again. `EINVAL` for a registration of another `Device`.
+    pub fn unregister(&self, reg: Registered) -> Result<Vec<RegBuf>, UnregisterError> {
+        if !reg.is_of(&self.fd) {
+            return Err(UnregisterError::new(
+                io::Error::from_raw_os_error(libc::EINVAL),
+                reg,
+            ));
+        }
+        // Let go of the ranges held by sends that completed already.
+        let _ = self.reap(false);
+        reg.unregister()
+    }
+
+    /// A builder of sends submitted together with one `ZCSEND_IOC_SUBMIT`.
+    pub fn batch<'fd>(&self) -> Batch<'_, 'fd> {
+        Batch::new(self)
+    }
+
+    /// The file.
+    #[cfg(test)]
+    pub(crate) fn file(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
+    /// Files records as if read from the module.
+    #[cfg(test)]
+    pub(crate) fn file_raw_for_tests(&self, raw: &[sys::zcsend_completion]) {
+        lock(&self.state).absorb(raw);
     }
 
     /// Runs `f` with a [`Scope`] whose sends may borrow memory from outside
@@ -518,7 +691,8 @@ impl Device {
 
     /// Reads completions into `out`, waiting until there is at least one.
     /// Returns how many were stored; `Ok(0)` if `out` is empty or no send is
-    /// in flight (waiting would never end).
+    /// in flight (waiting would never end). With the ring mapped, ready
+    /// records are taken from it first; the wait is a blocking `read(2)`.
     ///
     /// Fails with [`io::ErrorKind::Interrupted`] when a signal interrupts the
     /// wait.
@@ -527,7 +701,9 @@ impl Device {
     }
 
     /// Reads the completions that are there, without waiting: `Ok(0)` if
-    /// there are none (yet).
+    /// there are none (yet). [`peek_completions`](Self::peek_completions)
+    /// plus [`advance_completions`](Self::advance_completions); no system
+    /// call once the ring is mapped.
     pub fn try_read_completions(&self, out: &mut [Completion]) -> io::Result<usize> {
         self.read_completions_inner(out, true)
     }
@@ -554,13 +730,173 @@ impl Device {
                     return Ok(n);
                 }
             }
+            // What is there, from the mapped ring without a system call (or
+            // a non-blocking read(2) without one).
+            if nonblock || self.ring.get().is_some() {
+                if self.reap_locked(&mut rd)? > 0 {
+                    continue;
+                }
+                if nonblock {
+                    return Ok(0);
+                }
+            }
+            // Nothing: sleep in read(2), which takes from the same ring.
             let mut raw = [sys::zcsend_completion::default(); READ_BATCH];
             let want = out.len().min(READ_BATCH);
-            let got = self.read_raw(&mut rd, &mut raw[..want], nonblock)?;
+            let got = self.read_raw(&mut rd, &mut raw[..want], false)?;
             if got == 0 {
                 return Ok(0);
             }
             lock(&self.state).absorb(&raw[..got]);
+        }
+    }
+
+    /// Files every record that is ready now, without waiting: from the
+    /// mapped ring (no system call) or with non-blocking `read(2)`s. Returns
+    /// how many. Needs the reader lock: one consumer at a time.
+    fn reap_locked(&self, rd: &mut MutexGuard<'_, bool>) -> io::Result<usize> {
+        let mut raw = [sys::zcsend_completion::default(); READ_BATCH];
+        let mut total = 0;
+        loop {
+            let got = match self.ring.get() {
+                Some(ring) => {
+                    let n = ring.peek(&mut raw);
+                    // Copied out: the slots can go back to the kernel.
+                    ring.advance(n);
+                    n
+                }
+                None => self.read_raw(rd, &mut raw, true)?,
+            };
+            if got == 0 {
+                return Ok(total);
+            }
+            // The kernel is done with these sends: release their buffers.
+            lock(&self.state).absorb(&raw[..got]);
+            total += got;
+        }
+    }
+
+    /// [`reap_locked`](Self::reap_locked) if the reader lock is free (or
+    /// `wait` says to wait for it); `Ok(0)` if another thread is reading,
+    /// which files what it reads.
+    fn reap(&self, wait: bool) -> io::Result<usize> {
+        let mut rd = match self.reader.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) if wait => lock(&self.reader),
+            Err(TryLockError::WouldBlock) => return Ok(0),
+        };
+        self.reap_locked(&mut rd)
+    }
+
+    /// Maps the file's completion ring (`mmap` of the header page at
+    /// `ZCSEND_RING_OFF_HDR`, read-write, and of the slots at
+    /// `ZCSEND_RING_OFF_SLOTS`, read-only, as `zcsend_ring_map()` does).
+    /// From then on [`try_read_completions`](Self::try_read_completions),
+    /// [`peek_completions`](Self::peek_completions) and
+    /// [`wait_completion`](Self::wait_completion) take ready records from it
+    /// without a system call; the blocking reads still sleep in `read(2)`,
+    /// which consumes the same ring. Mapping twice is a no-op.
+    pub fn map_ring(&self) -> io::Result<()> {
+        let _init = lock(&self.ring_init);
+        if self.ring.get().is_none() {
+            let ring = Ring::map(self.fd.as_raw_fd())?;
+            // Cannot fail: set only here, under `ring_init`.
+            let _ = self.ring.set(ring);
+        }
+        Ok(())
+    }
+
+    /// Whether the completion ring is mapped.
+    pub fn ring_mapped(&self) -> bool {
+        self.ring.get().is_some()
+    }
+
+    /// Slots of the mapped ring (`ZCSEND_MAX_COMPLETIONS`), if mapped.
+    pub fn ring_entries(&self) -> Option<usize> {
+        self.ring.get().map(Ring::entries)
+    }
+
+    /// Asks the module to signal the eventfd only on request
+    /// (`ZCSEND_WAKEUP_ON_REQUEST`; maps the ring first if needed), or again
+    /// for every record. On request, records posted while the consumer is
+    /// busy cost no signal: [`wait_completion`](Self::wait_completion) arms
+    /// one wake-up before each sleep. Do not wait on the eventfd yourself in
+    /// this mode, it stays silent unless armed.
+    pub fn set_wakeup_on_request(&self, on: bool) -> io::Result<()> {
+        self.map_ring()?;
+        self.ring
+            .get()
+            .expect("ring mapped above")
+            .set_wakeup_on_request(on);
+        Ok(())
+    }
+
+    /// Copies up to `out.len()` completions, oldest first, into `out`
+    /// without consuming them (`zcsend_ring_peek()`); returns how many.
+    /// Ready records are filed first, from the mapped ring without a system
+    /// call if [`map_ring`](Self::map_ring) was called (else with a
+    /// non-blocking `read(2)`): the buffers of their sends are released by
+    /// then, as the kernel is done with them.
+    ///
+    /// One consumer at a time, as for the C ring: another thread that reads
+    /// completions between this and [`advance_completions`] takes the ones
+    /// seen here.
+    ///
+    /// [`advance_completions`]: Self::advance_completions
+    pub fn peek_completions(&self, out: &mut [Completion]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        let have = lock(&self.state).pending.len();
+        if have < out.len() {
+            self.reap(false)?;
+        }
+        let st = lock(&self.state);
+        let n = out.len().min(st.pending.len());
+        for (o, c) in out.iter_mut().zip(st.pending.iter()) {
+            *o = *c;
+        }
+        Ok(n)
+    }
+
+    /// Consumes the first `n` completions that
+    /// [`peek_completions`](Self::peek_completions) returned
+    /// (`zcsend_ring_advance()`); at most as many as are queued.
+    pub fn advance_completions(&self, n: usize) {
+        let mut st = lock(&self.state);
+        let n = n.min(st.pending.len());
+        st.pending.drain(..n);
+    }
+
+    /// Waits until a completion can be read, sleeping on `efd` (the eventfd
+    /// registered with [`set_eventfd`](Self::set_eventfd)) for at most
+    /// `timeout` (`None`: no limit): `Ok(true)` when one is ready (take it
+    /// with [`peek_completions`](Self::peek_completions) or
+    /// [`try_read_completions`](Self::try_read_completions)), `Ok(false)` on
+    /// timeout. Like `zcsend_ring_wait()`: with wake-ups on request
+    /// ([`set_wakeup_on_request`](Self::set_wakeup_on_request)) it arms one
+    /// wake-up, issues a full barrier and looks at the ring once more before
+    /// each sleep, so a record posted meanwhile is never missed. Signals do
+    /// not end the wait early.
+    pub fn wait_completion(&self, efd: &EventFd, timeout: Option<Duration>) -> io::Result<bool> {
+        let end = timeout.map(|t| Instant::now() + t);
+        loop {
+            if !lock(&self.state).pending.is_empty() || self.reap(false)? > 0 {
+                return Ok(true);
+            }
+            if let Some(ring) = self.ring.get() {
+                if ring.wakeup_on_request() && ring.arm() {
+                    continue;
+                }
+            }
+            let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+            if !efd.wait(left)? {
+                // One last look: a record may have come without a signal
+                // (another consumer took the signal, or it was not armed).
+                return Ok(!lock(&self.state).pending.is_empty() || self.reap(false)? > 0);
+            }
+            efd.reset()?;
         }
     }
 
@@ -670,14 +1006,16 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
-        self.dev.send_iov(
+        let flags = send_flags(flags, false)?;
+        let iov = as_iovecs(bufs);
+        self.dev.send_raw(
             sock,
-            as_iovecs(bufs),
+            Payload::of(iov),
             flags,
             dest,
             user_data,
             Some(self.id),
-            Vec::new,
+            || Held::Nothing,
         )
     }
 
@@ -692,14 +1030,15 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         stable: bool,
         user_data: u64,
     ) -> io::Result<Vec<io::Result<usize>>> {
-        self.dev.fanout_iov(
+        let flags = fanout_flags(flags, stable, false)?;
+        let iov = as_iovecs(bufs);
+        self.dev.fanout_raw(
             dests,
-            as_iovecs(bufs),
+            Payload::of(iov),
             flags,
-            stable,
             user_data,
             Some(self.id),
-            Vec::new,
+            || Held::Nothing,
         )
     }
 
@@ -734,15 +1073,52 @@ fn as_iovecs<'a>(bufs: &'a [IoSlice<'_>]) -> &'a [libc::iovec] {
     unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast(), bufs.len()) }
 }
 
-/// `zcsend_fanout.flags`: the `MSG_*` flags plus `ZCSEND_FANOUT_STABLE` when
-/// `stable`. The module's own bits are not taken from `flags`: the library
-/// must know whether the module copies (stable) and the iovecs must not be
-/// read as registered-buffer ranges (`ZCSEND_SEND_FIXED`).
-fn fanout_flags(flags: MsgFlags, stable: bool) -> io::Result<u32> {
-    if flags.bits() & (sys::ZCSEND_FANOUT_STABLE | sys::ZCSEND_SEND_FIXED) != 0 {
+/// The module's own bits of `zcsend_send.flags`/`zcsend_fanout.flags`:
+/// set by the library only, never taken from a caller's [`MsgFlags`].
+const MODULE_BITS: u32 = sys::ZCSEND_SEND_FIXED | sys::ZCSEND_FANOUT_STABLE;
+
+/// `zcsend_send.flags`: the `MSG_*` flags, plus `ZCSEND_SEND_FIXED` for a
+/// send of registered ranges. A caller's flags with the module's bits are
+/// refused: a `FIXED` bit on iovecs would make the module read them as
+/// ranges and send registered memory that no [`Fixed`] of ours holds.
+pub(crate) fn send_flags(flags: MsgFlags, fixed: bool) -> io::Result<u32> {
+    if flags.bits() & MODULE_BITS != 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
     }
-    Ok(flags.bits() | if stable { sys::ZCSEND_FANOUT_STABLE } else { 0 })
+    Ok(flags.bits() | if fixed { sys::ZCSEND_SEND_FIXED } else { 0 })
+}
+
+/// `zcsend_fanout.flags`: the `MSG_*` flags plus `ZCSEND_FANOUT_STABLE` when
+/// `stable` and `ZCSEND_SEND_FIXED` when `fixed`. The module's own bits are
+/// not taken from `flags`: the library must know whether the module copies
+/// (stable) and whether the payload is ranges of registered buffers.
+fn fanout_flags(flags: MsgFlags, stable: bool, fixed: bool) -> io::Result<u32> {
+    if flags.bits() & MODULE_BITS != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(flags.bits()
+        | if stable { sys::ZCSEND_FANOUT_STABLE } else { 0 }
+        | if fixed { sys::ZCSEND_SEND_FIXED } else { 0 })
+}
+
+/// The payload of one send as the module reads it: a user pointer to
+/// `len` `struct iovec` or (with `ZCSEND_SEND_FIXED`) `struct zcsend_range`.
+/// Borrows the array so that it outlives the ioctl.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    pub(crate) ptr: u64,
+    pub(crate) len: usize,
+    _array: PhantomData<&'a ()>,
+}
+
+impl<'a> Payload<'a> {
+    pub(crate) fn of<T>(array: &'a [T]) -> Payload<'a> {
+        Payload {
+            ptr: array.as_ptr() as u64,
+            len: array.len(),
+            _array: PhantomData,
+        }
+    }
 }
 
 /// The `struct zcsend_dest` array for `dests`, and the socket addresses it
@@ -804,20 +1180,20 @@ fn set_nonblock(fd: RawFd, on: bool) -> io::Result<()> {
 }
 
 /// A `sockaddr_in` or `sockaddr_in6`.
-struct SockAddr(libc::sockaddr_storage);
+pub(crate) struct SockAddr(libc::sockaddr_storage);
 
 impl SockAddr {
-    fn none() -> SockAddr {
+    pub(crate) fn none() -> SockAddr {
         // SAFETY: all-zero is a valid sockaddr_storage.
         SockAddr(unsafe { std::mem::zeroed() })
     }
 
-    fn as_ptr(&self) -> *const libc::sockaddr_storage {
+    pub(crate) fn as_ptr(&self) -> *const libc::sockaddr_storage {
         &self.0
     }
 }
 
-fn sockaddr(a: &SocketAddr) -> (SockAddr, u32) {
+pub(crate) fn sockaddr(a: &SocketAddr) -> (SockAddr, u32) {
     let mut s = SockAddr::none();
     let p: *mut libc::sockaddr_storage = &mut s.0;
     match a {
@@ -927,7 +1303,7 @@ mod tests {
             3,
             InFlight {
                 user_data: 100,
-                keep: vec![Buf::from_arc(mine.clone())],
+                keep: Held::Bufs(vec![Buf::from_arc(mine.clone())]),
                 scope: None,
             },
         );
@@ -935,7 +1311,7 @@ mod tests {
             4,
             InFlight {
                 user_data: 101,
-                keep: bufs(),
+                keep: Held::Bufs(bufs()),
                 scope: None,
             },
         );
@@ -962,7 +1338,7 @@ mod tests {
                 id,
                 InFlight {
                     user_data: id,
-                    keep: Vec::new(),
+                    keep: Held::Nothing,
                     scope: Some(1),
                 },
             );
@@ -1025,15 +1401,28 @@ mod tests {
     #[test]
     fn fanout_flag_bits() {
         let f = MsgFlags::NOSIGNAL | MsgFlags::DONTWAIT;
-        assert_eq!(fanout_flags(f, false).unwrap(), f.bits());
+        assert_eq!(fanout_flags(f, false, false).unwrap(), f.bits());
         assert_eq!(
-            fanout_flags(f, true).unwrap(),
+            fanout_flags(f, true, false).unwrap(),
             f.bits() | sys::ZCSEND_FANOUT_STABLE
+        );
+        assert_eq!(
+            fanout_flags(f, false, true).unwrap(),
+            f.bits() | sys::ZCSEND_SEND_FIXED
+        );
+        assert_eq!(send_flags(f, false).unwrap(), f.bits());
+        assert_eq!(
+            send_flags(f, true).unwrap(),
+            f.bits() | sys::ZCSEND_SEND_FIXED
         );
         // The module's own bits come from the library, never from `flags`.
         for bit in [sys::ZCSEND_FANOUT_STABLE, sys::ZCSEND_SEND_FIXED] {
-            let e = fanout_flags(MsgFlags::from_bits_retain(bit), true).unwrap_err();
+            let e = fanout_flags(MsgFlags::from_bits_retain(bit), true, false).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+            for fixed in [false, true] {
+                let e = send_flags(MsgFlags::from_bits_retain(bit), fixed).unwrap_err();
+                assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+            }
         }
     }
 
@@ -1135,6 +1524,231 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(dev.in_flight(), 0);
         assert_eq!(std::sync::Arc::strong_count(&mine), 1);
+    }
+
+    /// A device on /dev/null with a fake ring: the module's side is played
+    /// by `ring::fake::Kernel`.
+    fn ring_dev(entries: u32) -> (Device, crate::ring::fake::Kernel) {
+        let dev = Device::open_path("/dev/null").unwrap();
+        let (ring, kernel) = crate::ring::fake::ring(entries);
+        dev.ring.set(ring).unwrap();
+        assert!(dev.ring_mapped());
+        assert_eq!(dev.ring_entries(), Some(entries as usize));
+        (dev, kernel)
+    }
+
+    /// Completions come from the mapped ring: peek does not consume,
+    /// advance does, and a send's buffers are released when its record is
+    /// taken from the ring, not before.
+    #[test]
+    fn ring_peek_advance_release() {
+        let (dev, kernel) = ring_dev(8);
+        let mine = std::sync::Arc::new(vec![1u8; 4096]);
+        for id in 0..3 {
+            dev.track(id, 100 + id, None, || {
+                Held::Bufs(vec![Buf::from_arc(mine.clone())])
+            });
+        }
+        let mut out = [Completion::default(); 8];
+        assert_eq!(dev.peek_completions(&mut out).unwrap(), 0);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 4, "nothing completed");
+        kernel.post(raw(0, 10, ZCSEND_COMPL_ZEROCOPY), None);
+        kernel.post(raw(1, 11, ZCSEND_COMPL_COPIED), None);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 4, "not seen yet");
+        assert_eq!(dev.peek_completions(&mut out[..1]).unwrap(), 1);
+        // Both records were taken from the ring and filed: the kernel's
+        // slots are free and so are the two sends' buffers.
+        assert_eq!(kernel.queued(), 0);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 2);
+        assert_eq!(dev.in_flight(), 1);
+        assert_eq!(dev.peek_completions(&mut out).unwrap(), 2, "peek again");
+        assert_eq!(
+            (out[0].user_data, out[0].bytes, out[0].zerocopy),
+            (100, 10, true)
+        );
+        assert_eq!((out[1].user_data, out[1].zerocopy), (101, false));
+        dev.advance_completions(1);
+        assert_eq!(dev.peek_completions(&mut out).unwrap(), 1);
+        assert_eq!(out[0].user_data, 101);
+        dev.advance_completions(5);
+        assert_eq!(dev.peek_completions(&mut out).unwrap(), 0);
+        // try_read_completions takes from the ring too (no read(2): this
+        // is /dev/null, which would say end of file).
+        kernel.post(raw(2, 12, ZCSEND_COMPL_ZEROCOPY), None);
+        assert_eq!(dev.try_read_completions(&mut out).unwrap(), 1);
+        assert_eq!(out[0].user_data, 102);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 1);
+        assert_eq!(dev.in_flight(), 0);
+    }
+
+    /// The ring wraps many times under a consumer that takes a few records
+    /// at a time.
+    #[test]
+    fn ring_many_laps() {
+        let (dev, kernel) = ring_dev(4);
+        let mut out = [Completion::default(); 3];
+        let mut next = 0u64;
+        let mut seen = 0u64;
+        while seen < 50 {
+            while kernel.queued() < 4 && next < 50 {
+                dev.track(next, next * 2, None, || Held::Nothing);
+                kernel.post(raw(next, 1, ZCSEND_COMPL_ZEROCOPY), None);
+                next += 1;
+            }
+            let n = dev.peek_completions(&mut out).unwrap();
+            for c in &out[..n] {
+                assert_eq!(c.user_data, seen * 2, "in order");
+                seen += 1;
+            }
+            dev.advance_completions(n);
+        }
+        assert_eq!(dev.in_flight(), 0);
+    }
+
+    /// Wake-ups on request against a producer thread: every record is
+    /// found, none waits for a signal that never comes, and records posted
+    /// while the consumer is busy are not signalled.
+    #[test]
+    fn ring_wakeup_on_request_loses_nothing() {
+        const N: u64 = 2000;
+        let (dev, kernel) = ring_dev(64);
+        let efd = EventFd::new().unwrap();
+        dev.set_wakeup_on_request(true).unwrap();
+        for id in 0..N {
+            dev.track(id, id, None, || Held::Nothing);
+        }
+        let signals = std::sync::atomic::AtomicU64::new(0);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for id in 0..N {
+                    while kernel.queued() >= 64 {
+                        std::thread::yield_now();
+                    }
+                    if kernel.post(raw(id, 1, ZCSEND_COMPL_ZEROCOPY), Some(efd.as_fd())) {
+                        signals.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if id % 7 == 0 {
+                        std::thread::sleep(Duration::from_micros(50));
+                    }
+                }
+            });
+            let mut out = [Completion::default(); 16];
+            let mut seen = 0;
+            while seen < N {
+                assert!(
+                    dev.wait_completion(&efd, Some(Duration::from_secs(20)))
+                        .unwrap(),
+                    "lost wake-up after {seen} records"
+                );
+                let n = dev.peek_completions(&mut out).unwrap();
+                assert!(n > 0, "woken without a record");
+                for c in &out[..n] {
+                    assert_eq!(c.user_data, seen);
+                    seen += 1;
+                }
+                dev.advance_completions(n);
+            }
+        });
+        assert_eq!(dev.in_flight(), 0);
+        let signals = signals.load(Ordering::Relaxed);
+        assert!(signals < N, "on request, yet every record signalled");
+        // Back to a signal per record.
+        dev.set_wakeup_on_request(false).unwrap();
+        dev.track(N, 0, None, || Held::Nothing);
+        assert!(kernel.post(raw(N, 1, ZCSEND_COMPL_ZEROCOPY), Some(efd.as_fd())));
+        assert!(dev.wait_completion(&efd, Some(Duration::ZERO)).unwrap());
+    }
+
+    #[test]
+    fn wait_completion_times_out() {
+        let (dev, kernel) = ring_dev(4);
+        let efd = EventFd::new().unwrap();
+        for on_request in [false, true] {
+            dev.set_wakeup_on_request(on_request).unwrap();
+            let t = std::time::Instant::now();
+            assert!(!dev
+                .wait_completion(&efd, Some(Duration::from_millis(20)))
+                .unwrap());
+            assert!(t.elapsed() >= Duration::from_millis(20));
+        }
+        // The wait that timed out left a wake-up armed: the next record is
+        // signalled, and disarms it.
+        dev.track(0, 5, None, || Held::Nothing);
+        assert!(kernel.post(raw(0, 1, ZCSEND_COMPL_COPIED), None));
+        // A record that comes without a signal is still found.
+        dev.track(1, 6, None, || Held::Nothing);
+        assert!(!kernel.post(raw(1, 1, ZCSEND_COMPL_COPIED), None));
+        assert!(dev.wait_completion(&efd, Some(Duration::ZERO)).unwrap());
+        let mut out = [Completion::default(); 4];
+        assert_eq!(dev.try_read_completions(&mut out).unwrap(), 2);
+    }
+
+    /// Registered ranges in flight: the buffer is neither writable nor
+    /// unregistrable until the completion was taken, and sends refuse
+    /// ranges that are not this device's.
+    #[test]
+    fn fixed_sends_hold_their_buffer() {
+        use crate::registered::tests::unregistered;
+        let (dev, kernel) = ring_dev(8);
+        let other = Device::open_path("/dev/null").unwrap();
+        let mut reg = unregistered(&dev.fd, vec![vec![0u8; 64].into()]);
+        let theirs = unregistered(&other.fd, vec![vec![0u8; 64].into()]);
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let einval = |r: io::Result<usize>| {
+            assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        };
+        einval(dev.send_fixed(
+            sock.as_fd(),
+            &[theirs.fixed(0, ..)],
+            MsgFlags::NONE,
+            None,
+            1,
+        ));
+        einval(dev.send_fixed(sock.as_fd(), &[], MsgFlags::NONE, None, 1));
+        einval(dev.send(
+            sock.as_fd(),
+            &[Buf::from("x")],
+            MsgFlags::from_bits_retain(sys::ZCSEND_SEND_FIXED),
+            None,
+            1,
+        ));
+        // Passes the checks, then the "module" (/dev/null) refuses:
+        // nothing is held.
+        let e = dev
+            .send_fixed(sock.as_fd(), &[reg.fixed(0, ..8)], MsgFlags::NONE, None, 1)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTTY));
+        let e = dev
+            .fanout_fixed(
+                &[Dest::new(sock.as_fd())],
+                &[reg.fixed(0, ..)],
+                MsgFlags::NONE,
+                1,
+            )
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTTY));
+        assert!(reg.get_mut(0).is_some());
+        // As an accepted send would: filed with its ranges.
+        let ranges = [reg.fixed(0, ..16), reg.fixed(0, 32..)];
+        dev.track(7, 70, None, || Held::Fixed(ranges.to_vec()));
+        drop(ranges);
+        assert!(reg.get_mut(0).is_none(), "in flight");
+        let e = dev.unregister(reg).unwrap_err();
+        assert_eq!(e.error().raw_os_error(), Some(libc::EBUSY));
+        let reg = e.into_registered();
+        // Another device's registration.
+        let e = other.unregister(reg).unwrap_err();
+        assert_eq!(e.error().raw_os_error(), Some(libc::EINVAL));
+        let mut reg = e.into_registered();
+        // The completion arrives; unregister files it first.
+        kernel.post(raw(7, 48, ZCSEND_COMPL_ZEROCOPY), None);
+        assert!(reg.get_mut(0).is_none(), "not taken from the ring yet");
+        let mut out = [Completion::default(); 2];
+        assert_eq!(dev.peek_completions(&mut out).unwrap(), 1);
+        reg.get_mut(0).unwrap()[0] = 1;
+        let back = dev.unregister(reg).unwrap();
+        assert_eq!(back[0].as_bytes()[0], 1);
+        drop(theirs);
     }
 
     #[test]

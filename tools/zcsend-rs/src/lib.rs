@@ -176,6 +176,101 @@
 //! # let _ = Arc::get_mut(&mut chunk); Ok(()) }
 //! ```
 //!
+//! # Registered buffers
+//!
+//! [`Device::register`] (`ZCSEND_IOC_REGISTER_BUFFERS`) pins buffers once;
+//! sends then name [`Fixed`] ranges inside them (`ZCSEND_SEND_FIXED`) and
+//! nothing is pinned or charged per send. The [`Registered`] handle owns the
+//! memory, [`RegBuf::Owned`] heap buffers or immutable [`RegBuf::Shared`]
+//! [`Buf`]s (a read-only file [`Mmap`] for a file server), and the rule is
+//! the same as for `Buf`s, enforced the same way:
+//!
+//! - a [`Fixed`] keeps the registration alive, and a send keeps clones of its
+//!   `Fixed`s until its completion has been read;
+//! - [`Registered::get_mut`] gives a `&mut [u8]` to an owned buffer only
+//!   while no `Fixed` of that buffer exists (none in user code, none in
+//!   flight): it takes `&mut Registered`, and new ranges are made from
+//!   `&Registered`, so none can appear meanwhile. Later sends carry the new
+//!   bytes; nothing is pinned again;
+//! - [`Device::unregister`] gives the buffers back only when no `Fixed` at all
+//!   exists (`EBUSY` otherwise, with the handle returned in the error) and the
+//!   module agreed; dropping the handle unregisters and frees once the last
+//!   `Fixed` is gone, and leaks the memory if the module refuses;
+//! - a send checks that its ranges are of this device's registration, and the
+//!   module's `ZCSEND_SEND_FIXED` bit is never taken from a caller's
+//!   [`MsgFlags`], so no send can read registered memory that the library
+//!   does not know to be in flight.
+//!
+//! ```no_run
+//! # use std::{net::TcpStream, os::fd::AsFd};
+//! # use zcsend::{Device, MsgFlags};
+//! # fn f(dev: &Device, sock: &TcpStream) -> std::io::Result<()> {
+//! let mut reg = dev.register([vec![0u8; 1 << 20]])?;     // pinned once
+//! reg.get_mut(0).unwrap().fill(b'a');                     // nothing in flight
+//! dev.send_fixed(sock.as_fd(), &[reg.fixed(0, ..4096)], MsgFlags::NOSIGNAL, None, 1)?;
+//! assert!(reg.get_mut(0).is_none());                      // until the completion is read
+//! dev.wait_idle()?;
+//! reg.get_mut(0).unwrap().fill(b'b');                     // same pinned pages, new bytes
+//! let bufs = dev.unregister(reg)?;                        // EBUSY while a range exists
+//! # let _ = bufs; Ok(()) }
+//! ```
+//!
+//! And a writable buffer cannot be sent from while the `&mut` lives: making
+//! a range borrows the handle.
+//!
+//! ```compile_fail,E0502
+//! # use std::{net::TcpStream, os::fd::AsFd};
+//! # use zcsend::{Device, MsgFlags};
+//! # fn f(dev: &Device, sock: &TcpStream) -> std::io::Result<()> {
+//! let mut reg = dev.register([vec![0u8; 4096]])?;
+//! let bytes = reg.get_mut(0).unwrap();
+//! let range = reg.fixed(0, ..);
+//! dev.send_fixed(sock.as_fd(), &[range], MsgFlags::NONE, None, 1)?;
+//! bytes[0] = 1; // would race with the send
+//! # Ok(()) }
+//! ```
+//!
+//! # Batches
+//!
+//! [`Device::batch`] builds a [`Batch`] of up to [`MAX_BATCH`] sends, owned
+//! `Buf`s and `Fixed` ranges mixed, on any sockets, and [`Batch::submit`]
+//! hands them to the module with one `ZCSEND_IOC_SUBMIT`. It returns how many
+//! were submitted, as `sendmmsg(2)` does: `Err` if the first failed, else the
+//! count before the first failure, which stays queued with the ones after it.
+//! Submitted sends' buffers move to the device until their completions.
+//!
+//! # The completion ring
+//!
+//! [`Device::map_ring`] maps the file's completion ring (the header page and
+//! the slots, at `ZCSEND_RING_OFF_HDR` and `ZCSEND_RING_OFF_SLOTS`, as
+//! `tools/include/zcsend_ring.h` does). From then on
+//! [`Device::peek_completions`] / [`Device::advance_completions`] (and
+//! [`Device::try_read_completions`]) take ready records from shared memory
+//! without a system call, and [`Device::wait_completion`] sleeps on the
+//! eventfd only when the ring is empty. With
+//! [`Device::set_wakeup_on_request`] the module signals the eventfd only
+//! when asked: before each sleep `wait_completion` arms a wake-up, issues a
+//! full barrier and looks at the ring once more, so no record is missed and
+//! records that arrive while the consumer is busy cost no signal. Records
+//! taken from the ring are filed like those of `read(2)`, which keeps working
+//! on the same ring (the blocking reads sleep in it): a send's buffers are
+//! released when its record is taken.
+//!
+//! ```no_run
+//! # use zcsend::{Completion, Device, EventFd};
+//! # fn f(dev: &Device, efd: &EventFd) -> std::io::Result<()> {
+//! dev.map_ring()?;
+//! dev.set_wakeup_on_request(true)?;
+//! let mut c = [Completion::default(); 64];
+//! while dev.in_flight() > 0 {
+//!     dev.wait_completion(efd, None)?;
+//!     let n = dev.peek_completions(&mut c)?;   // no system call
+//!     for done in &c[..n] { /* ... */ }
+//!     dev.advance_completions(n);
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! Completions are tracked by an id the library puts in the kernel record's
 //! `user_data`; the caller's own `user_data` comes back in [`Completion`].
 //! Every method that reads the device (`read_completions`,
@@ -188,14 +283,19 @@
 
 #![warn(missing_docs)]
 
+mod batch;
 mod buf;
 mod device;
 mod eventfd;
+mod registered;
+mod ring;
 pub mod sys;
 
+pub use batch::{Batch, MAX_BATCH};
 pub use buf::{read_file, Buf, Mmap, StableBytes};
 pub use device::{Completion, Dest, Device, MsgFlags, Scope, Stats};
 pub use eventfd::EventFd;
+pub use registered::{Fixed, RegBuf, RegisterError, Registered, UnregisterError};
 
 /// The ABI version this crate was built against (`ZCSEND_ABI_VERSION`).
 pub const ABI_VERSION: u32 = sys::ZCSEND_ABI_VERSION;

@@ -110,7 +110,7 @@ pub const DEVICE_PATH: &str = match core::str::from_utf8(ZCSEND_DEVICE.split_las
 mod tests {
     use super::*;
     use core::mem::{align_of, offset_of};
-    use std::os::raw::{c_uint, c_ulong};
+    use std::os::raw::{c_uint, c_ulong, c_ulonglong};
 
     // Defined by src/abi_check.c, compiled by the C compiler in build.rs from
     // the same header.
@@ -132,7 +132,10 @@ mod tests {
         static zcsend_c_submit_layout: [c_ulong; 5];
         static zcsend_c_dest_layout: [c_ulong; 6];
         static zcsend_c_fanout_layout: [c_ulong; 9];
-        static zcsend_c_consts: [c_uint; 14];
+        static zcsend_c_ring_hdr_layout: [c_ulong; 10];
+        static zcsend_c_ring_slot_layout: [c_ulong; 4];
+        static zcsend_c_consts: [c_uint; 16];
+        static zcsend_c_consts64: [c_ulonglong; 3];
     }
 
     #[test]
@@ -210,8 +213,24 @@ mod tests {
                 ZCSEND_MAX_BUFFERS,
                 ZCSEND_MAX_COMPLETIONS,
                 ZCSEND_MAX_PINNED_PAGES,
+                ZCSEND_WAKEUP_ON_REQUEST,
+                ZCSEND_WAKEUP_ARMED,
             ]
         );
+        // SAFETY: plain constants defined in abi_check.c.
+        let c64 = unsafe { zcsend_c_consts64 };
+        assert_eq!(
+            c64,
+            [
+                u64::from(ZCSEND_RING_OFF_HDR),
+                u64::from(ZCSEND_RING_OFF_SLOTS),
+                u64::from(ZCSEND_MAX_BUFFER_LEN),
+            ]
+        );
+        // The ring's offsets are page multiples (mmap offsets), apart.
+        assert_eq!(ZCSEND_RING_OFF_HDR, 0);
+        assert_eq!(ZCSEND_RING_OFF_SLOTS % (1 << 16), 0);
+        assert_eq!(ZCSEND_WAKEUP_ON_REQUEST & ZCSEND_WAKEUP_ARMED, 0);
         // The flags of one field must not collide: STABLE and FIXED share
         // zcsend_fanout.flags with the MSG_* flags, FANOUT and STABLE share
         // zcsend_completion.flags with the other completion bits.
@@ -293,6 +312,22 @@ mod tests {
             layout!(zcsend_fanout; flags, iovcnt, iov, dests, nr, resv, user_data),
             fanout
         );
+        // SAFETY: plain constants defined in abi_check.c.
+        let (hdr, slot) = unsafe { (zcsend_c_ring_hdr_layout, zcsend_c_ring_slot_layout) };
+        assert_eq!(
+            layout!(zcsend_ring_hdr; head, resv0, entries, mask, slots_offset, wakeup, resv2,
+                    resv1),
+            hdr
+        );
+        assert_eq!(layout!(zcsend_ring_slot; seq, rec), slot);
+        // The ring as src/ring.rs indexes it: `head` alone on its cache
+        // line, 32-byte slots whose `seq` is 8-aligned.
+        assert_eq!(
+            layout!(zcsend_ring_hdr; head, resv0, entries, mask, slots_offset, wakeup, resv2,
+                    resv1),
+            [128, 8, 0, 8, 64, 68, 72, 80, 84, 88]
+        );
+        assert_eq!(layout!(zcsend_ring_slot; seq, rec), [32, 8, 0, 8]);
         // The layout is the same for 32-bit processes: no pointers, no longs.
         assert_eq!(size_of::<zcsend_send>(), 40);
         assert_eq!(size_of::<zcsend_completion>(), 24);

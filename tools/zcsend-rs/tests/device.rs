@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use zcsend::{Buf, Completion, Dest, Device, EventFd, MsgFlags};
+use zcsend::{Buf, Completion, Dest, Device, EventFd, MsgFlags, RegBuf};
 
 fn device() -> Option<Device> {
     match Device::open() {
@@ -379,4 +379,342 @@ fn fanout_refused_posts_nothing() {
         rx.join().unwrap().is_empty(),
         "a refused fan-out sent bytes"
     );
+}
+
+/// Takes completions with `wait_completion` + peek/advance (from the mapped
+/// ring when there is one) until nothing is in flight.
+fn drain_ring(dev: &Device, efd: &EventFd) -> Vec<Completion> {
+    let mut all = Vec::new();
+    let mut buf = [Completion::default(); 16];
+    while dev.in_flight() > 0 || dev.peek_completions(&mut buf).unwrap() > 0 {
+        assert!(
+            dev.wait_completion(efd, Some(Duration::from_secs(20)))
+                .unwrap(),
+            "no completion within 20 s"
+        );
+        let n = dev.peek_completions(&mut buf).unwrap();
+        all.extend_from_slice(&buf[..n]);
+        dev.advance_completions(n);
+    }
+    all
+}
+
+/// Sends `data` on a fresh loopback TCP connection in `chunk`-byte owned
+/// sends; returns the number of sends and what the peer received.
+fn tcp_stream_sends(
+    dev: &Device,
+    data: &Buf,
+    chunk: usize,
+) -> (u64, TcpStream, thread::JoinHandle<Vec<u8>>) {
+    let (sock, rx) = tcp_pair();
+    let mut off = 0;
+    let mut sends = 0;
+    while off < data.len() {
+        let end = (off + chunk).min(data.len());
+        off += dev
+            .send(
+                sock.as_fd(),
+                &[data.slice(off..end)],
+                MsgFlags::NOSIGNAL,
+                None,
+                sends,
+            )
+            .unwrap();
+        sends += 1;
+    }
+    (sends, sock, rx)
+}
+
+#[test]
+fn ring_completions_and_read_still_works() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    dev.map_ring().unwrap();
+    dev.map_ring().unwrap();
+    assert!(dev.ring_mapped());
+    assert_eq!(
+        dev.ring_entries(),
+        Some(zcsend::sys::ZCSEND_MAX_COMPLETIONS as usize)
+    );
+
+    let data = pattern(1 << 20);
+    let mine = Arc::new(data.clone());
+    let (sends, sock, rx) = tcp_stream_sends(&dev, &Buf::from_arc(mine.clone()), 128 << 10);
+    let done = drain_ring(&dev, &efd);
+    assert_eq!(done.len() as u64, sends);
+    let mut ids: Vec<u64> = done.iter().map(|c| c.user_data).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..sends).collect::<Vec<_>>());
+    assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), data.len() as u64);
+    assert_eq!(
+        Arc::strong_count(&mine),
+        1,
+        "buffers released with the ring's records"
+    );
+    let st = dev.stats().unwrap();
+    assert_eq!((st.sends, st.inflight, st.queued), (sends, 0, 0));
+
+    // read(2) consumes the same ring: the blocking read still works.
+    let n = dev
+        .send(
+            sock.as_fd(),
+            &[Buf::from(pattern(100_000))],
+            MsgFlags::NOSIGNAL,
+            None,
+            99,
+        )
+        .unwrap();
+    let mut out = [Completion::default(); 4];
+    assert_eq!(dev.read_completions(&mut out).unwrap(), 1);
+    assert_eq!((out[0].user_data, out[0].bytes as usize), (99, n));
+    assert_eq!(dev.stats().unwrap().queued, 0);
+    drop(sock);
+    let got = rx.join().unwrap();
+    assert_eq!(&got[..data.len()], &data[..]);
+    assert_eq!(got.len(), data.len() + n);
+}
+
+#[test]
+fn ring_wakeup_on_request() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    dev.set_wakeup_on_request(true).unwrap();
+    assert!(dev.ring_mapped());
+    let data = Buf::from(pattern(4 << 20));
+    let (sends, sock, rx) = tcp_stream_sends(&dev, &data, 64 << 10);
+    // Every record is found, none waits for a signal that never comes.
+    let done = drain_ring(&dev, &efd);
+    assert_eq!(done.len() as u64, sends);
+    assert!(done.iter().all(|c| c.result == 0));
+    // Nothing is in flight: a bounded wait times out.
+    assert!(!dev
+        .wait_completion(&efd, Some(Duration::from_millis(50)))
+        .unwrap());
+    dev.set_wakeup_on_request(false).unwrap();
+    drop(sock);
+    assert!(rx.join().unwrap() == *data);
+}
+
+#[test]
+fn registered_buffers_fixed_sends() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let len = 1 << 20;
+    let shared = Arc::new(pattern(len));
+    let mut reg = dev
+        .register([
+            RegBuf::from(vec![0u8; len]),
+            Buf::from_arc(shared.clone()).into(),
+        ])
+        .unwrap();
+    assert_eq!(reg.len(), 2);
+    assert!(reg.segments() >= 2);
+    // One registration per file; the buffers come back.
+    let e = dev.register([vec![1u8; 4096]]).unwrap_err();
+    assert_eq!(e.error().raw_os_error(), Some(libc::EBUSY));
+    assert_eq!(e.into_bufs()[0].as_bytes().len(), 4096);
+
+    // Fill the owned buffer in place: nothing refers to it yet.
+    let first = pattern(len).iter().map(|b| b ^ 0x5a).collect::<Vec<u8>>();
+    reg.get_mut(0).unwrap().copy_from_slice(&first);
+    assert!(
+        reg.get_mut(1).is_none(),
+        "shared buffers are never writable"
+    );
+
+    let (sock, rx) = tcp_pair();
+    let send_all = |reg: &zcsend::Registered, index: usize, id: u64| {
+        let mut off = 0;
+        let mut id = id;
+        while off < len {
+            let end = (off + (256 << 10)).min(len);
+            // Two ranges of one buffer per send.
+            let mid = (off + end) / 2;
+            let ranges = [reg.fixed(index, off..mid), reg.fixed(index, mid..end)];
+            off += dev
+                .send_fixed(sock.as_fd(), &ranges, MsgFlags::NOSIGNAL, None, id)
+                .unwrap();
+            id += 1;
+        }
+        id
+    };
+    let mut id = send_all(&reg, 0, 0);
+    // In flight (or completed but not read): neither writable nor unregistrable.
+    let held = reg.fixed(0, ..1);
+    assert!(reg.get_mut(0).is_none());
+    let e = dev.unregister(reg).unwrap_err();
+    assert_eq!(e.error().raw_os_error(), Some(libc::EBUSY));
+    let mut reg = e.into_registered();
+    drop(held);
+    // (unregister filed the records that were there: they are queued.)
+    let done = drain_ring(&dev, &efd);
+    assert_eq!(done.len() as u64, id);
+    assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), len as u64);
+    // Every completion read: refill the same pinned buffer and send again.
+    let second = pattern(len);
+    reg.get_mut(0)
+        .expect("writable after the completions")
+        .copy_from_slice(&second);
+    id = send_all(&reg, 0, id);
+    id = send_all(&reg, 1, id);
+    let done = drain_ring(&dev, &efd);
+    assert!(done.iter().all(|c| c.result == 0));
+    assert!(id > 0);
+
+    // A fan-out of one range to two UDP sockets.
+    let rxs: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let txs: Vec<UdpSocket> = (0..2)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let dests: Vec<Dest> = txs
+        .iter()
+        .zip(&rxs)
+        .map(|(tx, rx)| Dest::to(tx.as_fd(), rx.local_addr().unwrap()))
+        .collect();
+    let res = dev
+        .fanout_fixed(&dests, &[reg.fixed(1, 1000..21000)], MsgFlags::NONE, 500)
+        .unwrap();
+    assert!(res.iter().all(|r| matches!(r, Ok(20000))));
+    let done = drain_ring(&dev, &efd);
+    assert_eq!(done.len(), 1);
+    assert!(done[0].fanout && done[0].user_data == 500);
+    for rx in &rxs {
+        let mut got = vec![0u8; 65536];
+        let n = rx.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], &shared[1000..21000]);
+    }
+
+    // Nothing refers to the buffers: they come back, in order.
+    let back = dev.unregister(reg).unwrap();
+    assert_eq!(back.len(), 2);
+    assert_eq!(back[0].as_bytes(), &second[..]);
+    drop(back);
+    assert_eq!(Arc::strong_count(&shared), 1);
+    // A new registration is possible again.
+    drop(dev.register([vec![0u8; 4096]]).unwrap());
+    let st = dev.stats().unwrap();
+    assert_eq!((st.inflight, st.pinned_pages), (0, 0));
+
+    drop(sock);
+    let got = rx.join().unwrap();
+    let mut want = first;
+    want.extend_from_slice(&second);
+    want.extend_from_slice(&shared);
+    assert!(got == want, "received bytes differ");
+}
+
+#[test]
+fn batch_submits_plain_and_fixed() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    dev.map_ring().unwrap();
+    let reg = dev.register([pattern(256 << 10)]).unwrap();
+    let plain = Buf::from(pattern(300_000));
+    let (sock, rx) = tcp_pair();
+    let udp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = udp_rx.local_addr().unwrap();
+
+    let mut batch = dev.batch();
+    let mut want = Vec::new();
+    for i in 0..8u64 {
+        if i % 2 == 0 {
+            let b = plain.slice(i as usize * 1000..i as usize * 1000 + 30_000);
+            want.extend_from_slice(&b);
+            batch
+                .send(sock.as_fd(), &[b], MsgFlags::NOSIGNAL, None, i)
+                .unwrap();
+        } else {
+            let f = reg.fixed(0, i as usize * 4096..(i as usize + 8) * 4096);
+            want.extend_from_slice(&f);
+            batch
+                .send_fixed(sock.as_fd(), &[f], MsgFlags::NOSIGNAL, None, i)
+                .unwrap();
+        }
+    }
+    batch
+        .send_fixed(
+            udp_tx.as_fd(),
+            &[reg.fixed(0, ..20000)],
+            MsgFlags::NONE,
+            Some(&to),
+            8,
+        )
+        .unwrap();
+    assert_eq!(batch.len(), 9);
+    assert_eq!(batch.submit().unwrap(), 9, "one ioctl, all submitted");
+    assert!(batch.is_empty());
+    let done = drain_ring(&dev, &efd);
+    assert_eq!(done.len(), 9);
+    let mut ids: Vec<u64> = done.iter().map(|c| c.user_data).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..9).collect::<Vec<_>>());
+    let tcp_bytes: u64 = done
+        .iter()
+        .filter(|c| c.user_data < 8)
+        .map(|c| c.bytes)
+        .sum();
+    assert_eq!(
+        tcp_bytes as usize,
+        want.len(),
+        "a stream took part of a send"
+    );
+    let mut got = vec![0u8; 65536];
+    let n = udp_rx.recv(&mut got).unwrap();
+    assert_eq!(&got[..n], &reg.get(0).unwrap()[..20000]);
+
+    drop(batch);
+    dev.unregister(reg).unwrap();
+    drop(sock);
+    assert!(rx.join().unwrap() == want, "received bytes differ");
+}
+
+#[test]
+fn batch_sendmmsg_semantics() {
+    let Some(dev) = device() else { return };
+    let (sock, rx) = tcp_pair();
+    let bad = MsgFlags::from_bits_retain(libc::MSG_OOB as u32);
+    let mine = Arc::new(pattern(8192));
+    let b = || Buf::from_arc(mine.clone());
+    let mut batch = dev.batch();
+    batch
+        .send(sock.as_fd(), &[b()], MsgFlags::NOSIGNAL, None, 0)
+        .unwrap();
+    batch
+        .send(sock.as_fd(), &[b()], MsgFlags::NOSIGNAL, None, 1)
+        .unwrap();
+    // Refused by the module (a flag it does not take): stops the batch.
+    batch.send(sock.as_fd(), &[b()], bad, None, 2).unwrap();
+    batch
+        .send(sock.as_fd(), &[b()], MsgFlags::NOSIGNAL, None, 3)
+        .unwrap();
+    assert_eq!(batch.submit().unwrap(), 2, "the count before the failure");
+    assert_eq!(
+        batch.len(),
+        2,
+        "the failed send and the one after stay queued"
+    );
+    // Now the failing one is first: its error.
+    let e = batch.submit().unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert_eq!(batch.len(), 2);
+    batch.clear();
+    dev.wait_idle().unwrap();
+    let mut out = [Completion::default(); 8];
+    assert_eq!(
+        dev.try_read_completions(&mut out).unwrap(),
+        2,
+        "only the submitted ones"
+    );
+    assert_eq!(Arc::strong_count(&mine), 1);
+    assert_eq!(dev.stats().unwrap().sends, 2);
+    drop(batch);
+    drop(sock);
+    assert_eq!(rx.join().unwrap().len(), 2 * 8192);
 }
