@@ -281,7 +281,7 @@ else
 	rc=0
 	cargo test "${CARGO_ARGS[@]}" --no-fail-fast -- --nocapture \
 		>"$OUT/cargo-test.out" 2>"$OUT/cargo-test.err" || rc=$?
-	sed -n 's/^SKIP \([^ :]*\): \(.*\)$/\1\t\2/p' "$OUT/cargo-test.err" >"$OUT/cargo-test.skips"
+	sed -n 's/^SKIP \([^ ]*[^ :]\): \(.*\)$/\1\t\2/p' "$OUT/cargo-test.err" >"$OUT/cargo-test.skips"
 	tests=0
 	while IFS= read -r l; do
 		[[ $l =~ ^test\ (.+)\ \.\.\.\ (ok|FAILED|ignored)(.*)$ ]] || continue
