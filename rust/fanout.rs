@@ -36,14 +36,14 @@ use crate::pinned::{
     StablePages, //
 };
 use crate::send::{
+    copy_path,
     destination,
     post_copied,
     read_iovecs,
     FixedPayload,
     InFlight,
     Pins,
-    ALLOWED_FLAGS,
-    MAX_DATAGRAM_FRAGS, //
+    ALLOWED_FLAGS, //
 };
 use crate::uapi::{
     UserIovec,
@@ -238,14 +238,10 @@ fn send_all(
             Source::User(iovs) => t
                 .sock
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
-            Source::Frags(bvecs, zc)
-                if t.sock.takes_user_pages()
-                    && !(t.sock.is_local() && crate::local_copy())
-                    && !(t.sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS) =>
-            {
-                t.sock
-                    .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, total, flags, addr))
-            }
+            // The threshold was applied to the whole payload already.
+            Source::Frags(bvecs, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => t
+                .sock
+                .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, total, flags, addr)),
             Source::Frags(bvecs, zc) => {
                 // This destination copies (a socket that takes no user
                 // pages, a local one, a datagram over the frag limit): the

@@ -233,24 +233,7 @@ pub(crate) fn send(
     let total = iovec::total_len(&iovs)?;
     let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
 
-    // Below the threshold pinning costs more than copying. A socket
-    // without SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy
-    // anyway, and a TCP socket that is not established would put the data
-    // in a Fast Open SYN, which the stack copies: report both as the copy
-    // path they are. A datagram cannot span skbs, and one that needs more
-    // frags than an skb holds is copied rather than failed with EMSGSIZE.
-    let copy = if total < copy_threshold {
-        Some(Path::CopyThreshold)
-    } else if !sock.takes_user_pages() {
-        Some(Path::UnsupportedSocket)
-    } else if sock.is_local() && crate::local_copy() {
-        // Local delivery copies every frag anyway: do it now, unpinned.
-        Some(Path::Local)
-    } else if sock.is_datagram() && iovec::frags_needed(&iovs) > MAX_DATAGRAM_FRAGS {
-        Some(Path::FragLimit)
-    } else {
-        None
-    };
+    let copy = copy_path(&sock, total, copy_threshold, iovec::frags_needed(&iovs));
     if let Some(path) = copy {
         let res = send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
         trace::send(arg.user_data, &res, total, 0, 0, path);
@@ -295,6 +278,35 @@ pub(crate) fn send(
     // skb carrying the pages is gone (possibly right here).
     drop(submission);
     res
+}
+
+/// Why a send of `total` bytes in `frags` frags on `sock` takes the copy
+/// path, if it does.
+///
+/// Below the threshold pinning costs more than copying. A socket without
+/// SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy anyway, and a
+/// TCP socket that is not established would put the data in a Fast Open
+/// SYN, which the stack copies: both are the copy path they are. Local
+/// delivery copies every frag anyway: do it now, unpinned. A datagram
+/// cannot span skbs, and one that needs more frags than an skb holds is
+/// copied rather than failed with EMSGSIZE.
+pub(crate) fn copy_path(
+    sock: &Socket,
+    total: usize,
+    copy_threshold: usize,
+    frags: usize,
+) -> Option<Path> {
+    if total < copy_threshold {
+        Some(Path::CopyThreshold)
+    } else if !sock.takes_user_pages() {
+        Some(Path::UnsupportedSocket)
+    } else if sock.is_local() && crate::local_copy() {
+        Some(Path::Local)
+    } else if sock.is_datagram() && frags > MAX_DATAGRAM_FRAGS {
+        Some(Path::FragLimit)
+    } else {
+        None
+    }
 }
 
 /// Posts the record of a send the stack copied before returning; `flags`
@@ -416,17 +428,7 @@ fn send_fixed(
     } = payload;
     let bvecs = as_bio_vecs(&bv[..n]);
 
-    let copy = if total < copy_threshold {
-        Some(Path::CopyThreshold)
-    } else if !sock.takes_user_pages() {
-        Some(Path::UnsupportedSocket)
-    } else if sock.is_local() && crate::local_copy() {
-        Some(Path::Local)
-    } else if sock.is_datagram() && bvecs.len() > MAX_DATAGRAM_FRAGS {
-        Some(Path::FragLimit)
-    } else {
-        None
-    };
+    let copy = copy_path(&sock, total, copy_threshold, bvecs.len());
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
         let mut msg =

@@ -24,21 +24,6 @@
 
 #include "zcsend_helpers.h"
 
-/* The new ABI from C, as zcsend_helpers.h does for the rest. */
-_Static_assert(sizeof(struct zcsend_dest) == 24, "zcsend_dest");
-ZC_ABI(zcsend_dest, fd, 0);
-ZC_ABI(zcsend_dest, addrlen, 4);
-ZC_ABI(zcsend_dest, addr, 8);
-ZC_ABI(zcsend_dest, result, 16);
-_Static_assert(sizeof(struct zcsend_fanout) == 40, "zcsend_fanout");
-ZC_ABI(zcsend_fanout, flags, 0);
-ZC_ABI(zcsend_fanout, iovcnt, 4);
-ZC_ABI(zcsend_fanout, iov, 8);
-ZC_ABI(zcsend_fanout, dests, 16);
-ZC_ABI(zcsend_fanout, nr, 24);
-ZC_ABI(zcsend_fanout, resv, 28);
-ZC_ABI(zcsend_fanout, user_data, 32);
-
 #define SEED		0x5eed000fULL
 #define PAGE		4096
 /* One datagram over loopback, and out dummy0 at MTU 65535. */
