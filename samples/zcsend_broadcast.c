@@ -35,7 +35,6 @@
  * when /dev/zcsend is missing.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -43,15 +42,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -60,8 +56,8 @@
 #include <linux/zcsend.h>
 
 #include "zcsend_pattern.h"
+#include "sample_util.h"
 
-#define EXIT_SKIP		77
 #define COMPLETION_WAIT_MS	20000
 #define WRITABLE_WAIT_MS	20000
 #define VERDICT_WAIT_MS		30000
@@ -121,41 +117,12 @@ static int zfd = -1, efd = -1;
 static struct sockaddr_storage peer;
 static socklen_t peerlen;
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double thread_cpu(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stdout, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
-	va_end(ap);
-	fputc('\n', stdout);
-	exit(1);
 }
 
 static void usage(void)
@@ -173,20 +140,6 @@ static void usage(void)
 		"  --mode M            normal, stable or both (default both)\n",
 		prog, ZCSEND_MAX_FANOUT, MAX_BUFS, ZCX_BCAST_PORT);
 	exit(2);
-}
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || !v)
-		usage();
-	return v;
 }
 
 static unsigned int parse_uint(const char *s, unsigned int min, unsigned int max)
@@ -235,7 +188,7 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->chunks = parse_uint(optarg, 1, 1U << 24);
 			break;
 		case 's':
-			o->chunk = parse_size(optarg);
+			o->chunk = size_option(optarg);
 			break;
 		case 'b':
 			o->bufs = parse_uint(optarg, 1, MAX_BUFS);
@@ -267,66 +220,6 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	}
 }
 
-static void resolve(const char *host, int port)
-{
-	struct sockaddr_in *s4 = (void *)&peer;
-	struct sockaddr_in6 *s6 = (void *)&peer;
-
-	memset(&peer, 0, sizeof(peer));
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		peerlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		peerlen = sizeof(*s6);
-	} else {
-		fprintf(stderr, "%s: %s is not an IPv4 or IPv6 address\n", prog, host);
-		exit(2);
-	}
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("control send: %s", strerror(errno));
-		p += w;
-		n -= w;
-	}
-}
-
-/* Reads one line from @fd into @buf within @ms; returns false on timeout/EOF. */
-static bool read_line(int fd, char *buf, size_t len, int ms)
-{
-	double end = now() + ms / 1e3;
-	size_t n = 0;
-
-	while (n < len - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left = (end - now()) * 1e3;
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		r = recv(fd, buf + n, 1, 0);
-		if (r <= 0)
-			break;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			return true;
-		}
-		n++;
-	}
-	buf[n] = 0;
-	return false;
-}
-
 static struct call *new_call(struct run *r)
 {
 	if (r->ncalls == r->cap) {
@@ -346,28 +239,13 @@ static struct call *new_call(struct run *r)
 static size_t drain(struct run *r, int ms)
 {
 	struct zcsend_completion cq[64];
-	struct pollfd p = { .fd = efd, .events = POLLIN };
-	uint64_t ticks;
 	size_t got = 0;
-	ssize_t n;
-	int i;
+	ssize_t n, i;
 
-	if (poll(&p, 1, ms) <= 0)
+	if (!wait_completions(efd, ms))
 		return 0;
-	/* Reset the counter first: a record posted later signals it again. */
-	if (read(efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		die("read eventfd: %s", strerror(errno));
-	for (;;) {
-		n = read(zfd, cq, sizeof(cq));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			die("read /dev/zcsend: %s", strerror(errno));
-		if (n % sizeof(cq[0]))
-			die("read /dev/zcsend returned %zd bytes, not whole records", n);
-		for (i = 0; i < n / (ssize_t)sizeof(cq[0]); i++) {
+	while ((n = read_completions(zfd, cq, ARRAY_SIZE(cq))) > 0) {
+		for (i = 0; i < n; i++) {
 			struct zcsend_completion *c = &cq[i];
 			uint32_t kind = c->flags & (ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_COPIED);
 			uint64_t idx = c->user_data & 0xffffffffu;
@@ -570,26 +448,6 @@ static void connect_subs(struct run *r)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static const char *fmt_time(char *buf, double s)
-{
-	if (s < 1e-5)
-		sprintf(buf, "%.1f us", s * 1e6);
-	else if (s < 1e-3)
-		sprintf(buf, "%.0f us", s * 1e6);
-	else if (s < 1)
-		sprintf(buf, "%.2f ms", s * 1e3);
-	else
-		sprintf(buf, "%.2f s", s);
-	return buf;
-}
-
 /* Sends the whole stream to every subscriber in one mode; true if it passed. */
 static bool run_mode(const struct opts *o, bool stable, uint32_t tag)
 {
@@ -782,12 +640,11 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	bool ok = true;
-	__u32 abi;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_opts(&o, argc, argv);
 	signal(SIGPIPE, SIG_IGN);
-	resolve(o.dest, o.port);
+	resolve(o.dest, o.port, &peer, &peerlen);
 
 	zfd = open(ZCSEND_DEVICE, O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (zfd < 0) {
@@ -801,12 +658,7 @@ int main(int argc, char **argv)
 			       o.nowait ? "fanout-nb-stb" : "fanout-stable", ZCSEND_DEVICE);
 		return EXIT_SKIP;
 	}
-	if (ioctl(zfd, ZCSEND_IOC_VERSION, &abi) || abi != ZCSEND_ABI_VERSION)
-		die("%s speaks ABI %u, this program ABI %u", ZCSEND_DEVICE, abi,
-		    ZCSEND_ABI_VERSION);
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (efd < 0 || ioctl(zfd, ZCSEND_IOC_SET_EVENTFD, &efd))
-		die("eventfd / ZCSEND_IOC_SET_EVENTFD: %s", strerror(errno));
+	efd = zcsend_eventfd(zfd);
 
 	printf("%s: one stream of %u x %zu bytes to %u TCP subscribers, one ZCSEND_IOC_FANOUT per chunk\n",
 	       prog, o.chunks, o.chunk, o.subs);

@@ -58,7 +58,6 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,8 +69,8 @@
 #include <linux/zcsend.h>
 
 #include "zcsend_pattern.h"
+#include "sample_util.h"
 
-#define EXIT_SKIP	77
 #define REQ_MAX		8192		/* request line + headers */
 #define MAX_INFLIGHT	16		/* zcsend sends in flight */
 #define MAX_MAPS	8		/* mappings waiting for completions */
@@ -113,53 +112,24 @@ static volatile sig_atomic_t stop;
 static bool quit, have_verdict;
 static char verdict[128];
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
 static void on_signal(int sig)
 {
 	(void)sig;
 	stop = 1;
 }
 
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || s == end)
-		return (size_t)-1;
-	return v;
-}
-
 /* --mkfile: the zcsend_pattern.h stream of seed ZC_PATTERN_SEED + size. */
 static int mkfile(const char *path, const char *size_arg)
 {
-	size_t size = parse_size(size_arg), blk = 1 << 20, off, n;
+	size_t size, blk = 1 << 20, off, n;
+	/* "-1" reads as SIZE_MAX: a bad size too. */
+	bool size_ok = parse_size(size_arg, &size) && size != SIZE_MAX;
 	uint8_t *buf = malloc(blk);
 	FILE *f = fopen(path, "w");
 
-	if (size == (size_t)-1 || !buf || !f) {
+	if (!size_ok || !buf || !f) {
 		fprintf(stderr, "%s: --mkfile %s %s: %s\n", prog, path, size_arg,
-			size == (size_t)-1 ? "bad size" : strerror(errno));
+			!size_ok ? "bad size" : strerror(errno));
 		return 2;
 	}
 	for (off = 0; off < size; off += n) {
@@ -263,21 +233,6 @@ static const char *reason(int code)
 	case 405: return "Method Not Allowed";
 	default:  return "Internal Server Error";
 	}
-}
-
-static bool send_all(int c, const char *p, size_t n, int flags)
-{
-	while (n) {
-		ssize_t w = send(c, p, n, flags | MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= w;
-	}
-	return true;
 }
 
 /* Status line and headers; @more when a body follows (MSG_MORE). */
@@ -709,7 +664,7 @@ static void parse_opts(int argc, char **argv)
 			opt.idle_s = atoi(optarg);
 			break;
 		case 'c':
-			opt.chunk = parse_size(optarg);
+			opt.chunk = size_option(optarg);
 			break;
 		case 'q':
 			opt.control = true;

@@ -22,33 +22,27 @@
  * /dev/zcsend is missing.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/zcsend.h>
 
 #include "zcsend_pattern.h"
+#include "sample_util.h"
 
-#define EXIT_SKIP		77
 #define COMPLETION_WAIT_MS	10000
 #define VERDICT_WAIT_MS		30000
 #define RETRY_LIMIT		1000
@@ -95,35 +89,6 @@ struct xfer {
 
 static const char *prog = "zcsend_xfer";
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stdout, "%s: ", prog);
-	va_start(ap, fmt);
-	vfprintf(stdout, fmt, ap);
-	va_end(ap);
-	fputc('\n', stdout);
-	exit(1);
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -140,20 +105,6 @@ static void usage(void)
 		"  --file PATH        payload file (default /tmp/zcsend_xfer.payload)\n",
 		prog, ZCX_TCP_PORT, ZCX_UDP_PORT, ZCX_DGRAM_HDR);
 	exit(2);
-}
-
-static size_t parse_size(const char *s)
-{
-	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
-
-	if (*end == 'K' || *end == 'k')
-		v <<= 10, end++;
-	else if (*end == 'M' || *end == 'm')
-		v <<= 20, end++;
-	if (*end || !v)
-		usage();
-	return v;
 }
 
 static void parse_opts(struct opts *o, int argc, char **argv)
@@ -210,13 +161,13 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 			o->udp_port = atoi(optarg);
 			break;
 		case 's':
-			o->size = parse_size(optarg);
+			o->size = size_option(optarg);
 			break;
 		case 'c':
-			o->chunk = parse_size(optarg);
+			o->chunk = size_option(optarg);
 			break;
 		case 'g':
-			o->dgram = parse_size(optarg);
+			o->dgram = size_option(optarg);
 			break;
 		case 'n':
 			o->no_receiver = true;
@@ -243,26 +194,6 @@ static void parse_opts(struct opts *o, int argc, char **argv)
 	}
 	if (!o->label)
 		o->label = o->plain ? "plain" : o->no_receiver ? "zcsend-norx" : "zcsend";
-}
-
-static void resolve(struct xfer *x, const char *host, int port)
-{
-	struct sockaddr_in *s4 = (void *)&x->addr;
-	struct sockaddr_in6 *s6 = (void *)&x->addr;
-
-	memset(&x->addr, 0, sizeof(x->addr));
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		x->addrlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		x->addrlen = sizeof(*s6);
-	} else {
-		fprintf(stderr, "%s: %s is not an IPv4 or IPv6 address\n", prog, host);
-		exit(2);
-	}
 }
 
 /* Writes the payload file and maps it read-only; the file is unlinked. */
@@ -292,51 +223,11 @@ static const uint8_t *make_payload(const struct opts *o)
 	return map;
 }
 
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("control send: %s", strerror(errno));
-		p += w;
-		n -= w;
-	}
-}
-
-/* Reads one line from @fd into @buf within @ms; returns false on timeout/EOF. */
-static bool read_line(int fd, char *buf, size_t len, int ms)
-{
-	double end = now() + ms / 1e3;
-	size_t n = 0;
-
-	while (n < len - 1) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		int left = (end - now()) * 1e3;
-		ssize_t r;
-
-		if (left <= 0 || poll(&p, 1, left) <= 0)
-			break;
-		r = recv(fd, buf + n, 1, 0);
-		if (r <= 0)
-			break;
-		if (buf[n] == '\n') {
-			buf[n] = 0;
-			return true;
-		}
-		n++;
-	}
-	buf[n] = 0;
-	return false;
-}
-
 static int connect_to(struct xfer *x, int port)
 {
 	int fd;
 
-	resolve(x, x->o->dest, port);
+	resolve(x->o->dest, port, &x->addr, &x->addrlen);
 	fd = socket(x->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&x->addr, x->addrlen))
 		die("cannot connect to %s port %d: %s (is zcsend_rx --mode xfer running?)",
@@ -363,28 +254,13 @@ static struct send_rec *new_rec(struct xfer *x)
 static size_t drain(struct xfer *x, int ms)
 {
 	struct zcsend_completion cq[64];
-	struct pollfd p = { .fd = x->efd, .events = POLLIN };
-	uint64_t ticks;
 	size_t got = 0;
-	ssize_t n;
-	int i;
+	ssize_t n, i;
 
-	if (poll(&p, 1, ms) <= 0)
+	if (!wait_completions(x->efd, ms))
 		return 0;
-	/* Reset the counter first: a record posted later signals it again. */
-	if (read(x->efd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-		die("read eventfd: %s", strerror(errno));
-	for (;;) {
-		n = read(x->zfd, cq, sizeof(cq));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			break;
-		if (n < 0)
-			die("read /dev/zcsend: %s", strerror(errno));
-		if (n % sizeof(cq[0]))
-			die("read /dev/zcsend returned %zd bytes, not whole records", n);
-		for (i = 0; i < n / (ssize_t)sizeof(cq[0]); i++) {
+	while ((n = read_completions(x->zfd, cq, ARRAY_SIZE(cq))) > 0) {
+		for (i = 0; i < n; i++) {
 			struct zcsend_completion *c = &cq[i];
 			struct send_rec *r;
 			uint32_t kind = c->flags & (ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_COPIED);
@@ -530,26 +406,6 @@ static void send_udp(struct xfer *x)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static const char *fmt_time(char *buf, double s)
-{
-	if (s < 1e-5)
-		sprintf(buf, "%.1f us", s * 1e6);
-	else if (s < 1e-3)
-		sprintf(buf, "%.0f us", s * 1e6);
-	else if (s < 1)
-		sprintf(buf, "%.2f ms", s * 1e3);
-	else
-		sprintf(buf, "%.2f s", s);
-	return buf;
-}
-
 /* Median cost of a null ioctl (VERSION): the per-call overhead here. */
 static double null_ioctl_cost(int zfd)
 {
@@ -579,7 +435,6 @@ int main(int argc, char **argv)
 	bool recv_ok = true, compl_ok = true;
 	struct zcsend_stats st;
 	size_t i, nlat = 0;
-	__u32 abi;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_opts(&o, argc, argv);
@@ -595,12 +450,7 @@ int main(int argc, char **argv)
 			       ZCSEND_DEVICE);
 			return EXIT_SKIP;
 		}
-		if (ioctl(x.zfd, ZCSEND_IOC_VERSION, &abi) || abi != ZCSEND_ABI_VERSION)
-			die("%s speaks ABI %u, this program ABI %u", ZCSEND_DEVICE,
-			    abi, ZCSEND_ABI_VERSION);
-		x.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (x.efd < 0 || ioctl(x.zfd, ZCSEND_IOC_SET_EVENTFD, &x.efd))
-			die("eventfd / ZCSEND_IOC_SET_EVENTFD: %s", strerror(errno));
+		x.efd = zcsend_eventfd(x.zfd);
 		ioctl_cost = null_ioctl_cost(x.zfd);
 	}
 
@@ -642,7 +492,7 @@ int main(int argc, char **argv)
 			    strncmp(line, "READY", 5))
 				die("receiver did not get ready: \"%s\"", line);
 		}
-		resolve(&x, o.dest, o.udp_port);
+		resolve(o.dest, o.udp_port, &x.addr, &x.addrlen);
 		x.sfd = socket(x.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (x.sfd < 0)
 			die("socket: %s", strerror(errno));
