@@ -42,6 +42,44 @@ step() {
 	fi
 }
 
+# tools/zcsend-rs's integration tests (tests/*.rs: the device tests), built
+# statically for the busybox guest into DEST/<test name>. They build in
+# their own target directory: the host's `cargo test` and clippy keep their
+# cache. Cargo's JSON names the test executables; the compiler's messages,
+# which that format carries on stdout, go to the build log.
+rs_tests() {
+	local dest=$1 json=$OUTDIR/zcsend-rs-tests.json rc=0
+	RUSTFLAGS='-C target-feature=+crt-static' \
+	CARGO_TARGET_DIR=$HERE/.build/zcsend-rs-guest \
+		cargo test --release --locked --no-run --test '*' \
+		--message-format=json \
+		--manifest-path "$HERE/tools/zcsend-rs/Cargo.toml" \
+		--target x86_64-unknown-linux-gnu >"$json" || rc=$?
+	python3 - "$json" "$dest" "$rc" <<-'EOF'
+	import json, os, shutil, sys
+	path, dest, rc = sys.argv[1], sys.argv[2], int(sys.argv[3])
+	exes = []
+	for line in open(path):
+	    try:
+	        m = json.loads(line)
+	    except ValueError:
+	        continue
+	    if m.get("reason") == "compiler-message":
+	        sys.stderr.write(m["message"].get("rendered") or "")
+	    elif (m.get("reason") == "compiler-artifact" and m.get("executable")
+	          and m["profile"]["test"] and "test" in m["target"]["kind"]):
+	        exes.append((m["target"]["name"], m["executable"]))
+	if rc != 0:
+	    sys.exit("zcsend-rs: cargo test --no-run failed (exit %d)" % rc)
+	if not exes:
+	    sys.exit("zcsend-rs: cargo built no test executable")
+	os.makedirs(dest, exist_ok=True)
+	for name, exe in exes:
+	    shutil.copy(exe, os.path.join(dest, name))
+	    print("zcsend-rs: %s -> %s/%s" % (exe, dest, name))
+	EOF
+}
+
 KDIR=$("$HERE/scripts/kernel.sh" x86 | tail -1)
 KSRC=$(readlink -f "$KDIR/source")
 
@@ -59,6 +97,11 @@ if [ $WANT_SELFTESTS -eq 1 ]; then
 	rm -rf "$OUTDIR/selftests"
 	step "selftests build" make -C "$HERE/selftests/zcsend" KSRC="$KSRC" \
 		OUT="$OUTDIR/selftests"
+	# tools/zcsend-rs's device tests, which run_tests.sh runs in the guest
+	# as the program zcsend_rs.
+	if [ -f "$HERE/tools/zcsend-rs/Cargo.toml" ]; then
+		step "zcsend-rs test build" rs_tests "$OUTDIR/selftests/zcsend-rs"
+	fi
 	args+=(--selftests "$OUTDIR/selftests")
 fi
 if [ $WANT_SAMPLES -eq 1 ]; then

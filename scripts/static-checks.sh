@@ -10,7 +10,9 @@
 #                       fail, WARNINGs are listed
 #   cargo test          tools/zcsend-rs: one result per test; a device test
 #                       that found no /dev/zcsend ("SKIP <name>: <reason>" on
-#                       stderr) counts as skipped, not passed
+#                       stderr) counts as skipped, not passed (make check
+#                       runs the device tests again in the guest, see
+#                       selftests/zcsend/run_tests.sh)
 #
 # Prints one TAP result per check ("ok N static: ...", "not ok N static: ...
 # # <count>; first: <finding>", "ok N ... # SKIP <reason>"), the findings as

@@ -176,7 +176,11 @@ impl<'d, 'fd> Batch<'d, 'fd> {
     /// [`Completion`]: crate::Completion
     pub fn submit(&mut self) -> io::Result<usize> {
         let dev = self.dev;
-        self.submit_with(|req| dev.ioctl(sys::ZCSEND_IOC_SUBMIT, req))
+        // SAFETY: `submit_with` passes a `struct zcsend_submit` over the
+        // encoded send array and the queued payloads, all alive until the
+        // ioctl returns; it then moves the submitted sends' `Buf`s and
+        // `Fixed`s to the device, which keeps them until their completions.
+        self.submit_with(|req| unsafe { dev.ioctl(sys::ZCSEND_IOC_SUBMIT, req) })
     }
 
     /// [`submit`](Self::submit) with the ioctl passed in (tests fake it).

@@ -282,9 +282,36 @@ impl Device {
         self.next_id.fetch_add(n as u64, Ordering::Relaxed)
     }
 
-    pub(crate) fn ioctl<T>(&self, req: u32, arg: *mut T) -> io::Result<libc::c_int> {
-        // SAFETY: every caller passes a pointer to the type `req` encodes.
-        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, arg) };
+    /// `ioctl(2)` number `req` on this file with `arg` as its argument;
+    /// the call's non-negative return value, or the error.
+    ///
+    /// # Safety
+    ///
+    /// The kernel reads and writes `*arg` as the argument type that `req`
+    /// encodes, and follows the user addresses stored in it. The caller
+    /// guarantees:
+    ///
+    /// - `T` is that type, with every field valid for the ioctl
+    ///   (`_IOC_SIZE(req)` equals `size_of::<T>()`, asserted in debug
+    ///   builds);
+    /// - every user address in `*arg` (the iovec, range, destination and send
+    ///   arrays, socket addresses, and the arrays those point to in turn) is
+    ///   valid for the reads and writes the ioctl makes, with the length and
+    ///   element type given beside it, until the call returns;
+    /// - for a send the kernel accepts (`ZCSEND_IOC_SEND`, `_FANOUT` without
+    ///   `ZCSEND_FANOUT_STABLE`, each send of `_SUBMIT`), the payload memory
+    ///   stays allocated, mapped and unmodified until its completion record
+    ///   has been read from this `Device`, and forever if it never is (see
+    ///   the [crate documentation](crate)).
+    pub(crate) unsafe fn ioctl<T>(&self, req: u32, arg: &mut T) -> io::Result<libc::c_int> {
+        debug_assert_eq!(
+            sys::ioc_size(req),
+            size_of::<T>(),
+            "ioctl {req:#x} with an argument of another size"
+        );
+        // SAFETY: `arg` is a live, exclusive `T`; the caller guarantees that
+        // `T` and the memory it refers to are what `req` expects.
+        let r = unsafe { libc::ioctl(self.fd.as_raw_fd(), req as _, arg as *mut T) };
         if r < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -296,14 +323,17 @@ impl Device {
     /// [`ABI_VERSION`](crate::ABI_VERSION).
     pub fn version(&self) -> io::Result<u32> {
         let mut v: u32 = 0;
-        self.ioctl(sys::ZCSEND_IOC_VERSION, &mut v)?;
+        // SAFETY: `_IOR(.., __u32)`: the kernel writes one u32, no pointer.
+        unsafe { self.ioctl(sys::ZCSEND_IOC_VERSION, &mut v) }?;
         Ok(v)
     }
 
     /// This file's counters (`ZCSEND_IOC_STATS`).
     pub fn stats(&self) -> io::Result<Stats> {
         let mut s = Stats::default();
-        self.ioctl(sys::ZCSEND_IOC_STATS, &mut s)?;
+        // SAFETY: `_IOR(.., struct zcsend_stats)`: the kernel writes `s`,
+        // which holds no pointer.
+        unsafe { self.ioctl(sys::ZCSEND_IOC_STATS, &mut s) }?;
         Ok(s)
     }
 
@@ -312,7 +342,9 @@ impl Device {
     /// [`try_read_completions`](Self::try_read_completions).
     pub fn set_eventfd(&self, efd: Option<BorrowedFd<'_>>) -> io::Result<()> {
         let mut fd: i32 = efd.map_or(-1, |f| f.as_raw_fd());
-        self.ioctl(sys::ZCSEND_IOC_SET_EVENTFD, &mut fd)?;
+        // SAFETY: `_IOW(.., __s32)`: the kernel reads one descriptor number
+        // (an eventfd or -1), no pointer.
+        unsafe { self.ioctl(sys::ZCSEND_IOC_SET_EVENTFD, &mut fd) }?;
         Ok(())
     }
 
@@ -342,17 +374,21 @@ impl Device {
     ) -> io::Result<usize> {
         let flags = send_flags(flags, false)?;
         let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
-        // `bufs` is borrowed until we return, so the bytes stay put during
-        // the ioctl; the clones taken on success keep them afterwards.
-        self.send_raw(
-            sock,
-            Payload::of(&iov),
-            flags,
-            dest,
-            user_data,
-            None,
-            || Held::Bufs(bufs.to_vec()),
-        )
+        // SAFETY: iovecs (no `ZCSEND_SEND_FIXED` in `flags`) over `bufs`,
+        // borrowed until we return, so the bytes stay put during the ioctl;
+        // the clones taken on success keep them afterwards (a `Buf` is never
+        // written while shared).
+        unsafe {
+            self.send_raw(
+                sock,
+                Payload::of(&iov),
+                flags,
+                dest,
+                user_data,
+                None,
+                || Held::Bufs(bufs.to_vec()),
+            )
+        }
     }
 
     /// Sends `ranges` of one registered buffer on `sock`
@@ -379,15 +415,20 @@ impl Device {
         let flags = send_flags(flags, true)?;
         self.check_fixed(ranges)?;
         let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
-        self.send_raw(
-            sock,
-            Payload::of(&raw),
-            flags,
-            dest,
-            user_data,
-            None,
-            || Held::Fixed(ranges.to_vec()),
-        )
+        // SAFETY: ranges (`ZCSEND_SEND_FIXED` in `flags`) of a buffer this
+        // file registered (`check_fixed`); the clones of the `Fixed`s taken
+        // on success keep it registered and unwritable until the completion.
+        unsafe {
+            self.send_raw(
+                sock,
+                Payload::of(&raw),
+                flags,
+                dest,
+                user_data,
+                None,
+                || Held::Fixed(ranges.to_vec()),
+            )
+        }
     }
 
     /// Sends the same `bufs` to every socket in `dests` with one
@@ -429,15 +470,17 @@ impl Device {
     ) -> io::Result<Vec<io::Result<usize>>> {
         let flags = fanout_flags(flags, stable, false)?;
         let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
-        // As in `send`: borrowed during the ioctl, cloned on success (unless
-        // the module copied them).
-        self.fanout_raw(dests, Payload::of(&iov), flags, user_data, None, || {
-            if stable {
-                Held::Nothing
-            } else {
-                Held::Bufs(bufs.to_vec())
-            }
-        })
+        // SAFETY: as in `send`: iovecs over `bufs`, borrowed during the
+        // ioctl, cloned on success (unless `stable`: the module copied them).
+        unsafe {
+            self.fanout_raw(dests, Payload::of(&iov), flags, user_data, None, || {
+                if stable {
+                    Held::Nothing
+                } else {
+                    Held::Bufs(bufs.to_vec())
+                }
+            })
+        }
     }
 
     /// [`fanout`](Self::fanout) from `ranges` of one registered buffer
@@ -455,9 +498,13 @@ impl Device {
         let flags = fanout_flags(flags, false, true)?;
         self.check_fixed(ranges)?;
         let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
-        self.fanout_raw(dests, Payload::of(&raw), flags, user_data, None, || {
-            Held::Fixed(ranges.to_vec())
-        })
+        // SAFETY: as in `send_fixed`: ranges of this file's registration,
+        // whose `Fixed`s are kept until the completion (never stable).
+        unsafe {
+            self.fanout_raw(dests, Payload::of(&raw), flags, user_data, None, || {
+                Held::Fixed(ranges.to_vec())
+            })
+        }
     }
 
     /// [`send`](Self::send) over borrowed memory, with nothing to keep it
@@ -479,9 +526,13 @@ impl Device {
     ) -> io::Result<usize> {
         let flags = send_flags(flags, false)?;
         let iov = as_iovecs(bufs);
-        self.send_raw(sock, Payload::of(iov), flags, dest, user_data, None, || {
-            Held::Nothing
-        })
+        // SAFETY: iovecs over `bufs`; past the call, this function's caller
+        // keeps them (its `# Safety`).
+        unsafe {
+            self.send_raw(sock, Payload::of(iov), flags, dest, user_data, None, || {
+                Held::Nothing
+            })
+        }
     }
 
     /// `EINVAL` unless `ranges` are ranges of one buffer registered with
@@ -503,8 +554,17 @@ impl Device {
 
     /// One `ZCSEND_IOC_SEND` of `payload` (iovecs, or ranges with
     /// `ZCSEND_SEND_FIXED` in `flags`), filed with `keep` on success.
+    ///
+    /// # Safety
+    ///
+    /// `payload` is an array of `struct iovec` (without `ZCSEND_SEND_FIXED`
+    /// in `flags`) or of `struct zcsend_range` (with it), and if the send is
+    /// accepted, the memory it describes stays allocated, mapped and
+    /// unmodified until the completion has been read (see
+    /// [`ioctl`](Self::ioctl)): held by what `keep` returns, by a scope
+    /// (`scope`) that waits for the completion, or by the caller.
     #[allow(clippy::too_many_arguments)]
-    fn send_raw(
+    unsafe fn send_raw(
         &self,
         sock: BorrowedFd<'_>,
         payload: Payload<'_>,
@@ -534,13 +594,24 @@ impl Device {
             },
             user_data: id,
         };
-        let n = self.ioctl(sys::ZCSEND_IOC_SEND, &mut req)?;
+        // SAFETY: a `struct zcsend_send` whose pointers stay valid for the
+        // call: `payload` borrows its array (of the kind `flags` says, per
+        // this function's contract) and `addr` holds the address. Past the
+        // call, this function's caller keeps the payload.
+        let n = unsafe { self.ioctl(sys::ZCSEND_IOC_SEND, &mut req) }?;
         self.track(id, user_data, scope, keep);
         Ok(n as usize)
     }
 
     /// One `ZCSEND_IOC_FANOUT`; `flags` as made by [`fanout_flags`].
-    fn fanout_raw(
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_raw`](Self::send_raw): `payload` matches `flags`, and
+    /// unless `flags` has `ZCSEND_FANOUT_STABLE` (the module copies the
+    /// payload during the call), its memory stays put until the completion
+    /// has been read.
+    unsafe fn fanout_raw(
         &self,
         dests: &[Dest<'_>],
         payload: Payload<'_>,
@@ -564,7 +635,11 @@ impl Device {
             resv: 0,
             user_data: id,
         };
-        self.ioctl(sys::ZCSEND_IOC_FANOUT, &mut req)?;
+        // SAFETY: a `struct zcsend_fanout` whose pointers stay valid for the
+        // call: `payload` borrows its array, `raw` (written back with the
+        // results) holds `nr` destinations and `_addrs` their addresses.
+        // Past the call, this function's caller keeps the payload.
+        unsafe { self.ioctl(sys::ZCSEND_IOC_FANOUT, &mut req) }?;
         self.track(id, user_data, scope, keep);
         Ok(raw.iter().map(|d| dest_result(d.result)).collect())
     }
@@ -1008,15 +1083,20 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ) -> io::Result<usize> {
         let flags = send_flags(flags, false)?;
         let iov = as_iovecs(bufs);
-        self.dev.send_raw(
-            sock,
-            Payload::of(iov),
-            flags,
-            dest,
-            user_data,
-            Some(self.id),
-            || Held::Nothing,
-        )
+        // SAFETY: iovecs over slices borrowed for `'scope`, which the
+        // caller cannot touch before `Device::scope` has seen this send's
+        // completion (filed under `self.id`) and returned.
+        unsafe {
+            self.dev.send_raw(
+                sock,
+                Payload::of(iov),
+                flags,
+                dest,
+                user_data,
+                Some(self.id),
+                || Held::Nothing,
+            )
+        }
     }
 
     /// [`Device::fanout`] over slices borrowed for `'scope`, like
@@ -1032,14 +1112,18 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ) -> io::Result<Vec<io::Result<usize>>> {
         let flags = fanout_flags(flags, stable, false)?;
         let iov = as_iovecs(bufs);
-        self.dev.fanout_raw(
-            dests,
-            Payload::of(iov),
-            flags,
-            user_data,
-            Some(self.id),
-            || Held::Nothing,
-        )
+        // SAFETY: as in `send`: borrowed for `'scope`, and `Device::scope`
+        // returns only after the completion.
+        unsafe {
+            self.dev.fanout_raw(
+                dests,
+                Payload::of(iov),
+                flags,
+                user_data,
+                Some(self.id),
+                || Held::Nothing,
+            )
+        }
     }
 
     /// The device, for its other methods.

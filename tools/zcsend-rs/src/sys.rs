@@ -61,6 +61,17 @@ mod ioc {
         assert!(size < 1 << arch::SIZEBITS);
         (dir << DIRSHIFT) | (ty << TYPESHIFT) | (nr << NRSHIFT) | ((size as u32) << SIZESHIFT)
     }
+
+    /// `_IOC_SIZE(req)`: the size of the argument `req` encodes.
+    pub const fn size(req: u32) -> usize {
+        ((req >> SIZESHIFT) & ((1 << arch::SIZEBITS) - 1)) as usize
+    }
+}
+
+/// `_IOC_SIZE(req)`: the size of the argument an ioctl number encodes (0
+/// for `_IO`).
+pub const fn ioc_size(req: u32) -> usize {
+    ioc::size(req)
 }
 
 use core::mem::size_of;
@@ -190,6 +201,21 @@ mod tests {
         assert_eq!(ZCSEND_IOC_UNREGISTER_BUFFERS, 0x0000_e505);
         assert_eq!(ZCSEND_IOC_SUBMIT, 0x4010_e506);
         assert_eq!(ZCSEND_IOC_FANOUT, 0x4028_e507);
+    }
+
+    #[test]
+    fn ioc_size_decodes_the_argument_size() {
+        assert_eq!(ioc_size(ZCSEND_IOC_VERSION), size_of::<__u32>());
+        assert_eq!(ioc_size(ZCSEND_IOC_SEND), size_of::<zcsend_send>());
+        assert_eq!(ioc_size(ZCSEND_IOC_SET_EVENTFD), size_of::<__s32>());
+        assert_eq!(ioc_size(ZCSEND_IOC_STATS), size_of::<zcsend_stats>());
+        assert_eq!(
+            ioc_size(ZCSEND_IOC_REGISTER_BUFFERS),
+            size_of::<zcsend_register>()
+        );
+        assert_eq!(ioc_size(ZCSEND_IOC_UNREGISTER_BUFFERS), 0);
+        assert_eq!(ioc_size(ZCSEND_IOC_SUBMIT), size_of::<zcsend_submit>());
+        assert_eq!(ioc_size(ZCSEND_IOC_FANOUT), size_of::<zcsend_fanout>());
     }
 
     #[test]

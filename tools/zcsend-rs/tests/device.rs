@@ -6,7 +6,10 @@
 //! `SKIP <test name>: <reason>`, which `scripts/static-checks.sh` (run with
 //! `--nocapture`) counts as skipped rather than passed. Where the module is
 //! loaded they run for real: build with `cargo test --no-run` (statically,
-//! see README.md) and run the `device-*` binary there.
+//! see README.md) and run the `device-*` binary there. `make check` runs
+//! them so in its guest (`selftests/zcsend/run_tests.sh`, program
+//! `zcsend_rs`, which reads the same SKIP lines). They need only loopback
+//! (127.0.0.1) sockets besides the device.
 
 use std::io::{IoSlice, Read};
 use std::net::{TcpListener, TcpStream, UdpSocket};
