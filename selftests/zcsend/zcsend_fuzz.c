@@ -2,17 +2,22 @@
 /*
  * zcsend fuzzer: a seeded, structured random sequence of calls on
  * /dev/zcsend. Every ioctl with every struct zcsend_send field good and bad;
- * unknown ioctl numbers and sizes; read(2)/readv(2) into good, short and bad
- * buffers; mmap, write and poll on the device; extra files opened and
- * closed; forked children; buffers remapped, reprotected, zapped and
- * truncated while sends may be in flight. Over loopback TCP (draining and
- * stalled pairs) and UDP (IPv4/IPv6, connected or not). Nothing blocks for
- * long: the files are O_NONBLOCK, sends to stalled sockets carry
- * MSG_DONTWAIT and SO_SNDTIMEO bounds the rest.
+ * fan-outs to random sets of the sockets (the same socket twice, bad fds,
+ * arrays that cannot be read or written back, ranges of registered
+ * buffers, STABLE copies); unknown ioctl numbers and sizes;
+ * read(2)/readv(2) into good, short and bad buffers; mmap, write and poll
+ * on the device; extra files opened and closed; forked children; buffers
+ * remapped, reprotected, zapped and truncated while sends may be in
+ * flight. Over loopback TCP (draining and stalled pairs) and UDP
+ * (IPv4/IPv6, connected or not). Nothing blocks for long: the files are
+ * O_NONBLOCK, sends to stalled sockets carry MSG_DONTWAIT and SO_SNDTIMEO
+ * bounds the rest.
  *
  * Any errno is fine from one call (histograms are printed as comments).
  * Asserted: each send accepted on a file still open completes exactly once,
- * with its user_data, byte count and valid flags; a failed send posts
+ * with its user_data, byte count and valid flags; a fan-out accepted posts
+ * exactly one record, flagged FANOUT (and STABLE when asked), whose bytes
+ * are the sum of the results it wrote back; a failed send or fan-out posts
  * nothing; children exit normally; the open files end idle. Then, as tests
  * of their own: the pin balance of /proc/vmstat returns to its value before
  * the run, a fresh file is idle, a known good send arrives and completes.
@@ -48,15 +53,23 @@
 #define MAXERR		160
 #define CHILD_OPS	8
 #define GOOD_SEED	0x5eed0005ULL
+#define DST_LEN		(ZCSEND_MAX_FANOUT * sizeof(struct zcsend_dest))
+#define NCELL		64	/* addresses of fan-out destinations */
+#define CELL		136	/* sizeof(struct sockaddr_storage) + 8 */
+#define CELLS_LEN	(3 * PG)
+#define NREG		4	/* op_register registers 1 to NREG buffers */
 
 enum {
 	H_VERSION, H_SEND, H_EVENTFD, H_STATS, H_UNKNOWN, H_READ, H_WRITE,
-	H_MMAP, H_SUBMIT, H_REGISTER, H_NR
+	H_MMAP, H_SUBMIT, H_REGISTER, H_FANOUT, H_NR
 };
 static const char *const hname[H_NR] = {
 	"VERSION", "SEND", "SET_EVENTFD", "STATS", "unknown-ioctl", "read",
-	"write", "mmap", "SUBMIT", "(UN)REGISTER",
+	"write", "mmap", "SUBMIT", "(UN)REGISTER", "FANOUT",
 };
+
+_Static_assert(sizeof(struct sockaddr_storage) + 7 <= CELL &&
+	       NCELL * CELL <= CELLS_LEN, "fan-out address cells");
 
 /* A send whose accepted byte count the submitter does not learn (SUBMIT). */
 #define BYTES_UNKNOWN	UINT32_MAX
@@ -64,10 +77,13 @@ static const char *const hname[H_NR] = {
 enum { S_FAILED = 1, S_PENDING, S_DONE };
 enum { M_ANON, M_ANON_RO, M_SHM, M_SHM_RO, M_SHM_PRIV, M_NONE, M_NR };
 
-/* A send, indexed by the counter its user_data encodes. */
+/*
+ * A send, indexed by the counter its user_data encodes; xfl: the flags its
+ * record must carry besides ZEROCOPY/COPIED/COPY_PATH (FANOUT, STABLE).
+ */
 struct sendrec {
 	uint32_t bytes, fid;
-	uint8_t st;
+	uint8_t st, xfl;
 };
 
 static struct {
@@ -77,13 +93,17 @@ static struct {
 	int zfd[NFILE];
 	uint32_t fid[NFILE], next_fid;
 	uint64_t ok[NFILE], pend[NFILE];
+	uint64_t reg[NFILE][NREG];	/* lengths of the buffers registered */
+	int nreg[NFILE];		/* ... on each file, as far as known */
 	struct zc_pair pr[NPAIR];
 	int misc[NMISC], nmisc, efd[2], memfd;
-	uint8_t *arena, *slot[NSLOT], *iova, *out, *addra, *ro;
+	int inet[NMISC], ninet;		/* the TCP/UDP sockets of misc[] */
+	uint8_t *arena, *slot[NSLOT], *iova, *out, *addra, *ro, *dsta, *cells;
 	struct sendrec *s;
 	uint64_t ns, cap, ud_inv;
 	uint64_t hist[H_NR][MAXERR];
 	uint64_t accepted, bytes, nzc, ncp, npath, mmap_ok, children;
+	uint64_t nfan, fan_ok, fan_err;
 	uint64_t stray, dup, badrec, badver, child_bad;
 	char msg[8][200];
 	int nmsg;
@@ -296,8 +316,12 @@ static uint64_t pick_iov(uint32_t *cnt)
 	return (uintptr_t)p;
 }
 
-/* A destination address, none, or a bad one; @pi: the pair sent on. */
-static uint64_t pick_addr(uint32_t *lenp, int pi)
+/*
+ * A destination address, none, or a bad one; @pi: the pair sent on. It is
+ * written to @cell (CELL bytes; fz.addra for single sends) or to the end of
+ * fz.addra (straddling its guard page).
+ */
+static uint64_t pick_addr(uint32_t *lenp, int pi, uint8_t *cell)
 {
 	static const uint32_t lens[8] = { 1, 4, 15, 27, 128, 129, 4096,
 					  UINT32_MAX };
@@ -312,7 +336,7 @@ static uint64_t pick_addr(uint32_t *lenp, int pi)
 		pi = 4 + rn(4);		/* not its own receiver */
 	if (r < (udp ? 10 : 40)) {
 		*lenp = 0;
-		return rn(10) ? 0 : rn(2) ? bad_ptr() : (uintptr_t)fz.addra;
+		return rn(10) ? 0 : rn(2) ? bad_ptr() : (uintptr_t)cell;
 	}
 	if (r < 75) {
 		ss = fz.pr[pi].dst;
@@ -340,7 +364,7 @@ static uint64_t pick_addr(uint32_t *lenp, int pi)
 		memcpy(fz.addra + PG - len, &ss, len);
 		return (uintptr_t)fz.addra + PG - len;
 	}
-	p = fz.addra + (r == 2 ? 1 + rn(7) : 0);
+	p = cell + (r == 2 ? 1 + rn(7) : 0);
 	memcpy(p, &ss, sizeof(ss));
 	return (uintptr_t)p;
 }
@@ -386,7 +410,8 @@ static void got(int slot, const void *p, size_t n)
 		if ((s->bytes != BYTES_UNKNOWN && r->bytes != s->bytes) ||
 		    r->result || !one ||
 		    one == ZC_FLAGS_ONE_OF ||
-		    (fl & ~(ZC_FLAGS_ONE_OF | ZCSEND_COMPL_COPY_PATH)) ||
+		    (fl & ~(ZC_FLAGS_ONE_OF | ZCSEND_COMPL_COPY_PATH | s->xfl)) ||
+		    (fl & s->xfl) != s->xfl ||
 		    (fl & ZCSEND_COMPL_COPY_PATH && fl & ZCSEND_COMPL_ZEROCOPY))
 			violation(&fz.badrec, "send #%" PRIu64 ": bytes %llu (ioctl said %u), flags %#x, result %d",
 				  i, (unsigned long long)r->bytes, s->bytes,
@@ -410,7 +435,7 @@ static void op_send(void)
 	s.fd = pick_fd(&pi);
 	s.flags = pick_flags(pi < 0 || STALLED(pi));
 	s.iov = pick_iov(&s.iovcnt);
-	s.addr = pick_addr(&s.addrlen, pi);
+	s.addr = pick_addr(&s.addrlen, pi, fz.addra);
 	idx = fz.ns++;
 	s.user_data = ud_of(idx);
 	r = fz.clean ? 3 : rn(60);
@@ -462,7 +487,7 @@ static void op_submit(void)
 		s[i].fd = pick_fd(&pi);
 		s[i].flags = pick_flags(pi < 0 || STALLED(pi));
 		s[i].iov = pick_iov(&s[i].iovcnt);
-		s[i].addr = pick_addr(&s[i].addrlen, pi);
+		s[i].addr = pick_addr(&s[i].addrlen, pi, fz.addra);
 		s[i].user_data = ud_of(fz.ns);
 		fz.s[fz.ns++].st = S_FAILED;
 	}
@@ -495,14 +520,16 @@ static void op_submit(void)
  */
 static void op_register(void)
 {
-	struct zcsend_buffer bb[4];
+	struct zcsend_buffer bb[NREG];
 	struct zcsend_register rg;
-	int slot = pick_slot(), n = 1 + rn(4), i;
+	int slot = pick_slot(), n = 1 + rn(NREG), i;
 	long ret;
 
 	if (rn(3) == 0) {
 		ret = ioctl(fz.zfd[slot], ZCSEND_IOC_UNREGISTER_BUFFERS);
 		hist(H_REGISTER, ret);
+		if (!ret)
+			fz.nreg[slot] = 0;
 		return;
 	}
 	for (i = 0; i < n; i++) {
@@ -519,6 +546,235 @@ static void op_register(void)
 	ret = ioctl(fz.zfd[slot], ZCSEND_IOC_REGISTER_BUFFERS,
 		    rn(40) ? (void *)&rg : (void *)(uintptr_t)bad_ptr());
 	hist(H_REGISTER, ret);
+	if (ret < 0)
+		return;
+	fz.nreg[slot] = n;	/* for op_fanout's ranges */
+	for (i = 0; i < n; i++)
+		fz.reg[slot][i] = bb[i].len;
+}
+
+/*
+ * ZCSEND_SEND_FIXED ranges of one buffer registered on file @slot (the
+ * lengths op_register saw accepted), or of a buffer that may not exist;
+ * written to fz.iova, or a bad pointer. *cnt is what the fan-out claims.
+ */
+static uint64_t pick_ranges(int slot, uint32_t *cnt)
+{
+	const size_t sz = sizeof(struct zcsend_range), max = IOV_LEN / sz;
+	int nb = fz.nreg[slot], r = fz.clean ? 3 + rn(94) : rn(100);
+	uint32_t bi = nb ? rn(nb) : rn(NREG);
+	uint64_t blen = nb ? fz.reg[slot][bi] : 1 + rn(SLOT_LEN), room;
+	size_t budget = 1 + rn(64 << 10), n, i, left;
+	struct zcsend_range g;
+	uint8_t *p = fz.iova;
+
+	blen = blen ? blen : 1;
+	*cnt = r < 3 ? 0 : r < 70 ? 1 + rn(4) : r < 90 ? 5 + rn(28) :
+	       r < 97 ? 33 + rn(max - 33) : rn(3) ? 1024 + rn(2) : rnd();
+	n = *cnt < max ? *cnt : max;
+	r = fz.clean ? 4 : rn(40);
+	if (r == 0)
+		return bad_ptr();
+	if (r == 1)
+		return (uintptr_t)fz.ro;	/* zeroes: empty ranges */
+	if (r == 2 && n)	/* the last range straddles the guard page */
+		p = fz.iova + IOV_LEN - n * sz + 8;
+	else if (r == 3)
+		p = fz.iova + 1 + rn(7);
+	for (i = 0; i < n; i++) {
+		g = (struct zcsend_range){ bi, 0, rn(blen), 0 };
+		room = blen - g.offset;
+		g.len = 1 + rn(budget < room ? budget : room);
+		budget = budget > g.len ? budget - g.len : 1;
+		r = fz.clean ? 100 : rn(100);
+		if (r < 2)		/* another buffer, or none */
+			g.buf_index = rn(2) ? bi + 1 : rnd();
+		else if (r < 4)
+			g.reserved = 1U << rn(32);
+		else if (r < 6)		/* at or past the end */
+			g.offset = rn(2) ? blen : rnd();
+		else if (r < 9)		/* one past the end, empty, wrapping */
+			g.len = r == 6 ? room + 1 : r == 7 ? 0 :
+				UINT64_MAX - g.offset + 1 + rn(8);
+		left = fz.iova + IOV_LEN - (p + i * sz);
+		memcpy(p + i * sz, &g, left < sz ? left : sz);
+	}
+	return (uintptr_t)p;
+}
+
+/*
+ * A fan-out destination not yet named in this call (*used, by position):
+ * mostly the sender of a pair, sometimes its receiver or a TCP/UDP socket
+ * of fz.misc; once those run out, one named already (EINVAL) or a closed
+ * one (EBADF). *pi: the pair, or -1.
+ */
+static int pick_dest(uint32_t *used, int *pi)
+{
+	int k, j = 0, r, fd = -1;
+
+	for (k = 0; k < 32; k++) {
+		r = rn(40);
+		if (r < 34)
+			j = rn(NPAIR);
+		else if (r < 38 || !fz.ninet)
+			j = NPAIR + rn(NPAIR);
+		else
+			j = 2 * NPAIR + rn(fz.ninet);
+		fd = j < NPAIR ? fz.pr[j].tx : j < 2 * NPAIR ?
+		     fz.pr[j - NPAIR].rx : fz.misc[fz.inet[j - 2 * NPAIR]];
+		if (fd >= 0 && !(*used & 1U << j))
+			break;
+	}
+	*used |= 1U << j;
+	*pi = j < 2 * NPAIR ? j % NPAIR : -1;
+	return fd;
+}
+
+/*
+ * ZCSEND_IOC_FANOUT of one payload (iovecs, ranges of a registered buffer,
+ * or a STABLE copy) to 1..16 sockets, rarely up to 64 or ZCSEND_MAX_FANOUT
+ * (more than there are distinct sockets: EINVAL), or a bad request: nr 0
+ * or over the limit, a socket twice (the same fd or a dup of it), bad,
+ * closed or non-socket fds, FIXED|STABLE, resv, an array or argument that
+ * cannot be read, results that cannot be written back. Accepted, it owes
+ * exactly one record: FANOUT (and STABLE), bytes the sum of the results >= 0
+ * written back, of which there are as many as the ioctl returned.
+ */
+static void op_fanout(void)
+{
+	static struct zcsend_dest dv[ZCSEND_MAX_FANOUT];
+	const size_t dsz = sizeof(dv[0]);
+	struct zcsend_fanout f = { 0 }, *a = &f;
+	int slot = pick_slot(), pi, r, where, i, dupfd = -1;
+	uint32_t used = 0, pairs = 0, nr, n, nok = 0, bad = 0;
+	bool good = rn(100) < 60, stall = false;
+	struct zcsend_dest e;
+	uint8_t *p = fz.dsta;
+	uint64_t idx, sum = 0;
+	size_t len, room;
+	long ret;
+
+	if (fz.ns >= fz.cap)
+		return;
+	r = rn(100);
+	nr = r < 70 ? 1 + rn(4) : r < 93 ? 5 + rn(12) : r < 99 ? 17 + rn(48) :
+	     65 + rn(ZCSEND_MAX_FANOUT - 64);
+	if (!good && !rn(8))
+		nr = rn(2) ? 0 : rn(2) ? ZCSEND_MAX_FANOUT + 1 + rn(1000) :
+		     rn(2) ? UINT32_MAX : 1U << 31;
+	n = nr <= ZCSEND_MAX_FANOUT ? nr : rn(9);
+	for (i = 0; i < n; i++) {
+		fz.clean = good || rn(100) < 85;
+		dv[i].fd = fz.clean ? pick_dest(&used, &pi) : pick_fd(&pi);
+		dv[i].addr = pick_addr(&dv[i].addrlen, pi,
+				       fz.cells + i % NCELL * CELL);
+		dv[i].result = INT64_MIN;	/* not written back */
+		stall |= pi < 0 || STALLED(pi);
+		if (pi >= 0)
+			pairs |= 1U << pi;
+	}
+	if (n >= 2 && !rn(good ? 30 : 6)) {	/* a socket named twice */
+		i = 1 + rn(n - 1);
+		r = rn(i);
+		dupfd = rn(2) ? fcntl(dv[r].fd, F_DUPFD_CLOEXEC, 0) : -1;
+		dv[i].fd = dupfd >= 0 ? dupfd : dv[r].fd;
+	}
+
+	fz.clean = good || rn(100) < 70;
+	f.flags = pick_flags(stall);
+	r = rn(100);
+	if (r < 25)
+		f.flags |= ZCSEND_FANOUT_STABLE;
+	else if (r < 45)
+		f.flags |= ZCSEND_SEND_FIXED;
+	else if (r < 49 && !good)
+		f.flags |= ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED;
+	fz.clean = good || rn(100) < 70;
+	if (f.flags & ZCSEND_SEND_FIXED && (good || rn(5)))
+		f.iov = pick_ranges(slot, &f.iovcnt);
+	else
+		f.iov = pick_iov(&f.iovcnt);
+	f.nr = nr;
+	if (!good && !rn(12))
+		f.resv = 1U << rn(32);
+
+	/* The array: in fz.dsta, or where it cannot be read or written. */
+	len = (size_t)n * dsz;
+	where = good ? 9 : rn(40);
+	if (where == 0) {
+		f.dests = bad_ptr();
+	} else if (where == 1) {
+		f.dests = (uintptr_t)fz.ro;	/* zeroes (fd 0), read-only */
+	} else {
+		if (where == 2 && n)	/* the last one straddles the guard */
+			p = fz.dsta + DST_LEN - len + 1 + rn(dsz - 1);
+		else if (where == 3)
+			p = fz.dsta + 1 + rn(7);
+		room = fz.dsta + DST_LEN - p;
+		memcpy(p, dv, len < room ? len : room);
+		f.dests = (uintptr_t)p;
+	}
+	if (where == 4 && n) {	/* readable, results not writable */
+		room = rn(2) ? 0 : (len - 1) / PG * PG;
+		mprotect(fz.dsta + room, DST_LEN - room, PROT_READ);
+	}
+
+	idx = fz.ns++;
+	f.user_data = ud_of(idx);
+	r = good ? 3 : rn(40);
+	if (r == 0) {
+		a = (void *)(uintptr_t)bad_ptr();
+	} else if (r < 3) {	/* straddling the guard page, or misaligned */
+		r = r == 1 ? 1 + rn(sizeof(f) - 1) : sizeof(f);
+		a = (void *)(fz.out + (r < sizeof(f) ? OUT_LEN - r : 1 + rn(7)));
+		memcpy(a, &f, r);
+	}
+	ret = ioctl(fz.zfd[slot], ZCSEND_IOC_FANOUT, a);
+	hist(H_FANOUT, ret);
+	if (where == 4 && n)
+		mprotect(fz.dsta, DST_LEN, PROT_READ | PROT_WRITE);
+	if (dupfd >= 0)
+		close(dupfd);
+	fz.s[idx].st = S_FAILED;
+	if (ret >= 0) {
+		fz.s[idx] = (struct sendrec){
+			BYTES_UNKNOWN, fz.fid[slot], S_PENDING,
+			ZCSEND_COMPL_FANOUT | (f.flags & ZCSEND_FANOUT_STABLE ?
+					       ZCSEND_COMPL_STABLE : 0)
+		};
+		fz.pend[slot]++;
+		fz.ok[slot]++;
+		fz.accepted++;
+		fz.nfan++;
+	}
+	if (ret >= 0 && (where < 3 || where == 4 || ret > nr ||
+			 p + len > fz.dsta + DST_LEN ||
+			 (a != &f && !in_out(a, sizeof(f))))) {
+		violation(&fz.stray, "fan-out #%" PRIu64 " to %u accepted (%ld) from argument %p, array %#llx",
+			  idx, nr, ret, (void *)a, (unsigned long long)f.dests);
+	} else if (ret >= 0) {
+		/* The array comes back as it was, with every result. */
+		for (i = 0; i < n; i++) {
+			memcpy(&e, p + i * dsz, dsz);
+			bad += e.fd != dv[i].fd || e.addrlen != dv[i].addrlen ||
+			       e.addr != dv[i].addr || e.result < -4095;
+			nok += e.result >= 0;
+			sum += e.result >= 0 ? e.result : 0;
+		}
+		if (bad || nok != ret)
+			violation(&fz.badrec, "fan-out #%" PRIu64 " returned %ld; of %u results %u are >= 0, %u are wrong",
+				  idx, ret, n, nok, bad);
+		fz.s[idx].bytes = sum < BYTES_UNKNOWN ? sum : BYTES_UNKNOWN;
+		fz.bytes += sum;
+		fz.fan_ok += nok;
+		fz.fan_err += n - nok;
+	}
+	for (i = 0; i < NPAIR; i++) {
+		if (pairs & 1U << i && !STALLED(i)) {
+			drain_fd(fz.pr[i].rx, 4);
+			drain_fd(fz.pr[i].tx, 4);
+		}
+	}
 }
 
 /* read(2) or readv(2) into good, short, partly or wholly bad buffers. */
@@ -702,10 +958,12 @@ static void op_dev(void)
 	if (r < 2 && fz.zfd[i] >= 0) {
 		close(fz.zfd[i]);	/* its records are dropped */
 		fz.zfd[i] = -1;
+		fz.nreg[i] = 0;
 	} else if (r < 2) {
 		fz.zfd[i] = zc_open();
 		fz.fid[i] = ++fz.next_fid;
 		fz.ok[i] = fz.pend[i] = 0;
+		fz.nreg[i] = 0;
 	} else if (r < 4) {
 		p = mmap(NULL, len, prot[rn(4)], rn(2) ? MAP_SHARED :
 			 MAP_PRIVATE, zfd, rn(4) * PG);
@@ -785,6 +1043,7 @@ static void op_fork(void)
 			if (fz.zfd[i] >= 0)
 				close(fz.zfd[i]);
 			fz.zfd[i] = -1;
+			fz.nreg[i] = 0;
 		}
 		fz.zfd[0] = zc_open();
 		fz.fid[0] = ++fz.next_fid;
@@ -816,9 +1075,14 @@ static void fuzz_op(void)
 		{ 525, op_send }, { 150, op_read }, { 80, op_out },
 		{ 40, op_eventfd }, { 50, op_unknown }, { 40, op_mem },
 		{ 60, op_dev }, { 50, op_pair }, { 1, op_fork },
-		{ 30, op_submit }, { 20, op_register },
+		{ 30, op_submit }, { 20, op_register }, { 30, op_fanout },
 	};
-	int r = rn(1046), k = 0;
+	int r = 0, k = 0;
+
+	for (k = 0; k < ARRAY_SIZE(ops); k++)
+		r += ops[k].w;
+	r = rn(r);
+	k = 0;
 
 	while (r >= ops[k].w)
 		r -= ops[k++].w;
@@ -842,6 +1106,23 @@ static void add_misc(int fd)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	fz.misc[fz.nmisc++] = fd;
+}
+
+/* Whether @fd is a TCP or UDP socket over IPv4 or IPv6. */
+static bool inet_sock(int fd)
+{
+	static const int opt[3] = { SO_DOMAIN, SO_TYPE, SO_PROTOCOL };
+	int v[3], i;
+	socklen_t l;
+
+	for (i = 0; i < 3; i++) {
+		l = sizeof(v[i]);
+		if (getsockopt(fd, SOL_SOCKET, opt[i], &v[i], &l))
+			return false;
+	}
+	return (v[0] == AF_INET || v[0] == AF_INET6) &&
+	       ((v[1] == SOCK_STREAM && v[2] == IPPROTO_TCP) ||
+		(v[1] == SOCK_DGRAM && v[2] == IPPROTO_UDP));
 }
 
 static void fz_setup(struct __test_metadata *_metadata, uint64_t calls)
@@ -870,11 +1151,13 @@ static void fz_setup(struct __test_metadata *_metadata, uint64_t calls)
 	fz.out = map_guarded(OUT_LEN, PROT_READ | PROT_WRITE);
 	fz.addra = map_guarded(PG, PROT_READ | PROT_WRITE);
 	fz.ro = map_guarded(PG, PROT_READ);
+	fz.dsta = map_guarded(DST_LEN, PROT_READ | PROT_WRITE);
+	fz.cells = map_guarded(CELLS_LEN, PROT_READ | PROT_WRITE);
 	/* The slots, each followed by a guard page that stays PROT_NONE. */
 	fz.arena = mmap(NULL, NSLOT * (SLOT_LEN + PG), PROT_NONE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_TRUE(fz.iova && fz.out && fz.addra && fz.ro &&
-		    fz.arena != MAP_FAILED);
+	ASSERT_TRUE(fz.iova && fz.out && fz.addra && fz.ro && fz.dsta &&
+		    fz.cells && fz.arena != MAP_FAILED);
 	fz.memfd = memfd_create("zcsend-fuzz", MFD_CLOEXEC);
 	pat = zc_map_pattern(SLOT_LEN, GOOD_SEED);
 	ASSERT_NE(NULL, pat);
@@ -909,6 +1192,9 @@ static void fz_setup(struct __test_metadata *_metadata, uint64_t calls)
 				     kinds[i][2]));
 	if (fd >= 0 && !bind(fd, (void *)&ss, len))
 		listen(fd, 1);
+	for (i = 0; i < fz.nmisc; i++)
+		if (inet_sock(fz.misc[i]))
+			fz.inet[fz.ninet++] = i;
 }
 
 static uint64_t open_pending(void)
@@ -942,6 +1228,7 @@ static void close_sockets(void)
 	for (i = 0; i < fz.nmisc; i++)
 		close(fz.misc[i]);
 	fz.nmisc = 0;
+	fz.ninet = 0;
 }
 
 /*
@@ -1004,6 +1291,8 @@ static void print_summary(void)
 	ksft_print_msg("sends: %" PRIu64 " made, %" PRIu64 " accepted, %" PRIu64 " bytes; records: %" PRIu64 " zerocopy, %" PRIu64 " copied (%" PRIu64 " copy path); %" PRIu64 " forks; %" PRIu64 " device mmaps succeeded\n",
 		       fz.ns, fz.accepted, fz.bytes, fz.nzc, fz.ncp, fz.npath,
 		       fz.children, fz.mmap_ok);
+	ksft_print_msg("fan-outs: %" PRIu64 " accepted; their destinations: %" PRIu64 " sent, %" PRIu64 " failed\n",
+		       fz.nfan, fz.fan_ok, fz.fan_err);
 }
 
 FIXTURE(fuzz) {
