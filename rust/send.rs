@@ -9,7 +9,10 @@
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::ArcBorrow;
-use kernel::transmute::AsBytes;
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
 use kernel::uaccess::{
     UserPtr,
     UserSlice, //
@@ -476,27 +479,34 @@ fn send_fixed(
 /// Descriptors of a batch read with one copy and kept on the stack.
 const INLINE_BATCH: usize = 16;
 
-/// Handles `ZCSEND_IOC_SUBMIT`: `nr` sends from the user array at `ptr`, in
-/// order. Returns how many were submitted: the first one's error if it
-/// fails, else the count before the first failure (as `sendmmsg`).
+/// Handles `ZCSEND_IOC_SUBMIT`: `nr` descriptors from the user array at
+/// `ptr` (read with one copy), each handed to `one` in order. Returns how
+/// many were submitted: the first one's error if it fails, else the count
+/// before the first failure (as `sendmmsg`).
+pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
+    ptr: u64,
+    nr: usize,
+    mut one: impl FnMut(&T) -> Result<usize>,
+) -> Result<usize> {
+    let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let mut descs = SmallBuf::<T, INLINE_BATCH>::new(nr)?;
+    UserSlice::new(UserPtr::from_addr(uptr), nr * core::mem::size_of::<T>())
+        .reader()
+        .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut descs))?;
+    for (i, d) in descs.iter().enumerate() {
+        if let Err(e) = one(d) {
+            return if i == 0 { Err(e) } else { Ok(i) };
+        }
+    }
+    Ok(nr)
+}
+
+/// Handles `ZCSEND_IOC_SUBMIT` of sends (see [`submit_each`]).
 pub(crate) fn submit(
     ctx: ArcBorrow<'_, Context>,
     ptr: u64,
     nr: usize,
     copy_threshold: usize,
 ) -> Result<usize> {
-    let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
-    let mut sends = SmallBuf::<ZcsendSend, INLINE_BATCH>::new(nr)?;
-    UserSlice::new(
-        UserPtr::from_addr(uptr),
-        nr * core::mem::size_of::<ZcsendSend>(),
-    )
-    .reader()
-    .read_slice(<[ZcsendSend] as AsBytes>::as_bytes_mut(&mut sends))?;
-    for (i, s) in sends.iter().enumerate() {
-        if let Err(e) = send(ctx, s, copy_threshold) {
-            return if i == 0 { Err(e) } else { Ok(i) };
-        }
-    }
-    Ok(nr)
+    submit_each::<ZcsendSend>(ptr, nr, |s| send(ctx, s, copy_threshold))
 }

@@ -159,6 +159,8 @@ unsafe impl AsBytes for ZcsendSend {}
 unsafe impl FromBytes for ZcsendSubmit {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for ZcsendFanout {}
+// SAFETY: as above (4 + 4 + 8 + 8 + 4 + 4 + 8 bytes).
+unsafe impl AsBytes for ZcsendFanout {}
 // SAFETY: plain integers (4 + 4 + 8 + 8 bytes); every bit pattern is valid
 // and there is no padding.
 unsafe impl FromBytes for ZcsendDest {}
@@ -269,6 +271,8 @@ pub(crate) const ZCSEND_WAKEUP_ARMED: u32 = 1 << 1;
 
 pub(crate) const ZCSEND_FANOUT_STABLE: u32 = 1 << 30;
 pub(crate) const ZCSEND_MAX_FANOUT: u32 = 1024;
+/// `zcsend_submit.flags`: the array holds `struct zcsend_fanout`s.
+pub(crate) const ZCSEND_SUBMIT_FANOUT: u32 = 1 << 0;
 
 pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
 pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;

@@ -214,10 +214,20 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendSubmit = UserSlice::new(user, core::mem::size_of::<ZcsendSubmit>())
                     .reader()
                     .read()?;
-                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_BATCH {
+                if req.flags & !ZCSEND_SUBMIT_FANOUT != 0
+                    || req.nr == 0
+                    || req.nr > ZCSEND_MAX_BATCH
+                {
                     return Err(EINVAL);
                 }
-                let n = send::submit(ctx, req.sends, req.nr as usize, copy_threshold())?;
+                let (nr, thr) = (req.nr as usize, copy_threshold());
+                let n = if req.flags & ZCSEND_SUBMIT_FANOUT != 0 {
+                    send::submit_each::<ZcsendFanout>(req.sends, nr, |f| {
+                        fanout::fanout(ctx, f, thr)
+                    })?
+                } else {
+                    send::submit(ctx, req.sends, nr, thr)?
+                };
                 Ok(n as isize)
             }
             ZCSEND_IOC_FANOUT => {

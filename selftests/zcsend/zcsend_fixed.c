@@ -418,7 +418,7 @@ TEST_F(fixed, submit_batches)
 	ASSERT_EQ(0, reg(self->zfd, &b, 1, 0));
 	EXPECT_EQ(-EINVAL, submit(self->zfd, s, 0, 0));
 	EXPECT_EQ(-EINVAL, submit(self->zfd, s, ZCSEND_MAX_BATCH + 1, 0));
-	EXPECT_EQ(-EINVAL, submit(self->zfd, s, 1, 1));
+	EXPECT_EQ(-EINVAL, submit(self->zfd, s, 1, 2));
 	EXPECT_EQ(-EFAULT, submit(self->zfd, (void *)8, 1, 0));
 	s[0] = (struct zcsend_send){ .fd = -1, .iov = (uintptr_t)iov, .iovcnt = 1 };
 	EXPECT_EQ(-EBADF, submit(self->zfd, s, 1, 0));

@@ -493,7 +493,7 @@ static void op_submit(void)
 	}
 	b = (struct zcsend_submit){ (uintptr_t)s, k, 0 };
 	if (!rn(30))
-		b.flags = 1U << rn(32);
+		b.flags = 2U << rn(31);	/* bit 0 is SUBMIT_FANOUT */
 	if (!rn(30))
 		b.nr = rn(2) ? 0 : ZCSEND_MAX_BATCH + 1 + rn(1000);
 	if (!rn(40))

@@ -93,9 +93,10 @@ struct zcsend_register {
 
 /**
  * struct zcsend_submit - argument of ZCSEND_IOC_SUBMIT
- * @sends: user pointer to @nr struct zcsend_send (plain or ZCSEND_SEND_FIXED)
+ * @sends: user pointer to @nr struct zcsend_send (plain or ZCSEND_SEND_FIXED),
+ *         or with ZCSEND_SUBMIT_FANOUT to @nr struct zcsend_fanout
  * @nr:    1 to ZCSEND_MAX_BATCH
- * @flags: must be 0
+ * @flags: 0 or ZCSEND_SUBMIT_FANOUT
  */
 struct zcsend_submit {
 	__u64 sends;
@@ -104,6 +105,14 @@ struct zcsend_submit {
 };
 
 #define ZCSEND_MAX_BATCH	256
+
+/*
+ * ZCSEND_SUBMIT_FANOUT in zcsend_submit.flags: @sends holds fan-outs, each
+ * handled as ZCSEND_IOC_FANOUT would (its results written to its own dests
+ * array, one record each), in order, with SUBMIT's return convention: many
+ * payloads to many sockets in one system call.
+ */
+#define ZCSEND_SUBMIT_FANOUT	(1U << 0)
 
 /**
  * struct zcsend_dest - one destination of ZCSEND_IOC_FANOUT
