@@ -40,12 +40,13 @@
  *                          it into a pipe per destination and splice() that
  *                          to the socket; the last destination gets the
  *                          source pipe itself (N-1 tee(), N splice())
- *   zcsend_fanout          one ZCSEND_IOC_FANOUT per payload, the payload a
+ *   zcsend_fanout          fan-outs batched with ZCSEND_SUBMIT_FANOUT as the
+ *                          io_uring method batches its SQEs, the payload a
  *                          ZCSEND_SEND_FIXED range of the registered buffer
  *                          (the cheap path: nothing pinned per payload); one
- *                          record per payload, read() every 32 payloads
- *   zcsend_fanout_stable   ZCSEND_IOC_FANOUT with ZCSEND_FANOUT_STABLE, a
- *                          plain iovec (the module copies it once)
+ *                          record per payload, read from the mmap'ed ring
+ *   zcsend_fanout_stable   the same with ZCSEND_FANOUT_STABLE, a plain iovec
+ *                          (the module copies it once)
  * At most inflight_cap() payloads (buffer slots) are in flight, as sends
  * are for the single-socket methods; io_uring also at most FANOUT_SENDS
  * sends (its CQ). Bytes are counted once per destination.
@@ -1557,67 +1558,104 @@ static void run_fo_tee(struct fan *f, size_t size, uint64_t payloads, struct res
 }
 
 /*
- * One ZCSEND_IOC_FANOUT per payload: from the registered buffer
- * (ZCSEND_SEND_FIXED, nothing pinned per payload) or, @stable, a plain iovec
- * the module copies once (ZCSEND_FANOUT_STABLE). One record per payload,
- * read() every DRAIN_EVERY payloads and at cap payloads in flight, as
- * run_zcsend() does per send.
+ * Fan-outs from the registered buffer (ZCSEND_SEND_FIXED, nothing pinned per
+ * payload) or, @stable, a plain iovec the module copies once
+ * (ZCSEND_FANOUT_STABLE). As many whole payloads per system call as the caps
+ * allow, as run_fo_uring() submits them: ZCSEND_IOC_SUBMIT with
+ * ZCSEND_SUBMIT_FANOUT, at most ZCSEND_MAX_BATCH payloads, the in-flight cap
+ * and FANOUT_SENDS sends. One record per payload, read from the mmap'ed
+ * ring (read() when it cannot be mapped), as run_zcsend_batch() does.
  */
 static void run_fo_zcsend(struct fan *f, size_t size, uint64_t payloads, bool stable,
 			  struct res *r)
 {
-	int cap = inflight_cap(size), i;
+	static struct zcsend_fanout fo[ZCSEND_MAX_BATCH];
+	static struct zcsend_range rg[ZCSEND_MAX_BATCH];
+	static struct iovec iov[ZCSEND_MAX_BATCH];
+	uint64_t cap = inflight_cap(size), n = f->n, per = FANOUT_SENDS / n;
+	struct zcsend_dest *dd;
+	uint64_t queued = 0, k;
 	double end;
-	uint64_t k;
+	int i;
 
-	for (k = 0; k < payloads; k++) {
-		struct iovec iov = { g.buf + slot(k, size), size };
-		struct zcsend_range rg = { 0, 0, slot(k, size), size };
-		struct zcsend_fanout fo = {
-			.flags = MSG_NOSIGNAL | (stable ? ZCSEND_FANOUT_STABLE : ZCSEND_SEND_FIXED),
-			.iovcnt = 1,
-			.iov = stable ? (uintptr_t)&iov : (uintptr_t)&rg,
-			.dests = (uintptr_t)f->dest,
-			.nr = f->n,
-			.user_data = k,
-		};
-		long n;
+	if (per < 1)
+		per = 1;
+	if (per > ZCSEND_MAX_BATCH)
+		per = ZCSEND_MAX_BATCH;
+	dd = calloc(per * n, sizeof(*dd));
+	if (!dd)
+		die("out of memory");
+	while (queued < payloads) {
+		uint64_t room = cap - (r->calls - r->compl), np;
+		struct zcsend_submit sub;
+		long ret;
 
-		r->syscalls++;
-		n = ioctl(g.zfd, ZCSEND_IOC_FANOUT, &fo);
-		if (n < 0) {
-			if (errno == EINTR) {
-				k--;
-				continue;
-			}
-			if ((errno == ENOBUFS || errno == ENOMEM || errno == EAGAIN ||
-			     errno == EBUSY) && r->compl < r->calls) {
-				zc_drain(r, r->compl + 1, 10);
-				k--;
-				continue;
-			}
-			die("ZCSEND_IOC_FANOUT%s: %s%s", stable ? " (stable)" : "",
-			    strerror(errno), r->compl < r->calls ? "" : " (nothing in flight)");
+		np = payloads - queued;
+		if (np > room)
+			np = room;
+		if (np > per)
+			np = per;
+		for (k = 0; k < np; k++) {
+			uint64_t p = queued + k;
+
+			iov[k] = (struct iovec){ g.buf + slot(p, size), size };
+			rg[k] = (struct zcsend_range){ 0, 0, slot(p, size), size };
+			memcpy(&dd[k * n], f->dest, n * sizeof(*dd));
+			fo[k] = (struct zcsend_fanout){
+				.flags = MSG_NOSIGNAL |
+					 (stable ? ZCSEND_FANOUT_STABLE : ZCSEND_SEND_FIXED),
+				.iovcnt = 1,
+				.iov = stable ? (uintptr_t)&iov[k] : (uintptr_t)&rg[k],
+				.dests = (uintptr_t)&dd[k * n],
+				.nr = n,
+				.user_data = p,
+			};
 		}
-		for (i = 0; i < f->n; i++) {
-			if (f->dest[i].result < 0)
-				die("ZCSEND_IOC_FANOUT%s: destination %d: %s",
-				    stable ? " (stable)" : "", i,
-				    strerror((int)-f->dest[i].result));
-			r->bytes += f->dest[i].result;
+		ret = 0;
+		if (np) {
+			sub = (struct zcsend_submit){ (uintptr_t)fo, np, ZCSEND_SUBMIT_FANOUT };
+			r->syscalls++;
+			ret = ioctl(g.zfd, ZCSEND_IOC_SUBMIT, &sub);
+			if (ret < 0) {
+				if (errno != EINTR && !((errno == ENOBUFS || errno == ENOMEM ||
+							 errno == EAGAIN || errno == EBUSY) &&
+							r->compl < r->calls))
+					die("ZCSEND_IOC_SUBMIT of fan-outs%s: %s%s",
+					    stable ? " (stable)" : "", strerror(errno),
+					    r->compl < r->calls ? "" : " (nothing in flight)");
+				ret = 0;
+			}
 		}
-		if (n != f->n)
-			die("ZCSEND_IOC_FANOUT returned %ld of %d destinations", n, f->n);
-		r->sends += f->n;
-		r->calls++;
-		if (r->calls % DRAIN_EVERY == 0)
-			zc_drain(r, r->calls, 0);
-		if (r->calls - r->compl >= (uint64_t)cap)
-			zc_drain(r, r->calls - cap / 2, 100);
+		for (k = 0; k < (uint64_t)ret; k++) {
+			for (i = 0; i < f->n; i++) {
+				int64_t res = dd[k * n + i].result;
+
+				if (res < 0)
+					die("zcsend fan-out%s: destination %d: %s",
+					    stable ? " (stable)" : "", i, strerror((int)-res));
+				r->bytes += res;
+			}
+			r->sends += n;
+			r->calls++;
+		}
+		queued += ret;
+		if (g.zc_ring_ok) {
+			zc_ring_drain(r, r->calls >= cap ? r->calls - cap / 2 : 0,
+				      r->calls - r->compl >= cap ? 100 : 0);
+			zc_ring_drain(r, r->calls, 0);
+		} else {
+			zc_drain(r, r->calls - r->compl >= cap ? r->calls - cap / 2 : 0,
+				 r->calls - r->compl >= cap ? 100 : 0);
+		}
 	}
 	end = now() + WAIT_S;
-	while (r->compl < r->calls && now() < end)
-		zc_drain(r, r->calls, 100);
+	while (r->compl < r->calls && now() < end) {
+		if (g.zc_ring_ok)
+			zc_ring_drain(r, r->calls, 100);
+		else
+			zc_drain(r, r->calls, 100);
+	}
+	free(dd);
 	if (r->compl < r->calls)
 		die("zcsend fan-out: %" PRIu64 " of %" PRIu64 " completions after %.0f s",
 		    r->compl, r->calls, WAIT_S);
