@@ -1729,12 +1729,14 @@ static void run_fanout_cell(enum method m, size_t size, size_t sendsz, int n, in
 
 	g0 = guest_cpu();
 	u0 = thread_rusage();
+	profile_switch(true);
 	c0 = thread_cpu();
 	t0 = now();
 	run_fanout_method(m, &f, sendsz, payloads, &r);
 	fan_wait_acked(&f, &r);
 	r.wall = now() - t0;
 	r.cpu = thread_cpu() - c0;
+	profile_switch(false);
 	r.rusage = thread_rusage() - u0;
 	r.gcpu = guest_cpu() - g0;
 	fan_close(&f);
