@@ -7,7 +7,8 @@
  * once the network stack has released every skb that referenced them, posts
  * one struct zcsend_completion to the file it was sent through. Completions
  * are read with read(2); an eventfd registered with ZCSEND_IOC_SET_EVENTFD is
- * signalled for each one, so poll(2)/epoll(7) work on that eventfd.
+ * signalled for each one (or only when armed: ZCSEND_WAKEUP_ON_REQUEST), so
+ * poll(2)/epoll(7) work on that eventfd.
  *
  * See Documentation/zcsend.rst.
  */
@@ -292,7 +293,10 @@ struct zcsend_ring_slot {
 #define ZCSEND_IOC_VERSION	_IOR(ZCSEND_IOC_MAGIC, 0x00, __u32)
 /* Sends; returns the number of bytes accepted or -1 with errno. */
 #define ZCSEND_IOC_SEND		_IOW(ZCSEND_IOC_MAGIC, 0x01, struct zcsend_send)
-/* Registers an eventfd (>= 0) signalled per completion; -1 unregisters. */
+/*
+ * Registers an eventfd (>= 0) signalled per completion (or on request, see
+ * ZCSEND_WAKEUP_ON_REQUEST); -1 unregisters.
+ */
 #define ZCSEND_IOC_SET_EVENTFD	_IOW(ZCSEND_IOC_MAGIC, 0x02, __s32)
 /* Copies this file's counters out. */
 #define ZCSEND_IOC_STATS	_IOR(ZCSEND_IOC_MAGIC, 0x03, struct zcsend_stats)
