@@ -241,6 +241,15 @@ static double thread_cpu(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* User-space part of this thread's CPU time (progress lines only). */
+static double thread_utime(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_THREAD, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+}
+
 static double thread_rusage(void)
 {
 	struct rusage ru;
@@ -1208,7 +1217,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 {
 	uint64_t calls = g.bytes / sendsz;
 	struct res w = { 0 }, r = { 0 };
-	double t0, c0, g0, u0;
+	double t0, c0, g0, u0, ut0;
 	char sb[24];
 	int fd;
 
@@ -1228,6 +1237,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	profile_switch(true);
 	g0 = guest_cpu();
 	u0 = thread_rusage();
+	ut0 = thread_utime();
 	c0 = thread_cpu();
 	t0 = now();
 	run_method(m, fd, sendsz, calls, &r);
@@ -1235,6 +1245,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	r.wall = now() - t0;
 	r.cpu = thread_cpu() - c0;
 	r.rusage = thread_rusage() - u0;
+	ut0 = thread_utime() - ut0;
 	r.gcpu = guest_cpu() - g0;
 	profile_switch(false);
 	close(fd);
@@ -1248,6 +1259,8 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	       r.cpu / (r.bytes / 1e9));
 	if (r.compl)
 		printf("  zero-copy %" PRIu64 "/%" PRIu64, r.zc, r.compl);
+	if (r.rusage > 0)
+		printf("  user %.0f%%", 100 * ut0 / r.rusage);
 	putchar('\n');
 }
 
