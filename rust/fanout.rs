@@ -31,7 +31,6 @@ use crate::net::{
     Socket, //
 };
 use crate::pinned::{
-    as_bio_vecs,
     PinnedPages,
     StablePages, //
 };
@@ -72,7 +71,7 @@ enum Source<'a> {
     /// Below the copy threshold: each destination copies from user memory.
     User(&'a [UserIovec]),
     /// Frags the notifier keeps alive (pinned, stable or registered pages).
-    Frags(&'a [bindings::bio_vec], &'a Submission<InFlight>),
+    Frags(&'a [bindings::bio_vec], usize, &'a Submission<InFlight>),
 }
 
 /// Smallest address a destination may name (`struct sockaddr_in`).
@@ -114,8 +113,7 @@ pub(crate) fn fanout(
         let FixedPayload {
             buf,
             count,
-            bv,
-            n,
+            ranges,
             total,
         } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt)?;
         (
@@ -123,7 +121,7 @@ pub(crate) fn fanout(
                 _buf: buf,
                 _count: count,
             },
-            Some((bv, n)),
+            Some(ranges),
             total,
         )
     } else {
@@ -173,14 +171,14 @@ pub(crate) fn fanout(
         ctx.notifs(),
     )?;
     let (ok, sum) = {
-        let bvecs = match &fixed_bv {
-            Some((bv, n)) => as_bio_vecs(&bv[..*n]),
-            None => submission.payload().bvecs(),
+        let (bvecs, skip) = match &fixed_bv {
+            Some(ranges) => submission.payload().fixed_frags(ranges)?,
+            None => (submission.payload().bvecs(), 0),
         };
         send_all(
             &mut targets,
             &mut dests,
-            Source::Frags(bvecs, &submission),
+            Source::Frags(bvecs, skip, &submission),
             total,
             msg_flags,
         )
@@ -239,16 +237,17 @@ fn send_all(
                 .sock
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
             // The threshold was applied to the whole payload already.
-            Source::Frags(bvecs, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => t
+            Source::Frags(bvecs, skip, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => t
                 .sock
-                .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, total, flags, addr)),
-            Source::Frags(bvecs, zc) => {
+                .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, skip, total, flags, addr)),
+            Source::Frags(bvecs, skip, zc) => {
                 // This destination copies (a socket that takes no user
                 // pages, a local one, a datagram over the frag limit): the
                 // record will say COPIED.
                 zc.mark_copied();
-                t.sock
-                    .sendmsg(&mut SendMsg::copy_from_bvecs(bvecs, total, flags, addr))
+                t.sock.sendmsg(&mut SendMsg::copy_from_bvecs(
+                    bvecs, skip, total, flags, addr,
+                ))
             }
         };
         d.result = match res {

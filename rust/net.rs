@@ -221,25 +221,33 @@ impl<'a> SendMsg<'a> {
         m
     }
 
-    /// A message over `bvecs`, which cover `total` bytes of pinned pages.
+    /// A message over the `total` bytes of `bvecs` that start `skip` bytes
+    /// into them, bytes of pages the caller keeps pinned.
     fn over_bvecs(
         bvecs: &'a [bindings::bio_vec],
+        skip: usize,
         total: usize,
         flags: u32,
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
         let mut m = Self::new(flags, addr);
-        // SAFETY: `bvecs` outlives `m` (lifetime `'a`) and covers `total`
-        // bytes of pages kept pinned by the caller for at least that long.
+        debug_assert!(bvecs.iter().map(|b| b.bv_len as usize).sum::<usize>() >= skip + total);
+        // SAFETY: `bvecs` outlives `m` (lifetime `'a`) and covers `skip +
+        // total` bytes (caller's contract, checked by `debug_assert`) of
+        // pages kept pinned by the caller for at least that long; the
+        // iterator is advanced within them.
         unsafe {
             bindings::iov_iter_bvec(
                 &mut m.raw.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
                 bvecs.len() as c_ulong,
-                total,
-            )
-        };
+                skip + total,
+            );
+            if skip != 0 {
+                bindings::iov_iter_advance(&mut m.raw.msg_iter, skip);
+            }
+        }
         m
     }
 
@@ -247,11 +255,12 @@ impl<'a> SendMsg<'a> {
     /// buffers below the copy threshold).
     pub(crate) fn copy_from_bvecs(
         bvecs: &'a [bindings::bio_vec],
+        skip: usize,
         total: usize,
         flags: u32,
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
-        Self::over_bvecs(bvecs, total, flags, addr)
+        Self::over_bvecs(bvecs, skip, total, flags, addr)
     }
 
     /// A zero-copy message over `bvecs`, pages whose pins `zc`'s notifier
@@ -259,11 +268,12 @@ impl<'a> SendMsg<'a> {
     pub(crate) fn zerocopy<P: crate::ubuf::Payload>(
         zc: &'a crate::ubuf::Submission<P>,
         bvecs: &'a [bindings::bio_vec],
+        skip: usize,
         total: usize,
         flags: u32,
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
-        let mut m = Self::over_bvecs(bvecs, total, flags | bindings::MSG_ZEROCOPY, addr);
+        let mut m = Self::over_bvecs(bvecs, skip, total, flags | bindings::MSG_ZEROCOPY, addr);
         m.raw.msg_ubuf = zc.as_raw();
         m.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
         m

@@ -393,6 +393,27 @@ impl PinnedBuffer {
         self.pages.len()
     }
 
+    /// The buffer's own segments that hold bytes `[off, off + len)`, and
+    /// where in the first of them `off` falls: a send iterates over them in
+    /// place (as `io_import_fixed` does), no per-send copy of `bio_vec`s.
+    /// `EINVAL` outside the buffer or for an empty range.
+    pub(crate) fn locate(&self, off: u64, len: u64) -> Result<(&[bindings::bio_vec], usize)> {
+        let end = off.checked_add(len).ok_or(EINVAL)?;
+        if end > self.len || len == 0 {
+            return Err(EINVAL);
+        }
+        // The segments holding `off` and `end - 1`: the last start <= them.
+        let seg = |at: u64| match self.starts.binary_search(&at) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let (first, last) = (seg(off), seg(end - 1));
+        Ok((
+            &self.bvecs[first..=last],
+            (off - self.starts[first]) as usize,
+        ))
+    }
+
     /// Appends the `bio_vec`s of bytes `[off, off + len)` to `out` starting
     /// at `out[*n]`; `EINVAL` outside the buffer, `EMSGSIZE` if `out` is too
     /// short.

@@ -103,6 +103,18 @@ pub(crate) enum Pins {
 }
 
 impl InFlight {
+    /// The frags of a registered-buffer send's `ranges`, from the buffer
+    /// this send holds; `EINVAL` if it holds none.
+    pub(crate) fn fixed_frags<'a>(
+        &'a self,
+        ranges: &'a FixedRanges,
+    ) -> Result<(&'a [bindings::bio_vec], usize)> {
+        match &self.pages {
+            Pins::Fixed { _buf, .. } => ranges.frags(_buf),
+            _ => Err(EINVAL),
+        }
+    }
+
     /// The pinned bytes of a send that pinned its own pages.
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
         match &self.pages {
@@ -261,7 +273,7 @@ pub(crate) fn send(
     )?;
     let res = {
         let bvecs = submission.payload().bvecs();
-        let mut msg = SendMsg::zerocopy(&submission, bvecs, total, arg.flags, addr.as_mut());
+        let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, arg.flags, addr.as_mut());
         let res = sock.sendmsg(&mut msg);
         trace::send(
             arg.user_data,
@@ -343,10 +355,11 @@ fn send_copy(
     Ok(n)
 }
 
-/// `bio_vec`s kept on the stack for a registered-buffer send; more go to the
-/// heap. 32 covers a 64 KiB send of 4 KiB pages (18 at most, counted per
-/// page plus two), the largest datagram.
-const INLINE_SEGMENTS: usize = 32;
+/// `bio_vec`s kept inline for a registered-buffer send of several ranges;
+/// more go to the heap. Small on purpose: the payload is moved by value, and
+/// under QEMU TCG moving a large inline array costs more than it saves (a
+/// one-range send, the common case, needs none: `FixedRanges::One`).
+const INLINE_SEGMENTS: usize = 2;
 
 /// Reads the `count` ranges of a `ZCSEND_SEND_FIXED` send.
 fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IOVECS>> {
@@ -358,15 +371,40 @@ fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IO
     Ok(ranges)
 }
 
-/// The payload of a `ZCSEND_SEND_FIXED` send: the `bio_vec`s of its ranges
-/// inside one registered buffer, held (with the file's count of sends from
-/// registered buffers) until the send completes.
+/// The payload of a `ZCSEND_SEND_FIXED` send: its ranges inside one
+/// registered buffer, held (with the file's count of sends from registered
+/// buffers) until the send completes.
 pub(crate) struct FixedPayload {
     pub(crate) buf: Arc<PinnedBuffer>,
     pub(crate) count: FixedRef,
-    pub(crate) bv: SmallBuf<Bvec, INLINE_SEGMENTS>,
-    pub(crate) n: usize,
+    pub(crate) ranges: FixedRanges,
     pub(crate) total: usize,
+}
+
+/// Where a registered-buffer send's bytes are.
+pub(crate) enum FixedRanges {
+    /// One non-empty range: sent straight from the buffer's own segments,
+    /// nothing copied per send (as io_uring's `io_import_fixed`).
+    One { off: u64, len: u64 },
+    /// Several: their segments sliced into an array of the send's own.
+    Many {
+        bv: SmallBuf<Bvec, INLINE_SEGMENTS>,
+        n: usize,
+    },
+}
+
+impl FixedRanges {
+    /// The segments to send from and how far into the first one the bytes
+    /// start; `buf` is the buffer the ranges were resolved in.
+    pub(crate) fn frags<'a>(
+        &'a self,
+        buf: &'a PinnedBuffer,
+    ) -> Result<(&'a [bindings::bio_vec], usize)> {
+        match self {
+            Self::One { off, len } => buf.locate(*off, *len),
+            Self::Many { bv, n } => Ok((as_bio_vecs(&bv[..*n]), 0)),
+        }
+    }
 }
 
 impl FixedPayload {
@@ -390,22 +428,29 @@ impl FixedPayload {
             }
         }
         let (buf, fixed) = ctx.fixed_buffer(index)?;
-        // A range touches at most one segment per page (plus a partial first
-        // one), and never more than the buffer has.
-        let segments = ranges
-            .iter()
-            .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
-            .sum();
-        let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
-        let mut n = 0;
-        for r in ranges.iter() {
-            buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
-        }
+        let ranges = if count == 1 && ranges[0].len != 0 {
+            let (off, len) = (ranges[0].offset, ranges[0].len);
+            // Checked here, so that every later `frags()` succeeds.
+            buf.locate(off, len)?;
+            FixedRanges::One { off, len }
+        } else {
+            // A range touches at most one segment per page (plus a partial
+            // first one), and never more than the buffer has.
+            let segments = ranges
+                .iter()
+                .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
+                .sum();
+            let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
+            let mut n = 0;
+            for r in ranges.iter() {
+                buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
+            }
+            FixedRanges::Many { bv, n }
+        };
         Ok(Self {
             buf,
             count: fixed,
-            bv,
-            n,
+            ranges,
             total,
         })
     }
@@ -425,17 +470,16 @@ fn send_fixed(
     let FixedPayload {
         buf,
         count,
-        bv,
-        n,
+        ranges,
         total,
     } = payload;
-    let bvecs = as_bio_vecs(&bv[..n]);
 
+    let (bvecs, skip) = ranges.frags(&buf)?;
     let copy = copy_path(&sock, total, copy_threshold, bvecs.len());
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
         let mut msg =
-            SendMsg::copy_from_bvecs(bvecs, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+            SendMsg::copy_from_bvecs(bvecs, skip, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
         let res = sock.sendmsg(&mut msg);
         trace::send(arg.user_data, &res, total, 0, 0, path);
         let sent = res?;
@@ -460,9 +504,12 @@ fn send_fixed(
         ctx.notifs(),
     )?;
     let res = {
+        // The segments, now borrowed from the buffer the notifier holds.
+        let (bvecs, skip) = submission.payload().fixed_frags(&ranges)?;
         let mut msg = SendMsg::zerocopy(
             &submission,
             bvecs,
+            skip,
             total,
             arg.flags & ALLOWED_FLAGS,
             addr.as_mut(),

@@ -84,13 +84,19 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
 
 	while (bi.bi_size && frag < MAX_SKB_FRAGS) {
 		struct bio_vec v = mp_bvec_iter_bvec(from->bvec, bi);
+		/*
+		 * A multi-page segment (a folio) entered part way: start the
+		 * frag at the page that holds its first byte, so truesize
+		 * counts the pages the frag spans, not the folio before it.
+		 */
+		struct page *page = v.bv_page + (v.bv_offset >> PAGE_SHIFT);
+		unsigned int off = offset_in_page(v.bv_offset);
 
 		copied += v.bv_len;
-		truesize += PAGE_ALIGN(v.bv_len + v.bv_offset);
+		truesize += PAGE_ALIGN(v.bv_len + off);
 		if (!managed)
-			get_page(v.bv_page);
-		__skb_fill_page_desc_noacc(shinfo, frag++, v.bv_page,
-					   v.bv_offset, v.bv_len);
+			get_page(page);
+		__skb_fill_page_desc_noacc(shinfo, frag++, page, off, v.bv_len);
 		bvec_iter_advance_single(from->bvec, &bi, v.bv_len);
 	}
 	if (bi.bi_size)
