@@ -8,15 +8,15 @@
 //! that pays for them; dropping it unpins and uncharges. Dropping is allowed
 //! in any process context (the completion work runs it).
 //!
-//! `kernel::page::Page` is not used for pinned pages: its `Drop` frees the
-//! page, while these belong to the user's mapping and must only be unpinned.
-//! It is used for [`StablePages`], the module's own copy.
+//! `kernel::page::Page` is not used: for pinned pages its `Drop` would free
+//! pages that belong to the user's mapping and must only be unpinned, and
+//! [`StablePages`], the module's own copy, is made of compound pages of up
+//! to 64 KiB, which `Page` (order 0) cannot hold.
+
+use core::ptr::NonNull;
 
 use kernel::bindings;
-use kernel::page::{
-    Page,
-    PAGE_SIZE, //
-};
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::uaccess::{
     UserPtr,
@@ -25,7 +25,10 @@ use kernel::uaccess::{
 
 use crate::ffi::{
     zcsend_account_pinned,
+    zcsend_alloc_chunk,
     zcsend_folio_next,
+    zcsend_free_chunk,
+    zcsend_page_address,
     zcsend_put_user,
     zcsend_unaccount_pinned, //
 };
@@ -464,19 +467,49 @@ impl Drop for PinnedBuffer {
     }
 }
 
-/// A stable copy of a payload in pages of the module's own, charged to the
-/// caller's `RLIMIT_MEMLOCK` as pinned pages are: what a stable fan-out
-/// sends, so every destination carries the same bytes whatever the
-/// application does to its buffer once the copy is made.
+/// A compound page of `2^order` pages the module owns, freed on drop.
 ///
 /// # Invariants
 ///
-/// `bvecs[i]` covers the first bytes of `pages[i]` (whole pages, the last
-/// one possibly short): the `len` copied bytes in order. `charge` covers
-/// `pages.len()` pages.
+/// `page` came from `zcsend_alloc_chunk(order)` and is freed only by `Drop`;
+/// it is lowmem (GFP_KERNEL), so its pages are contiguous in the direct map.
+struct Chunk {
+    page: NonNull<bindings::page>,
+    order: u32,
+}
+
+impl Chunk {
+    /// Bytes in the chunk.
+    fn len(&self) -> usize {
+        PAGE_SIZE << self.order
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: allocated with this order and not freed yet (invariant).
+        unsafe { zcsend_free_chunk(self.page.as_ptr(), self.order) };
+    }
+}
+
+/// Largest chunk a stable copy is made of: 64 KiB, one frag for a datagram
+/// of up to 64 KiB, and an order the page allocator usually has at hand.
+const CHUNK_MAX_ORDER: u32 = 4;
+
+/// A stable copy of a payload in pages of the module's own, charged to the
+/// caller's `RLIMIT_MEMLOCK` as pinned pages are: what a stable fan-out
+/// sends, so every destination carries the same bytes whatever the
+/// application does to its buffer once the copy is made. Made of compound
+/// pages of up to 64 KiB (one frag each), falling back to single pages.
+///
+/// # Invariants
+///
+/// `bvecs[i]` covers the first bytes of `chunks[i]` (whole chunks, the last
+/// one possibly short): the copied bytes in order. `charge` covers the
+/// pages of all chunks.
 pub(crate) struct StablePages {
     /// Owns the pages `bvecs` point into; freed on drop.
-    _pages: KVVec<Page>,
+    _chunks: KVVec<Chunk>,
     bvecs: KVVec<bindings::bio_vec>,
     _charge: MemlockCharge,
 }
@@ -492,40 +525,72 @@ impl StablePages {
     /// pages. `ENOBUFS` over `RLIMIT_MEMLOCK`, `EFAULT`, `ENOMEM`.
     pub(crate) fn copy(iovs: &[UserIovec], total: usize) -> Result<Self> {
         let nr = total.div_ceil(PAGE_SIZE);
+        // Chunks are powers of two no larger than what is left: exactly
+        // `nr` pages in all, so the charge is exact.
         let charge = MemlockCharge::charge(nr)?;
-        let mut pages = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
-        let mut bvecs = KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?;
-        for i in 0..nr {
-            pages.push(Page::alloc_page(GFP_KERNEL_ACCOUNT)?, GFP_KERNEL_ACCOUNT)?;
+        let mut chunks =
+            KVVec::with_capacity(nr.div_ceil(1 << CHUNK_MAX_ORDER), GFP_KERNEL_ACCOUNT)?;
+        let mut bvecs = KVVec::with_capacity(chunks.capacity(), GFP_KERNEL_ACCOUNT)?;
+        let mut left_pages = nr;
+        let mut left_bytes = total;
+        while left_pages != 0 {
+            let mut order = CHUNK_MAX_ORDER.min(usize::BITS - 1 - left_pages.leading_zeros());
+            let page = loop {
+                // SAFETY: no preconditions.
+                if let Some(p) = NonNull::new(unsafe { zcsend_alloc_chunk(order) }) {
+                    break p;
+                }
+                if order == 0 {
+                    return Err(ENOMEM);
+                }
+                order -= 1;
+            };
+            // INVARIANT: allocated with `order` just above.
+            let chunk = Chunk { page, order };
+            let len = chunk.len().min(left_bytes);
             bvecs.push(
                 bindings::bio_vec {
-                    bv_page: pages[i].as_ptr(),
-                    bv_len: (total - i * PAGE_SIZE).min(PAGE_SIZE) as u32,
+                    bv_page: page.as_ptr(),
+                    bv_len: len as u32,
                     bv_offset: 0,
                 },
                 GFP_KERNEL_ACCOUNT,
             )?;
+            chunks.push(chunk, GFP_KERNEL_ACCOUNT)?;
+            left_pages -= 1 << order;
+            left_bytes -= len;
         }
-        // Fill the pages in order from the iovecs.
-        let (mut page, mut off) = (0usize, 0usize);
+        // Fill the chunks in order from the iovecs.
+        let (mut c, mut off) = (0usize, 0usize);
         for v in iovs.iter().filter(|v| v.len != 0) {
             let base = usize::try_from(v.base).map_err(|_| EFAULT)?;
             let mut reader = UserSlice::new(UserPtr::from_addr(base), v.len as usize).reader();
             while !reader.is_empty() {
-                let take = reader.len().min(PAGE_SIZE - off);
-                // SAFETY: the page was allocated above and nobody else can
-                // reach it yet; `off + take <= PAGE_SIZE`.
-                unsafe { pages[page].copy_from_user_slice_raw(&mut reader, off, take)? };
+                let chunk = chunks.get(c).ok_or(EFAULT)?;
+                let take = reader.len().min(chunk.len() - off);
+                // SAFETY: the chunk is lowmem, `chunk.len()` contiguous bytes
+                // in the direct map from its first page's address (type
+                // invariant), allocated above and not reachable by anyone
+                // else yet; `off + take <= chunk.len()`.
+                let dst = unsafe {
+                    let base = zcsend_page_address(chunk.page.as_ptr()).cast::<u8>();
+                    core::slice::from_raw_parts_mut(
+                        base.add(off).cast::<core::mem::MaybeUninit<u8>>(),
+                        take,
+                    )
+                };
+                reader.read_raw(dst)?;
                 off += take;
-                if off == PAGE_SIZE {
-                    page += 1;
+                if off == chunk.len() {
+                    c += 1;
                     off = 0;
                 }
             }
         }
-        // INVARIANT: `total` bytes filled from page 0 on; one bvec per page.
+        // INVARIANT: `total` bytes filled from the first chunk on; one bvec
+        // per chunk; the chunks hold `nr` pages, as charged.
         Ok(Self {
-            _pages: pages,
+            _chunks: chunks,
             bvecs,
             _charge: charge,
         })

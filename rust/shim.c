@@ -216,6 +216,25 @@ void zcsend_waitq_init(struct wait_queue_head *wq)
 }
 
 /*
+ * A compound page of 2^@order pages, charged to the caller's memory cgroup;
+ * above order 0 it fails fast (no reclaim retries, no warning): the caller
+ * falls back to smaller chunks.
+ */
+struct page *zcsend_alloc_chunk(unsigned int order)
+{
+	gfp_t gfp = GFP_KERNEL_ACCOUNT;
+
+	if (order)
+		gfp |= __GFP_COMP | __GFP_NOWARN | __GFP_NORETRY;
+	return alloc_pages(gfp, order);
+}
+
+void zcsend_free_chunk(struct page *page, unsigned int order)
+{
+	__free_pages(page, order);
+}
+
+/*
  * Wakes the waiters of @wq, if any (wq_has_sleeper() orders the caller's
  * earlier stores before the check, pairing with the waiter's queueing).
  */

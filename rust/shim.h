@@ -40,6 +40,8 @@ void zcsend_waitq_wake(struct wait_queue_head *wq);
 int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg);
 bool zcsend_can_complete_inline(void);
 void *zcsend_page_address(struct page *page);
+struct page *zcsend_alloc_chunk(unsigned int order);
+void zcsend_free_chunk(struct page *page, unsigned int order);
 void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 
