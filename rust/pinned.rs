@@ -306,6 +306,15 @@ pub(crate) fn as_bio_vecs(v: &[Bvec]) -> &[bindings::bio_vec] {
     unsafe { core::slice::from_raw_parts(v.as_ptr().cast(), v.len()) }
 }
 
+/// A range of a registered buffer as [`PinnedBuffer::locate`] found it: its
+/// segments `first..=last`, starting `skip` bytes into the first.
+#[derive(Clone, Copy)]
+pub(crate) struct Segments {
+    first: usize,
+    last: usize,
+    skip: usize,
+}
+
 /// A registered buffer: one user range pinned once, for many sends.
 ///
 /// Pages that follow each other inside one folio (a transparent huge page,
@@ -396,11 +405,11 @@ impl PinnedBuffer {
         self.pages.len()
     }
 
-    /// The buffer's own segments that hold bytes `[off, off + len)`, and
-    /// where in the first of them `off` falls: a send iterates over them in
-    /// place (as `io_import_fixed` does), no per-send copy of `bio_vec`s.
-    /// `EINVAL` outside the buffer or for an empty range.
-    pub(crate) fn locate(&self, off: u64, len: u64) -> Result<(&[bindings::bio_vec], usize)> {
+    /// Where bytes `[off, off + len)` are: the buffer's own segments that
+    /// hold them, a send iterates over in place (as `io_import_fixed` does),
+    /// no per-send copy of `bio_vec`s. `EINVAL` outside the buffer or for an
+    /// empty range.
+    pub(crate) fn locate(&self, off: u64, len: u64) -> Result<Segments> {
         let end = off.checked_add(len).ok_or(EINVAL)?;
         if end > self.len || len == 0 {
             return Err(EINVAL);
@@ -410,11 +419,18 @@ impl PinnedBuffer {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let (first, last) = (seg(off), seg(end - 1));
-        Ok((
-            &self.bvecs[first..=last],
-            (off - self.starts[first]) as usize,
-        ))
+        let first = seg(off);
+        Ok(Segments {
+            first,
+            last: seg(end - 1),
+            skip: (off - self.starts[first]) as usize,
+        })
+    }
+
+    /// The `bio_vec`s of `s` (from [`Self::locate`] on this buffer) and how
+    /// far into the first one the bytes start.
+    pub(crate) fn segments(&self, s: Segments) -> Result<(&[bindings::bio_vec], usize)> {
+        Ok((self.bvecs.get(s.first..=s.last).ok_or(EINVAL)?, s.skip))
     }
 
     /// Appends the `bio_vec`s of bytes `[off, off + len)` to `out` starting

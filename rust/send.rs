@@ -34,6 +34,7 @@ use crate::pinned::{
     Bvec,
     PinnedBuffer,
     PinnedPages,
+    Segments,
     StablePages, //
 };
 use crate::smallbuf::SmallBuf;
@@ -384,8 +385,9 @@ pub(crate) struct FixedPayload {
 /// Where a registered-buffer send's bytes are.
 pub(crate) enum FixedRanges {
     /// One non-empty range: sent straight from the buffer's own segments,
-    /// nothing copied per send (as io_uring's `io_import_fixed`).
-    One { off: u64, len: u64 },
+    /// nothing copied per send (as io_uring's `io_import_fixed`), located
+    /// once.
+    One(Segments),
     /// Several: their segments sliced into an array of the send's own.
     Many {
         bv: SmallBuf<Bvec, INLINE_SEGMENTS>,
@@ -401,7 +403,7 @@ impl FixedRanges {
         buf: &'a PinnedBuffer,
     ) -> Result<(&'a [bindings::bio_vec], usize)> {
         match self {
-            Self::One { off, len } => buf.locate(*off, *len),
+            Self::One(s) => buf.segments(*s),
             Self::Many { bv, n } => Ok((as_bio_vecs(&bv[..*n]), 0)),
         }
     }
@@ -429,10 +431,7 @@ impl FixedPayload {
         }
         let (buf, fixed) = ctx.fixed_buffer(index)?;
         let ranges = if count == 1 && ranges[0].len != 0 {
-            let (off, len) = (ranges[0].offset, ranges[0].len);
-            // Checked here, so that every later `frags()` succeeds.
-            buf.locate(off, len)?;
-            FixedRanges::One { off, len }
+            FixedRanges::One(buf.locate(ranges[0].offset, ranges[0].len)?)
         } else {
             // A range touches at most one segment per page (plus a partial
             // first one), and never more than the buffer has.

@@ -242,9 +242,13 @@ impl<P: Payload> NotifCache<P> {
     }
 
     /// An emptied notif, if one is cached.
+    /// Slots are looked at before they are exchanged: with many sends in
+    /// flight the cache is often empty (or, on `put`, full), and an atomic
+    /// exchange per slot would cost on every send.
     fn take(&self) -> Option<NonNull<Notif<P>>> {
         self.slots
             .iter()
+            .filter(|s| !s.load(Relaxed).is_null())
             .find_map(|s| NonNull::new(s.xchg(ptr::null_mut(), Relaxed)))
     }
 
@@ -253,7 +257,7 @@ impl<P: Payload> NotifCache<P> {
         // SAFETY: `Recycle` owns an emptied notif; the slot takes over that
         // ownership (type invariant) or we give it back to the box.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(notif.into_box()) });
-        for s in &self.slots {
+        for s in self.slots.iter().filter(|s| s.load(Relaxed).is_null()) {
             if s.cmpxchg(ptr::null_mut(), raw, Relaxed).is_ok() {
                 return;
             }
