@@ -24,6 +24,11 @@
 #                        function profiler (QEMU guest only); the top
 #                        functions by self time go to RESULTS/profile-tcg.txt
 #                        (BENCH_PROFILE_TOP, default 40)
+#   BENCH_PROFILE=graph  the same with the function_graph tracer: self time
+#                        per function (the module's Rust shows as its
+#                        traced caller's), to RESULTS/profile-tcg.txt;
+#                        BENCH_PROFILE_LINES=N adds the last N lines of
+#                        each method's raw trace (ZCT lines)
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
@@ -33,7 +38,7 @@ OUT=$HERE/.build/bench
 SMOKE=${BENCH_SMOKE:-0}
 FLAVOURS=${BENCH_FLAVOURS:-tcg uml}
 PROFILE=${BENCH_PROFILE:-0}
-if [ "$PROFILE" = 1 ]; then
+if [ "$PROFILE" != 0 ]; then
 	FLAVOURS=${BENCH_FLAVOURS:-tcg}
 	RES=${BENCH_RESULTS:-$HERE/results/profile}
 	# One vCPU: enabling the profiler patches every function entry with
@@ -95,6 +100,7 @@ guest_args() {
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
 	[ -z "${BENCH_PROFILE:-}" ] || a="$a zcsend.bench_profile=$BENCH_PROFILE"
 	[ -z "${BENCH_PROFILE_TOP:-}" ] || a="$a zcsend.bench_profile_top=$BENCH_PROFILE_TOP"
+	[ -z "${BENCH_PROFILE_LINES:-}" ] || a="$a zcsend.bench_profile_lines=$BENCH_PROFILE_LINES"
 	# Fan-out: "1 8 64" -> 1,8,64 (no spaces on the command line).
 	[ -z "${BENCH_FANOUT:-}" ] || a="$a zcsend.bench_fanout=$(echo $BENCH_FANOUT | tr ' ' ,)"
 	[ -z "${BENCH_FANOUT_SIZES:-}" ] ||
@@ -154,7 +160,7 @@ run_tcg() {
 	follow "$log" "$pid"
 	wait "$pid" || rc=$?
 	grep -a '^ZCB,' "$log" > "$RES/raw-$ACCEL.txt" || true
-	grep -a '^ZCP,' "$log" > "$RES/profile-$ACCEL.txt" || true
+	grep -a '^ZC[PGT],' "$log" > "$RES/profile-$ACCEL.txt" || true
 	check_end "QEMU ($ACCEL)" "$RES/raw-$ACCEL.txt" "$log" || rc=1
 	return $rc
 }
@@ -209,7 +215,7 @@ for fl in $FLAVOURS; do
 	say "$fl: $(( $(date +%s) - t )) s"
 done
 
-if [ "$PROFILE" = 1 ]; then
+if [ "$PROFILE" != 0 ]; then
 	# Top functions per path and method, by self time (us, under tracing).
 	for f in "$RES"/profile-*.txt; do
 		[ -s "$f" ] || continue

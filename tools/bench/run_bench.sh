@@ -75,8 +75,19 @@ FANOUT_BYTES=$(karg bench_fanout_bytes "$BYTES")
 # its top functions as ZCP,<path>,<method>,<rank>,<function>,<hits>,<us>
 # lines. Absolute times are inflated by the tracing; the ranking is what
 # it is for: where a method's kernel time goes.
+# zcsend.bench_profile=graph: the function_graph tracer instead, over the
+# system calls that send (ioctl, io_uring_enter, sendto, sendmsg, recvmsg,
+# read), and the SELF time of every function (its time minus its traced
+# callees'), as ZCG,<path>,<method>,<rank>,<function>,<calls>,<us> lines.
+# Code ftrace cannot see (the module's Rust, inlined helpers) shows up as
+# the self time of the nearest traced caller (__x64_sys_ioctl for zcsend's
+# handler), plus the tracer's own cost per traced callee.
 PROFILE=$(karg bench_profile 0)
 PROFILE_TOP=$(karg bench_profile_top 40)
+# With bench_profile=graph: also this many raw trace lines from the end of
+# each method's trace, from before its 20th sock_sendmsg, as
+# ZCT,<method>,<line> (a few sends, laid out).
+PROFILE_LINES=$(karg bench_profile_lines 0)
 TRACING=/sys/kernel/tracing
 
 say() {
@@ -158,6 +169,41 @@ profile_setup() {
 	# Self time, without the time spent asleep.
 	echo 0 > $TRACING/options/graph-time
 	echo 0 > $TRACING/options/sleep-time
+	[ "$PROFILE" = graph ] || return 0
+	echo 0 > $TRACING/tracing_on
+	echo function_graph > $TRACING/current_tracer || return 1
+	echo 0 > $TRACING/options/funcgraph-irqs
+	echo 1 > $TRACING/options/funcgraph-tail
+	echo 0 > $TRACING/options/funcgraph-proc
+	# Timestamps, for the raw lines: gaps between traced calls are the
+	# untraced code between them.
+	echo 1 > $TRACING/options/funcgraph-abstime
+	echo 65536 > $TRACING/buffer_size_kb
+	for f in __x64_sys_ioctl __x64_sys_io_uring_enter __x64_sys_sendto \
+		__x64_sys_sendmsg __x64_sys_recvmsg __x64_sys_read; do
+		echo "$f" >> $TRACING/set_graph_function
+	done
+}
+
+# Self time per function from a function_graph trace on stdin (see above).
+graph_self() {
+	awk -F'|' 'NF >= 2 {
+		d = $(NF - 1); sub(/^.*\)/, "", d); gsub(/[^0-9.]/, "", d)
+		c = $NF; n = match(c, /[^ ]/)
+		c = substr(c, n)
+		if (c ~ /^}/) {
+			if (sp <= 0) next
+			f = stack[sp]; sp--
+			self[f] += d - kids[sp + 1]; calls[f]++
+			kids[sp] += d
+		} else if (c ~ /[{]$/) {
+			sub(/\(.*/, "", c); sp++; stack[sp] = c; kids[sp] = 0
+		} else if (c ~ /\);/) {
+			sub(/\(.*/, "", c); self[c] += d; calls[c]++
+			kids[sp] += d
+		}
+	}
+	END { for (f in self) printf "%.1f %s %d\n", self[f], f, calls[f] }'
 }
 
 # Profiles each method of the path alone; ZCP lines on the console.
@@ -165,6 +211,22 @@ profile_path() {
 	name=$1
 	shift
 	for m in $(echo "$METHODS" | tr ',' ' '); do
+		if [ "$PROFILE" = graph ]; then
+			echo > $TRACING/trace
+			ZCBENCH_PROFILE=$TRACING/tracing_on ./zcbench --path "$name" --sizes "$SIZES" \
+				--methods "$m" --reps 1 --bytes "$BYTES" --min-calls "$MINCALLS" \
+				--max-calls "$MAXCALLS" --null-secs 0 --fanout-sizes "$FANOUT_SIZES" \
+				--fanout-bytes "$FANOUT_BYTES" "$@" > /dev/null ||
+				say "profile $name $m: zcbench failed"
+			graph_self < $TRACING/trace | sort -rn | head -n "$PROFILE_TOP" |
+				awk -v p="$name" -v m="$m" '{ printf "ZCG,%s,%s,%d,%s,%d,%.1f\n", p, m, NR, $2, $3, $1 }'
+			[ "$PROFILE_LINES" = 0 ] ||
+				awk -v n="$PROFILE_LINES" '/sock_sendmsg\(\) \{/ && ++k == 20 { s = NR - n / 4 }
+					{ l[NR] = $0 } END { if (s < 1) s = 1
+					for (i = s; i < s + n && i <= NR; i++) print l[i] }' $TRACING/trace |
+					sed "s/^/ZCT,$m,/"
+			continue
+		fi
 		ZCBENCH_PROFILE=$TRACING/function_profile_enabled ./zcbench --path "$name" --sizes "$SIZES" --methods "$m" --reps 1 \
 			--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
 			--null-secs 0 --fanout-sizes "$FANOUT_SIZES" \
@@ -183,7 +245,7 @@ profile_path() {
 run_path() {
 	name=$1
 	shift
-	if [ "$PROFILE" = 1 ]; then
+	if [ "$PROFILE" != 0 ]; then
 		profile_path "$name" "$@"
 		return
 	fi
@@ -196,7 +258,7 @@ run_path() {
 	[ $rc -eq 0 ] || { say "path $name: zcbench exit status $rc"; status=1; }
 }
 
-[ "$PROFILE" != 1 ] || profile_setup || PROFILE=0
+[ "$PROFILE" = 0 ] || profile_setup || PROFILE=0
 for p in $(echo "$PATHS" | tr ',' ' '); do
 	case "$p" in
 	udp-dummy0)
