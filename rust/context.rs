@@ -140,12 +140,11 @@ impl Context {
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.ring.reserve()?;
         self.inflight.fetch_add(1, Relaxed);
-        trace::count(Counter::Inflight, 1);
         Ok(Reservation {
             ctx: self.into(),
             pinned_pages: 0,
             posted: false,
-            stamp: trace::submit_stamp(),
+            stamp: trace::reserved(),
         })
     }
 
@@ -304,6 +303,16 @@ pub(crate) struct FixedRef {
     ctx: Arc<Context>,
 }
 
+impl FixedRef {
+    /// One more send from the same file's registered buffers.
+    pub(crate) fn another(&self) -> Self {
+        self.ctx.fixed_inflight.fetch_add(1, Relaxed);
+        FixedRef {
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
 impl Drop for FixedRef {
     fn drop(&mut self) {
         self.ctx.fixed_inflight.fetch_sub(1, Relaxed);
@@ -319,7 +328,7 @@ pub(crate) struct Reservation {
     ctx: Arc<Context>,
     pinned_pages: u64,
     posted: bool,
-    /// [`trace::submit_stamp`] at reservation, for the completion latency.
+    /// [`trace::reserved`] at reservation, for the completion latency.
     stamp: u64,
 }
 
@@ -359,22 +368,17 @@ impl Reservation {
     pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
         let ctx = &self.ctx;
         ctx.sends.fetch_add(1, Relaxed);
-        trace::count(Counter::Sends, 1);
-        trace::count(Counter::Bytes, rec.bytes as i64);
         if linked {
             ctx.linked.fetch_add(1, Relaxed);
-            trace::count(Counter::Linked, 1);
         }
         if rec.flags & ZCSEND_COMPL_ZEROCOPY != 0 {
             ctx.zerocopy.fetch_add(1, Relaxed);
-            trace::count(Counter::Zerocopy, 1);
         } else {
             ctx.copied.fetch_add(1, Relaxed);
-            trace::count(Counter::Copied, 1);
         }
-        trace::complete(rec.user_data, rec.bytes, rec.flags, self.stamp, chain_len);
         // The send is over before its record can be seen: whoever reads it
         // finds it neither in flight nor pinned.
+        trace::posted(&rec, self.stamp, chain_len, self.pinned_pages, linked);
         self.end_counts();
         self.posted = true;
         let ctx = &self.ctx;
@@ -391,12 +395,13 @@ impl Reservation {
         self.ctx.notifs.put(notif);
     }
 
-    /// Ends the send's share of `inflight` and `pinned_pages`.
+    /// Ends the send's share of the file's `inflight` and `pinned_pages`
+    /// (the module-wide counters are the caller's).
     fn end_counts(&mut self) {
-        self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
+        if self.pinned_pages != 0 {
+            self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
+        }
         self.ctx.inflight.fetch_sub(1, Relaxed);
-        trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
-        trace::count(Counter::Inflight, -1);
         self.pinned_pages = 0;
     }
 }
@@ -406,6 +411,8 @@ impl Drop for Reservation {
         if !self.posted {
             // Failed and reported by the ioctl: no record, room given back.
             self.ctx.ring.unreserve();
+            trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
+            trace::count(Counter::Inflight, -1);
             self.end_counts();
         }
     }

@@ -41,6 +41,7 @@ use crate::send::{
     read_iovecs,
     FixedPayload,
     InFlight,
+    Lookups,
     Pins,
     ALLOWED_FLAGS, //
 };
@@ -115,7 +116,7 @@ pub(crate) fn fanout(
             count,
             ranges,
             total,
-        } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt)?;
+        } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut Lookups::default())?;
         (
             Pins::Fixed {
                 _buf: buf,

@@ -68,10 +68,19 @@ extern "C" {
 
     // rust/trace.c
     pub(crate) fn zcsend_count(idx: c_uint, delta: i64);
+    pub(crate) fn zcsend_note_reserve() -> u64;
+    pub(crate) fn zcsend_note_post(
+        user_data: u64,
+        bytes: u64,
+        flags: u32,
+        stamp: u64,
+        chain_len: u32,
+        pinned_pages: u64,
+        linked: bool,
+        zerocopy: bool,
+    );
     pub(crate) fn zcsend_debugfs_init();
     pub(crate) fn zcsend_debugfs_exit();
-    pub(crate) fn zcsend_trace_complete_enabled() -> bool;
-    pub(crate) fn zcsend_now_ns() -> u64;
     pub(crate) fn zcsend_trace_send(
         user_data: u64,
         result: i64,
@@ -79,13 +88,6 @@ extern "C" {
         pages: u32,
         frags: u32,
         path: u32,
-    );
-    pub(crate) fn zcsend_trace_complete(
-        user_data: u64,
-        bytes: u64,
-        flags: u32,
-        latency_ns: u64,
-        chain_len: u32,
     );
     pub(crate) fn zcsend_trace_register(buffers: u32, pages: u64, segments: u64);
     pub(crate) fn zcsend_trace_fanout(

@@ -217,11 +217,61 @@ pub(crate) fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, 
 /// The socket `fd` and the optional address at `addr` (`addrlen` bytes).
 pub(crate) fn destination(fd: i32, addr: u64, addrlen: u32) -> Result<(Socket, Option<SockAddr>)> {
     let sock = Socket::from_fd(fd)?;
-    let addr = match addrlen {
-        0 => None,
-        len => Some(SockAddr::from_user(addr, len)?),
-    };
-    Ok((sock, addr))
+    Ok((sock, address(addr, addrlen)?))
+}
+
+/// The optional address at `addr` (`addrlen` bytes; none if 0).
+fn address(addr: u64, addrlen: u32) -> Result<Option<SockAddr>> {
+    match addrlen {
+        0 => Ok(None),
+        len => Ok(Some(SockAddr::from_user(addr, len)?)),
+    }
+}
+
+/// What the sends of one system call look up once: the socket of a run of
+/// sends on the same descriptor, and the registered buffer of a run of
+/// sends from the same one (as `sendmmsg` looks its socket up once). The
+/// socket's state (`Socket::takes_user_pages`, `Socket::is_local`) is
+/// sampled at the run's first send; a descriptor closed or replaced during
+/// the call is used as it was at that send, and the buffer is counted as in
+/// use (unregister: `EBUSY`) until the call returns.
+#[derive(Default)]
+pub(crate) struct Lookups {
+    sock: Option<(i32, Socket)>,
+    fixed: Option<(u32, Arc<PinnedBuffer>, FixedRef)>,
+}
+
+impl Lookups {
+    /// The socket `fd`, looked up if it is not the previous send's.
+    fn socket(&mut self, fd: i32) -> Result<&Socket> {
+        if !matches!(&self.sock, Some((f, _)) if *f == fd) {
+            // The previous socket goes before the lookup can fail.
+            self.sock = None;
+            self.sock = Some((fd, Socket::from_fd(fd)?));
+        }
+        match &self.sock {
+            Some((_, s)) => Ok(s),
+            None => Err(EBADF),
+        }
+    }
+
+    /// Registered buffer `index` and a count of one more send from it,
+    /// looked up if it is not the previous send's.
+    fn fixed_buffer(
+        &mut self,
+        ctx: ArcBorrow<'_, Context>,
+        index: u32,
+    ) -> Result<(Arc<PinnedBuffer>, FixedRef)> {
+        if let Some((i, buf, count)) = &self.fixed {
+            if *i == index {
+                return Ok((buf.clone(), count.another()));
+            }
+        }
+        self.fixed = None;
+        let (buf, count) = ctx.fixed_buffer(index)?;
+        self.fixed = Some((index, buf.clone(), count.another()));
+        Ok((buf, count))
+    }
 }
 
 /// Handles `ZCSEND_IOC_SEND`: returns the bytes accepted.
@@ -237,21 +287,23 @@ pub(crate) fn send(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendSend,
     copy_threshold: usize,
+    lookups: &mut Lookups,
 ) -> Result<usize> {
     if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED) != 0 {
         return Err(EINVAL);
     }
     if arg.flags & ZCSEND_SEND_FIXED != 0 {
-        return send_fixed(ctx, arg, copy_threshold);
+        return send_fixed(ctx, arg, copy_threshold, lookups);
     }
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
     let total = iovec::total_len(&iovs)?;
-    let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
+    let sock = lookups.socket(arg.fd)?;
+    let mut addr = address(arg.addr, arg.addrlen)?;
 
-    let copy = copy_path(&sock, total, copy_threshold, iovec::frags_needed(&iovs));
+    let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(&iovs));
     if let Some(path) = copy {
-        let res = send_copy(ctx, &sock, &iovs, total, arg, addr.as_mut());
+        let res = send_copy(ctx, sock, &iovs, total, arg, addr.as_mut());
         trace::send(arg.user_data, &res, total, 0, 0, path);
         return res;
     }
@@ -414,7 +466,12 @@ impl FixedPayload {
     /// registered buffers. `EINVAL` for ranges of different buffers,
     /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
     /// no buffers are registered.
-    pub(crate) fn resolve(ctx: ArcBorrow<'_, Context>, ptr: u64, iovcnt: u32) -> Result<Self> {
+    pub(crate) fn resolve(
+        ctx: ArcBorrow<'_, Context>,
+        ptr: u64,
+        iovcnt: u32,
+        lookups: &mut Lookups,
+    ) -> Result<Self> {
         let count = iovec::check_count(iovcnt)?;
         let ranges = read_ranges(ptr, count)?;
         let index = ranges[0].buf_index;
@@ -429,7 +486,7 @@ impl FixedPayload {
                 return Err(EINVAL);
             }
         }
-        let (buf, fixed) = ctx.fixed_buffer(index)?;
+        let (buf, fixed) = lookups.fixed_buffer(ctx, index)?;
         let ranges = if count == 1 && ranges[0].len != 0 {
             FixedRanges::One(buf.locate(ranges[0].offset, ranges[0].len)?)
         } else {
@@ -462,9 +519,11 @@ fn send_fixed(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendSend,
     copy_threshold: usize,
+    lookups: &mut Lookups,
 ) -> Result<usize> {
-    let payload = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt)?;
-    let (sock, mut addr) = destination(arg.fd, arg.addr, arg.addrlen)?;
+    let payload = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, lookups)?;
+    let sock = lookups.socket(arg.fd)?;
+    let mut addr = address(arg.addr, arg.addrlen)?;
     let reservation = ctx.reserve()?;
     let FixedPayload {
         buf,
@@ -474,7 +533,7 @@ fn send_fixed(
     } = payload;
 
     let (bvecs, skip) = ranges.frags(&buf)?;
-    let copy = copy_path(&sock, total, copy_threshold, bvecs.len());
+    let copy = copy_path(sock, total, copy_threshold, bvecs.len());
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
         let mut msg =
@@ -547,12 +606,14 @@ pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
     Ok(nr)
 }
 
-/// Handles `ZCSEND_IOC_SUBMIT` of sends (see [`submit_each`]).
+/// Handles `ZCSEND_IOC_SUBMIT` of sends (see [`submit_each`]); sockets and
+/// registered buffers are looked up once per run ([`Lookups`]).
 pub(crate) fn submit(
     ctx: ArcBorrow<'_, Context>,
     ptr: u64,
     nr: usize,
     copy_threshold: usize,
 ) -> Result<usize> {
-    submit_each::<ZcsendSend>(ptr, nr, |s| send(ctx, s, copy_threshold))
+    let mut lookups = Lookups::default();
+    submit_each::<ZcsendSend>(ptr, nr, |s| send(ctx, s, copy_threshold, &mut lookups))
 }

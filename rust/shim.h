@@ -46,16 +46,24 @@ void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
 
 /* rust/trace.c */
-#define ZCSEND_NR_COUNTERS 15
+/* Mirrors enum Counter in rust/trace.rs. */
+enum zcsend_counter {
+	ZCSEND_C_SENDS, ZCSEND_C_BYTES, ZCSEND_C_ZEROCOPY, ZCSEND_C_COPIED,
+	ZCSEND_C_FALLBACK_THRESHOLD, ZCSEND_C_FALLBACK_FRAG_LIMIT,
+	ZCSEND_C_FALLBACK_SOCKET, ZCSEND_C_PINNED_PAGES, ZCSEND_C_INFLIGHT,
+	ZCSEND_C_CHAIN_CAP_HITS, ZCSEND_C_LINKED, ZCSEND_C_FANOUTS,
+	ZCSEND_C_FANOUT_DESTS, ZCSEND_C_REGISTERED_PAGES, ZCSEND_C_FALLBACK_LOCAL,
+	ZCSEND_NR_COUNTERS
+};
 void zcsend_count(unsigned int idx, s64 delta);
+u64 zcsend_note_reserve(void);
+void zcsend_note_post(u64 user_data, u64 bytes, u32 flags, u64 stamp,
+		      u32 chain_len, u64 pinned_pages, bool linked,
+		      bool zerocopy);
 void zcsend_debugfs_init(void);
 void zcsend_debugfs_exit(void);
-bool zcsend_trace_complete_enabled(void);
-u64 zcsend_now_ns(void);
 void zcsend_trace_send(u64 user_data, s64 result, u32 bytes, u32 pages,
 		       u32 frags, u32 path);
-void zcsend_trace_complete(u64 user_data, u64 bytes, u32 flags,
-			   u64 latency_ns, u32 chain_len);
 void zcsend_trace_register(u32 buffers, u64 pages, u64 segments);
 void zcsend_trace_fanout(u64 user_data, u32 dests, u32 ok, u64 bytes,
 			 bool stable);

@@ -17,7 +17,7 @@
 
 #include "shim.h"
 
-/* Mirrors enum Counter in rust/trace.rs. */
+/* In enum zcsend_counter's order (shim.h). */
 static const char *const zcsend_counter_names[ZCSEND_NR_COUNTERS] = {
 	"sends", "bytes", "zerocopy", "copied", "fallback_threshold",
 	"fallback_frag_limit", "fallback_socket", "pinned_pages", "inflight",
@@ -70,26 +70,46 @@ void zcsend_debugfs_exit(void)
 	zcsend_debugfs = NULL;
 }
 
-bool zcsend_trace_complete_enabled(void)
+/*
+ * A send took a completion slot: it is in flight. Returns the time to
+ * measure its completion latency from, or 0 when nobody traces completions
+ * (no clock read on the fast path).
+ */
+u64 zcsend_note_reserve(void)
 {
-	return trace_zcsend_complete_enabled();
+	this_cpu_inc(zcsend_counters.v[ZCSEND_C_INFLIGHT]);
+	return trace_zcsend_complete_enabled() ? ktime_get_ns() : 0;
 }
 
-u64 zcsend_now_ns(void)
+/*
+ * A record is about to be posted: every module-wide counter it moves and
+ * the zcsend_complete event, in one call (the completion runs once per
+ * send, and a call out of Rust is not free).
+ */
+void zcsend_note_post(u64 user_data, u64 bytes, u32 flags, u64 stamp,
+		      u32 chain_len, u64 pinned_pages, bool linked,
+		      bool zerocopy)
 {
-	return ktime_get_ns();
+	this_cpu_inc(zcsend_counters.v[ZCSEND_C_SENDS]);
+	this_cpu_add(zcsend_counters.v[ZCSEND_C_BYTES], bytes);
+	this_cpu_inc(zcsend_counters.v[zerocopy ? ZCSEND_C_ZEROCOPY :
+						 ZCSEND_C_COPIED]);
+	if (linked)
+		this_cpu_inc(zcsend_counters.v[ZCSEND_C_LINKED]);
+	if (pinned_pages)
+		this_cpu_sub(zcsend_counters.v[ZCSEND_C_PINNED_PAGES],
+			     pinned_pages);
+	this_cpu_dec(zcsend_counters.v[ZCSEND_C_INFLIGHT]);
+	if (trace_zcsend_complete_enabled())
+		trace_zcsend_complete(user_data, bytes, flags,
+				      stamp ? ktime_get_ns() - stamp : 0,
+				      chain_len);
 }
 
 void zcsend_trace_send(u64 user_data, s64 result, u32 bytes, u32 pages,
 		       u32 frags, u32 path)
 {
 	trace_zcsend_send(user_data, result, bytes, pages, frags, path);
-}
-
-void zcsend_trace_complete(u64 user_data, u64 bytes, u32 flags,
-			   u64 latency_ns, u32 chain_len)
-{
-	trace_zcsend_complete(user_data, bytes, flags, latency_ns, chain_len);
 }
 
 void zcsend_trace_register(u32 buffers, u64 pages, u64 segments)

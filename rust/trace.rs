@@ -10,17 +10,22 @@ use crate::ffi::{
     zcsend_count,
     zcsend_debugfs_exit,
     zcsend_debugfs_init,
-    zcsend_now_ns,
-    zcsend_trace_complete,
-    zcsend_trace_complete_enabled,
+    zcsend_note_post,
+    zcsend_note_reserve,
     zcsend_trace_fanout,
     zcsend_trace_register,
     zcsend_trace_send, //
 };
+use crate::uapi::{
+    ZcsendCompletion,
+    ZCSEND_COMPL_ZEROCOPY, //
+};
 use kernel::prelude::*;
 
-/// A module-wide counter; the order is the C side's name table's.
+/// A module-wide counter; the order is `enum zcsend_counter`'s (`shim.h`).
+/// The ones a completion moves are counted in C, by [`posted`].
 #[derive(Clone, Copy)]
+#[allow(dead_code)]
 #[repr(u32)]
 pub(crate) enum Counter {
     Sends = 0,
@@ -108,32 +113,38 @@ pub(crate) fn send(
     };
 }
 
-/// A timestamp for the send-to-completion latency, or 0 when nobody
-/// traces completions (no clock read on the fast path).
-pub(crate) fn submit_stamp() -> u64 {
-    // SAFETY: no preconditions.
-    if unsafe { zcsend_trace_complete_enabled() } {
-        // SAFETY: no preconditions; any context.
-        unsafe { zcsend_now_ns() }
-    } else {
-        0
-    }
+/// A send took a completion slot (`inflight`). Returns the stamp to give
+/// [`posted`]: a timestamp for the send-to-completion latency, or 0 when
+/// nobody traces completions (no clock read on the fast path).
+pub(crate) fn reserved() -> u64 {
+    // SAFETY: no preconditions; any context.
+    unsafe { zcsend_note_reserve() }
 }
 
-/// A record was posted: `zcsend_complete`. `stamp` from [`submit_stamp`].
-pub(crate) fn complete(user_data: u64, bytes: u64, flags: u32, stamp: u64, chain_len: u32) {
-    // SAFETY: no preconditions.
-    if !unsafe { zcsend_trace_complete_enabled() } {
-        return;
-    }
-    let latency = if stamp == 0 {
-        0
-    } else {
-        // SAFETY: no preconditions; any context.
-        unsafe { zcsend_now_ns() }.saturating_sub(stamp)
+/// A record is about to be posted: the module-wide counters it moves
+/// (sends, bytes, zerocopy or copied, linked, pinned pages and in flight
+/// given back) and `zcsend_complete`, in one call to C. `stamp` from
+/// [`reserved`].
+pub(crate) fn posted(
+    rec: &ZcsendCompletion,
+    stamp: u64,
+    chain_len: u32,
+    pinned: u64,
+    linked: bool,
+) {
+    // SAFETY: plain values; any context but NMI.
+    unsafe {
+        zcsend_note_post(
+            rec.user_data,
+            rec.bytes,
+            rec.flags,
+            stamp,
+            chain_len,
+            pinned,
+            linked,
+            rec.flags & ZCSEND_COMPL_ZEROCOPY != 0,
+        )
     };
-    // SAFETY: plain values.
-    unsafe { zcsend_trace_complete(user_data, bytes, flags, latency, chain_len) };
 }
 
 /// Buffers were registered: `zcsend_register`.
