@@ -143,6 +143,7 @@ impl Context {
         Ok(Reservation {
             ctx: self.into(),
             pinned_pages: 0,
+            fixed: false,
             posted: false,
             stamp: trace::reserved(),
         })
@@ -297,20 +298,10 @@ impl Context {
     }
 }
 
-/// A send from registered buffers, counted until it completes (unregister
-/// refuses while one exists).
+/// The file's registered buffers held in use (unregister refuses while one
+/// exists): by a lookup, until the system call returns.
 pub(crate) struct FixedRef {
     ctx: Arc<Context>,
-}
-
-impl FixedRef {
-    /// One more send from the same file's registered buffers.
-    pub(crate) fn another(&self) -> Self {
-        self.ctx.fixed_inflight.fetch_add(1, Relaxed);
-        FixedRef {
-            ctx: self.ctx.clone(),
-        }
-    }
 }
 
 impl Drop for FixedRef {
@@ -327,6 +318,8 @@ impl Drop for FixedRef {
 pub(crate) struct Reservation {
     ctx: Arc<Context>,
     pinned_pages: u64,
+    /// Counted as a send from registered buffers ([`Self::claim_fixed`]).
+    fixed: bool,
     posted: bool,
     /// [`trace::reserved`] at reservation, for the completion latency.
     stamp: u64,
@@ -354,6 +347,16 @@ impl Reservation {
         self.pinned_pages -= n;
         self.ctx.pinned_pages.fetch_sub(n, Relaxed);
         trace::count(Counter::PinnedPages, -(n as i64));
+    }
+
+    /// Counts this send as one from the file's registered buffers until it
+    /// completes (unregister refuses while one exists). `held` proves the
+    /// count is not zero now, so unregister cannot slip in between.
+    pub(crate) fn claim_fixed(&mut self, held: &FixedRef) {
+        if !self.fixed && Arc::ptr_eq(&held.ctx, &self.ctx) {
+            self.ctx.fixed_inflight.fetch_add(1, Relaxed);
+            self.fixed = true;
+        }
     }
 
     /// The identity of the file this send belongs to: sends of different
@@ -400,6 +403,10 @@ impl Reservation {
     fn end_counts(&mut self) {
         if self.pinned_pages != 0 {
             self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
+        }
+        if self.fixed {
+            self.ctx.fixed_inflight.fetch_sub(1, Relaxed);
+            self.fixed = false;
         }
         self.ctx.inflight.fetch_sub(1, Relaxed);
         self.pinned_pages = 0;

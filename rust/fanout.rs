@@ -39,9 +39,9 @@ use crate::send::{
     destination,
     post_copied,
     read_iovecs,
+    FixedCache,
     FixedPayload,
     InFlight,
-    Lookups,
     Pins,
     ALLOWED_FLAGS, //
 };
@@ -110,21 +110,13 @@ pub(crate) fn fanout(
         flags |= ZCSEND_COMPL_STABLE;
     }
     let mut reservation = ctx.reserve()?;
+    // Holds the registered buffers in use until the send is in flight.
+    let mut held = FixedCache::default();
     let (pages, fixed_bv, total) = if fixed {
-        let FixedPayload {
-            buf,
-            count,
-            ranges,
-            total,
-        } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut Lookups::default())?;
-        (
-            Pins::Fixed {
-                _buf: buf,
-                _count: count,
-            },
-            Some(ranges),
-            total,
-        )
+        let FixedPayload { buf, ranges, total } =
+            FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut held)?;
+        reservation.claim_fixed(held.held()?);
+        (Pins::Fixed { _buf: buf }, Some(ranges), total)
     } else {
         let count = iovec::check_count(arg.iovcnt)?;
         let iovs = read_iovecs(arg.iov, count)?;

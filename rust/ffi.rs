@@ -15,11 +15,10 @@ use kernel::prelude::*;
 // only pointers to them cross.
 #[allow(improper_ctypes)]
 extern "C" {
-    pub(crate) fn zcsend_skb_zcopy(skb: *mut bindings::sk_buff) -> *mut bindings::ubuf_info;
-    pub(crate) fn zcsend_skb_zcopy_init(
+    pub(crate) fn zcsend_skb_zcopy_attach(
         skb: *mut bindings::sk_buff,
         uarg: *mut bindings::ubuf_info,
-    );
+    ) -> *mut bindings::ubuf_info;
     pub(crate) fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
     pub(crate) fn zcsend_in_compat_syscall() -> bool;
     pub(crate) fn zcsend_kiocb_nowait(iocb: *const bindings::kiocb) -> bool;

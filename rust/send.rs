@@ -18,9 +18,9 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
-use crate::context::FixedRef;
 use crate::context::{
     Context,
+    FixedRef,
     Reservation, //
 };
 use crate::iovec;
@@ -95,12 +95,9 @@ pub(crate) enum Pins {
     Pinned(PinnedPages),
     /// The module's own stable copy (stable fan-out).
     Stable(StablePages),
-    /// A registered buffer, with the file's count of sends from it; both
-    /// are only held, until the send completes.
-    Fixed {
-        _buf: Arc<PinnedBuffer>,
-        _count: FixedRef,
-    },
+    /// A registered buffer, held until the send completes (the send's
+    /// [`Reservation`] counts it as a send from registered buffers).
+    Fixed { _buf: Arc<PinnedBuffer> },
 }
 
 impl InFlight {
@@ -233,44 +230,60 @@ fn address(addr: u64, addrlen: u32) -> Result<Option<SockAddr>> {
 /// sends from the same one (as `sendmmsg` looks its socket up once). The
 /// socket's state (`Socket::takes_user_pages`, `Socket::is_local`) is
 /// sampled at the run's first send; a descriptor closed or replaced during
-/// the call is used as it was at that send, and the buffer is counted as in
-/// use (unregister: `EBUSY`) until the call returns.
+/// the call is used as it was at that send.
 #[derive(Default)]
 pub(crate) struct Lookups {
-    sock: Option<(i32, Socket)>,
-    fixed: Option<(u32, Arc<PinnedBuffer>, FixedRef)>,
+    socks: SockCache,
+    fixed: FixedCache,
 }
 
-impl Lookups {
+/// The socket of the previous send (see [`Lookups`]).
+#[derive(Default)]
+pub(crate) struct SockCache(Option<(i32, Socket)>);
+
+impl SockCache {
     /// The socket `fd`, looked up if it is not the previous send's.
-    fn socket(&mut self, fd: i32) -> Result<&Socket> {
-        if !matches!(&self.sock, Some((f, _)) if *f == fd) {
+    fn get(&mut self, fd: i32) -> Result<&Socket> {
+        if !matches!(&self.0, Some((f, _)) if *f == fd) {
             // The previous socket goes before the lookup can fail.
-            self.sock = None;
-            self.sock = Some((fd, Socket::from_fd(fd)?));
+            self.0 = None;
+            self.0 = Some((fd, Socket::from_fd(fd)?));
         }
-        match &self.sock {
+        match &self.0 {
             Some((_, s)) => Ok(s),
             None => Err(EBADF),
         }
     }
+}
 
-    /// Registered buffer `index` and a count of one more send from it,
-    /// looked up if it is not the previous send's.
-    fn fixed_buffer(
-        &mut self,
-        ctx: ArcBorrow<'_, Context>,
-        index: u32,
-    ) -> Result<(Arc<PinnedBuffer>, FixedRef)> {
-        if let Some((i, buf, count)) = &self.fixed {
+/// The registered buffer of the previous send, and with it the file's
+/// registered buffers held in use (unregister: `EBUSY`) for as long as
+/// this lives; see [`Lookups`].
+#[derive(Default)]
+pub(crate) struct FixedCache(Option<(u32, Arc<PinnedBuffer>, FixedRef)>);
+
+impl FixedCache {
+    /// Registered buffer `index`, looked up if it is not the previous
+    /// send's.
+    fn buffer(&mut self, ctx: ArcBorrow<'_, Context>, index: u32) -> Result<Arc<PinnedBuffer>> {
+        if let Some((i, buf, _)) = &self.0 {
             if *i == index {
-                return Ok((buf.clone(), count.another()));
+                return Ok(buf.clone());
             }
         }
-        self.fixed = None;
-        let (buf, count) = ctx.fixed_buffer(index)?;
-        self.fixed = Some((index, buf.clone(), count.another()));
-        Ok((buf, count))
+        self.0 = None;
+        let (buf, held) = ctx.fixed_buffer(index)?;
+        self.0 = Some((index, buf.clone(), held));
+        Ok(buf)
+    }
+
+    /// The proof that registered buffers are held, for
+    /// [`Reservation::claim_fixed`]; `EINVAL` before [`Self::buffer`].
+    pub(crate) fn held(&self) -> Result<&FixedRef> {
+        match &self.0 {
+            Some((_, _, held)) => Ok(held),
+            None => Err(EINVAL),
+        }
     }
 }
 
@@ -295,10 +308,10 @@ pub(crate) fn send(
     if arg.flags & ZCSEND_SEND_FIXED != 0 {
         return send_fixed(ctx, arg, copy_threshold, lookups);
     }
+    let sock = lookups.socks.get(arg.fd)?;
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
     let total = iovec::total_len(&iovs)?;
-    let sock = lookups.socket(arg.fd)?;
     let mut addr = address(arg.addr, arg.addrlen)?;
 
     let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(&iovs));
@@ -425,11 +438,9 @@ fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IO
 }
 
 /// The payload of a `ZCSEND_SEND_FIXED` send: its ranges inside one
-/// registered buffer, held (with the file's count of sends from registered
-/// buffers) until the send completes.
+/// registered buffer, held until the send completes.
 pub(crate) struct FixedPayload {
     pub(crate) buf: Arc<PinnedBuffer>,
-    pub(crate) count: FixedRef,
     pub(crate) ranges: FixedRanges,
     pub(crate) total: usize,
 }
@@ -465,12 +476,12 @@ impl FixedPayload {
     /// Reads the `count` ranges at `ptr` and resolves them in the file's
     /// registered buffers. `EINVAL` for ranges of different buffers,
     /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
-    /// no buffers are registered.
+    /// no buffers are registered. `fixed` holds the buffers in use.
     pub(crate) fn resolve(
         ctx: ArcBorrow<'_, Context>,
         ptr: u64,
         iovcnt: u32,
-        lookups: &mut Lookups,
+        fixed: &mut FixedCache,
     ) -> Result<Self> {
         let count = iovec::check_count(iovcnt)?;
         let ranges = read_ranges(ptr, count)?;
@@ -486,7 +497,7 @@ impl FixedPayload {
                 return Err(EINVAL);
             }
         }
-        let (buf, fixed) = lookups.fixed_buffer(ctx, index)?;
+        let buf = fixed.buffer(ctx, index)?;
         let ranges = if count == 1 && ranges[0].len != 0 {
             FixedRanges::One(buf.locate(ranges[0].offset, ranges[0].len)?)
         } else {
@@ -503,12 +514,7 @@ impl FixedPayload {
             }
             FixedRanges::Many { bv, n }
         };
-        Ok(Self {
-            buf,
-            count: fixed,
-            ranges,
-            total,
-        })
+        Ok(Self { buf, ranges, total })
     }
 }
 
@@ -521,16 +527,12 @@ fn send_fixed(
     copy_threshold: usize,
     lookups: &mut Lookups,
 ) -> Result<usize> {
-    let payload = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, lookups)?;
-    let sock = lookups.socket(arg.fd)?;
+    let Lookups { socks, fixed } = lookups;
+    let FixedPayload { buf, ranges, total } =
+        FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
+    let sock = socks.get(arg.fd)?;
     let mut addr = address(arg.addr, arg.addrlen)?;
-    let reservation = ctx.reserve()?;
-    let FixedPayload {
-        buf,
-        count,
-        ranges,
-        total,
-    } = payload;
+    let mut reservation = ctx.reserve()?;
 
     let (bvecs, skip) = ranges.frags(&buf)?;
     let copy = copy_path(sock, total, copy_threshold, bvecs.len());
@@ -541,18 +543,16 @@ fn send_fixed(
         let res = sock.sendmsg(&mut msg);
         trace::send(arg.user_data, &res, total, 0, 0, path);
         let sent = res?;
-        drop((buf, count));
+        drop(buf);
         post_copied(reservation, arg.user_data, sent, 0);
         return Ok(sent);
     }
 
+    reservation.claim_fixed(fixed.held()?);
     let owner = reservation.owner();
     let submission = Notif::submit(
         InFlight {
-            pages: Pins::Fixed {
-                _buf: buf,
-                _count: count,
-            },
+            pages: Pins::Fixed { _buf: buf },
             reservation,
             user_data: arg.user_data,
             flags: 0,

@@ -28,14 +28,21 @@
 
 #include "shim.h"
 
-struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb)
+/*
+ * The notifier of skb if it has one; else attaches uarg with a new
+ * reference (net_zcopy_get() + skb_zcopy_init()) and returns NULL. One
+ * call for what link_skb does to every new skb.
+ */
+struct ubuf_info *zcsend_skb_zcopy_attach(struct sk_buff *skb,
+					  struct ubuf_info *uarg)
 {
-	return skb_zcopy(skb);
-}
+	struct ubuf_info *prev = skb_zcopy(skb);
 
-void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg)
-{
+	if (prev)
+		return prev;
+	net_zcopy_get(uarg);
 	skb_zcopy_init(skb, uarg);
+	return NULL;
 }
 
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name)

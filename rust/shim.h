@@ -20,8 +20,8 @@ struct ubuf_info;
 struct user_struct;
 struct workqueue_struct;
 
-struct ubuf_info *zcsend_skb_zcopy(struct sk_buff *skb);
-void zcsend_skb_zcopy_init(struct sk_buff *skb, struct ubuf_info *uarg);
+struct ubuf_info *zcsend_skb_zcopy_attach(struct sk_buff *skb,
+					  struct ubuf_info *uarg);
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name);
 bool zcsend_in_compat_syscall(void);
 bool zcsend_kiocb_nowait(const struct kiocb *iocb);

@@ -59,8 +59,7 @@ use kernel::workqueue::{
 use crate::ffi::{
     zcsend_can_complete_inline,
     zcsend_fill_frags,
-    zcsend_skb_zcopy,
-    zcsend_skb_zcopy_init, //
+    zcsend_skb_zcopy_attach, //
 };
 
 /// Wrapper making the `ubuf_info_ops` table `Sync`, as binder does for its
@@ -511,17 +510,10 @@ unsafe extern "C" fn link_skb(
     uarg: *mut bindings::ubuf_info,
 ) -> c_int {
     let n = uarg.cast::<Header>();
-    // SAFETY: `skb` is live (function contract).
-    let prev = unsafe { zcsend_skb_zcopy(skb) };
-    if prev.is_null() {
-        // SAFETY: `uarg` is live; the new reference is the skb's.
-        unsafe {
-            net_zcopy_get(uarg);
-            zcsend_skb_zcopy_init(skb, uarg);
-        }
-        return 0;
-    }
-    if prev == uarg {
+    // SAFETY: `skb` and `uarg` are live (function contract); if the skb had
+    // no notifier, the new reference on `uarg` is the skb's.
+    let prev = unsafe { zcsend_skb_zcopy_attach(skb, uarg) };
+    if prev.is_null() || prev == uarg {
         return 0;
     }
     // SAFETY: `n` is live, held by its submission.
