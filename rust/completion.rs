@@ -219,7 +219,8 @@ impl CompletionRing {
     /// record's publication before the look at `wakeup`, as the consumer
     /// orders its arming before its look at the ring: one of the two sees
     /// the other, so no wake-up is lost. Any value user space writes only
-    /// means "signal" or "do not".
+    /// means "signal" or "do not". The barrier is unconditional: the
+    /// caller's look for sleeping readers relies on it too.
     pub(crate) fn wants_signal(&self) -> bool {
         let w = self.wakeup_atomic();
         kernel::sync::barrier::smp_mb();

@@ -89,7 +89,7 @@ pub(crate) struct Context {
     #[pin]
     readable: WaitQueue,
     eventfd: EventFdSlot,
-    sends: Atomic<u64>,
+    // Completed sends: `zerocopy + copied` (one atomic per record, not two).
     inflight: Atomic<u64>,
     pinned_pages: Atomic<u64>,
     zerocopy: Atomic<u64>,
@@ -117,7 +117,6 @@ impl Context {
                 ring: CompletionRing::new()?,
                 readable <- WaitQueue::new(),
                 eventfd: EventFdSlot::new(),
-                sends: Atomic::new(0),
                 inflight: Atomic::new(0),
                 pinned_pages: Atomic::new(0),
                 zerocopy: Atomic::new(0),
@@ -235,12 +234,14 @@ impl Context {
 
     /// A snapshot of the counters.
     pub(crate) fn stats(&self, copy_threshold: u64) -> ZcsendStats {
+        let zerocopy = self.zerocopy.load(Relaxed);
+        let copied = self.copied.load(Relaxed);
         ZcsendStats {
-            sends: self.sends.load(Relaxed),
+            sends: zerocopy + copied,
             inflight: self.inflight.load(Relaxed),
             pinned_pages: self.pinned_pages.load(Relaxed),
-            zerocopy: self.zerocopy.load(Relaxed),
-            copied: self.copied.load(Relaxed),
+            zerocopy,
+            copied,
             queued: self.ring.queued() as u64,
             copy_threshold,
             linked: self.linked.load(Relaxed),
@@ -370,7 +371,6 @@ impl Reservation {
     /// `chain_len`: the sends its notifier chain completed together.
     pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
         let ctx = &self.ctx;
-        ctx.sends.fetch_add(1, Relaxed);
         if linked {
             ctx.linked.fetch_add(1, Relaxed);
         }
@@ -386,11 +386,13 @@ impl Reservation {
         self.posted = true;
         let ctx = &self.ctx;
         ctx.ring.post(rec);
+        // A full barrier, then a look at what the consumer asked for.
         if ctx.ring.wants_signal() {
             ctx.eventfd.signal();
         }
-        // Only when a reader sleeps in `read()` (`wq_has_sleeper`).
-        ctx.readable.wake();
+        // Only when a reader sleeps in `read()`; `wants_signal()`'s barrier
+        // is the one `wq_has_sleeper()` would issue.
+        ctx.readable.wake_after_barrier();
     }
 
     /// Gives a completed send's notifier back to its file's cache.

@@ -49,7 +49,7 @@ extern "C" {
     pub(crate) fn zcsend_synchronize_rcu_tasks();
     pub(crate) fn zcsend_folio_next(prev: *mut bindings::page, next: *mut bindings::page) -> bool;
     pub(crate) fn zcsend_waitq_init(wq: *mut bindings::wait_queue_head);
-    pub(crate) fn zcsend_waitq_wake(wq: *mut bindings::wait_queue_head);
+    pub(crate) fn zcsend_waitq_wake_all(wq: *mut bindings::wait_queue_head);
     pub(crate) fn zcsend_waitq_wait(
         wq: *mut bindings::wait_queue_head,
         cond: unsafe extern "C" fn(*mut c_void) -> bool,
@@ -66,6 +66,8 @@ extern "C" {
     ) -> *mut bindings::eventfd_ctx;
 
     // rust/trace.c
+    /// `zcsend:zcsend_send` (`TRACE_EVENT` in `zcsend_trace.h`).
+    pub(crate) static __tracepoint_zcsend_send: bindings::tracepoint;
     pub(crate) fn zcsend_count(idx: c_uint, delta: i64);
     pub(crate) fn zcsend_note_reserve() -> u64;
     pub(crate) fn zcsend_note_post(

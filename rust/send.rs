@@ -484,6 +484,24 @@ impl FixedPayload {
         fixed: &mut FixedCache,
     ) -> Result<Self> {
         let count = iovec::check_count(iovcnt)?;
+        if count == 1 {
+            // The common case, read straight onto the stack (no array).
+            let r: ZcsendRange = UserSlice::new(
+                UserPtr::from_addr(usize::try_from(ptr).map_err(|_| EFAULT)?),
+                core::mem::size_of::<ZcsendRange>(),
+            )
+            .reader()
+            .read()?;
+            if r.len != 0 {
+                let total = usize::try_from(r.len).map_err(|_| EINVAL)?;
+                if r.reserved != 0 || total > iovec::MAX_BYTES {
+                    return Err(EINVAL);
+                }
+                let buf = fixed.buffer(ctx, r.buf_index)?;
+                let ranges = FixedRanges::One(buf.locate(r.offset, r.len)?);
+                return Ok(Self { buf, ranges, total });
+            }
+        }
         let ranges = read_ranges(ptr, count)?;
         let index = ranges[0].buf_index;
         let mut total: usize = 0;

@@ -241,14 +241,10 @@ void zcsend_free_chunk(struct page *page, unsigned int order)
 	__free_pages(page, order);
 }
 
-/*
- * Wakes the waiters of @wq, if any (wq_has_sleeper() orders the caller's
- * earlier stores before the check, pairing with the waiter's queueing).
- */
-void zcsend_waitq_wake(struct wait_queue_head *wq)
+/* Wakes every waiter of @wq (the caller saw one: rust/wait.rs). */
+void zcsend_waitq_wake_all(struct wait_queue_head *wq)
 {
-	if (wq_has_sleeper(wq))
-		wake_up_interruptible_all(wq);
+	wake_up_interruptible_all(wq);
 }
 
 int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg)

@@ -36,7 +36,7 @@ void zcsend_synchronize_rcu_tasks(void);
 bool zcsend_folio_next(struct page *prev, struct page *next);
 struct wait_queue_head;
 void zcsend_waitq_init(struct wait_queue_head *wq);
-void zcsend_waitq_wake(struct wait_queue_head *wq);
+void zcsend_waitq_wake_all(struct wait_queue_head *wq);
 int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg);
 bool zcsend_can_complete_inline(void);
 void *zcsend_page_address(struct page *page);

@@ -16,6 +16,12 @@ use crate::ffi::{
     zcsend_trace_register,
     zcsend_trace_send, //
 };
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+
+use crate::ffi::__tracepoint_zcsend_send;
 use crate::uapi::{
     ZcsendCompletion,
     ZCSEND_COMPL_ZEROCOPY, //
@@ -83,6 +89,22 @@ impl Path {
     }
 }
 
+/// Whether `zcsend:zcsend_send` is enabled, read from its static key as
+/// `static_key_false()` reads it without jump labels (and `declare_trace!`
+/// through it): no call into C per send when nobody traces.
+#[inline]
+fn send_enabled() -> bool {
+    // SAFETY: the tracepoint is a static of this module (`trace.c`), alive
+    // as long as this code; its key's `enabled` counter is an `atomic_t`,
+    // only read here, atomically.
+    let enabled = unsafe {
+        Atomic::<i32>::from_ptr(
+            (&raw const __tracepoint_zcsend_send.key.key.enabled.counter).cast_mut(),
+        )
+    };
+    enabled.load(Relaxed) > 0
+}
+
 /// A send was handed to the socket: `zcsend_send` and the fallback
 /// counters.
 pub(crate) fn send(
@@ -95,6 +117,9 @@ pub(crate) fn send(
 ) {
     if let Some(c) = path.counter() {
         count(c, 1);
+    }
+    if !send_enabled() {
+        return;
     }
     let result = match res {
         Ok(n) => *n as i64,

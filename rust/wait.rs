@@ -7,16 +7,20 @@
 //! itself and sleeping, so a waker that takes no lock (a completion in
 //! softirq posting into the lock-free ring) could be missed. [`WaitQueue`]
 //! waits with `wait_event_interruptible()`, which re-checks the condition
-//! after queueing itself; [`WaitQueue::wake`] pairs with it through
-//! `wq_has_sleeper()`'s barrier.
+//! after queueing itself; [`WaitQueue::wake_after_barrier`] pairs with it
+//! as `wq_has_sleeper()` does, through the waker's own full barrier.
 
 use crate::ffi::{
     zcsend_waitq_init,
     zcsend_waitq_wait,
-    zcsend_waitq_wake, //
+    zcsend_waitq_wake_all, //
 };
 use kernel::bindings;
 use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
 use kernel::types::Opaque;
 
 /// A `wait_queue_head`.
@@ -57,9 +61,26 @@ impl WaitQueue {
     }
 
     /// Wakes every waiter, if there is one. Any context but NMI.
-    pub(crate) fn wake(&self) {
-        // SAFETY: initialised (type invariant).
-        unsafe { zcsend_waitq_wake(self.wq.get()) };
+    ///
+    /// The caller has issued a full barrier (`smp_mb()`) after the stores
+    /// the waiters' condition reads: this is `wq_has_sleeper()` without a
+    /// barrier of its own (a waiter queues itself, then re-checks; the
+    /// waker stores, then looks for waiters: one sees the other). Without
+    /// that barrier a wake-up can be missed (a reader sleeps on), nothing
+    /// worse. A completion has just issued one for the eventfd check, so
+    /// nobody waiting costs no call into C and no second barrier.
+    pub(crate) fn wake_after_barrier(&self) {
+        let wq = self.wq.get();
+        // SAFETY: `wq` is initialised and pinned (type invariant); the list
+        // head's `next` is only read, atomically, as `waitqueue_active()`
+        // reads it with `READ_ONCE()`; writers hold the queue's lock.
+        let next = unsafe { Atomic::from_ptr(&raw mut (*wq).head.next) }.load(Relaxed);
+        // SAFETY: as above; only the address of the list head is taken.
+        let empty = core::ptr::eq(next, unsafe { &raw mut (*wq).head });
+        if !empty {
+            // SAFETY: initialised (type invariant).
+            unsafe { zcsend_waitq_wake_all(wq) };
+        }
     }
 
     /// Sleeps until `cond()` holds; `EINTR` if a signal comes first.
