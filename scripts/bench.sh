@@ -19,6 +19,10 @@
 #   BENCH_REPS, BENCH_BYTES, BENCH_MAX_CALLS, BENCH_SIZES, BENCH_METHODS,
 #   BENCH_PATHS, BENCH_FANOUT ("1 8 64"), BENCH_FANOUT_SIZES,
 #   BENCH_FANOUT_BYTES   passed to the guest (see run_bench.sh)
+#   BENCH_HUGE=0         no huge-page pass (default 1: the zero-copy
+#                        methods again at 64K and up with the buffer in
+#                        transparent huge pages, as <method>_huge, on
+#                        udp-dummy0 and tcp-tap; QEMU only: UML has no THP)
 #   BENCH_TIMEOUT        seconds per guest (default 3000; smoke 900)
 #   BENCH_PROFILE=1      no timing: each method runs alone under ftrace's
 #                        function profiler (QEMU guest only); the top
@@ -98,6 +102,7 @@ guest_args() {
 	[ -z "${BENCH_SIZES:-}" ] || a="$a zcsend.bench_sizes=$BENCH_SIZES"
 	[ -z "${BENCH_METHODS:-}" ] || a="$a zcsend.bench_methods=$BENCH_METHODS"
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
+	[ -z "${BENCH_HUGE:-}" ] || a="$a zcsend.bench_huge=$BENCH_HUGE"
 	[ -z "${BENCH_PROFILE:-}" ] || a="$a zcsend.bench_profile=$BENCH_PROFILE"
 	[ -z "${BENCH_PROFILE_TOP:-}" ] || a="$a zcsend.bench_profile_top=$BENCH_PROFILE_TOP"
 	[ -z "${BENCH_PROFILE_LINES:-}" ] || a="$a zcsend.bench_profile_lines=$BENCH_PROFILE_LINES"

@@ -48,6 +48,15 @@ NULL_OF = {"zcsend": "zcsend_version", "zcsend_fixed": "zcsend_version",
 ACCEL_NAME = {"tcg": "QEMU TCG", "kvm": "QEMU KVM", "uml": "UML"}
 ZC_METHODS = ("msg_zerocopy", "uring_zc", "uring_zc_fixed", "zcsend", "zcsend_fixed",
               "zcsend_batch")
+# The huge-page variant of every zero-copy method (zcbench --huge: the
+# buffer in transparent huge pages), 64K and up: its own rows.
+HUGE_METHODS = tuple(m + "_huge" for m in ZC_METHODS)
+METHODS += list(HUGE_METHODS)
+for _m in ZC_METHODS:
+    SHORT[_m + "_huge"] = SHORT[_m] + "_h"
+    COLORS[_m + "_huge"] = COLORS[_m]
+    NULL_OF[_m + "_huge"] = NULL_OF.get(_m, "getppid")
+ZC_METHODS += HUGE_METHODS
 COMPL_ZEROCOPY, COMPL_COPIED, COMPL_COPY_PATH = 1, 2, 4
 COMPL_FANOUT, COMPL_STABLE = 8, 16
 FLAG_NAMES = ((COMPL_ZEROCOPY, "ZEROCOPY"), (COMPL_COPIED, "COPIED"),

@@ -52,6 +52,10 @@ SIZES=$(karg bench_sizes 1K,4K,16K,64K,256K,1M)
 METHODS=$(karg bench_methods send,msg_zerocopy,uring_zc,uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,zcsend_batch,fanout_send,fanout_msg_zc,fanout_uring_zc_fixed,fanout_tee,zcsend_fanout,zcsend_fanout_stable)
 FANOUT=$(karg bench_fanout 1,8,64)
 FANOUT_SIZES=$(karg bench_fanout_sizes 64K,1M)
+# zcsend.bench_huge=1 (default): the zero-copy methods again at 64K and up
+# with the buffer in transparent huge pages (zcbench --huge, methods named
+# <method>_huge), on udp-dummy0 and tcp-tap, where THP is available.
+HUGE=$(karg bench_huge 1)
 if [ "$SMOKE" = 1 ]; then
 	REPS=$(karg bench_reps 1)
 	BYTES=$(karg bench_bytes 256K)
@@ -242,6 +246,47 @@ profile_path() {
 	done
 }
 
+# The zero-copy methods of $METHODS, for the huge-page pass.
+huge_methods() {
+	for m in $(echo "$METHODS" | tr ',' ' '); do
+		case "$m" in
+		all|single) echo msg_zerocopy uring_zc uring_zc_fixed zcsend zcsend_fixed zcsend_batch ;;
+		msg_zerocopy|uring_zc|uring_zc_fixed|zcsend|zcsend_fixed|zcsend_batch) echo "$m" ;;
+		esac
+	done | tr ' ' '\n' | awk 'NF && !seen[$0]++' | tr '\n' ',' | sed 's/,$//'
+}
+
+# The sizes of $SIZES from 64K up, for the huge-page pass.
+huge_sizes() {
+	for z in $(echo "$SIZES" | tr ',' ' '); do
+		case "$z" in
+		*M|*m) echo "$z" ;;
+		*K|*k) [ "${z%?}" -lt 64 ] 2>/dev/null || echo "$z" ;;
+		esac
+	done | tr '\n' ',' | sed 's/,$//'
+}
+
+# The huge-page pass of path $1 (zcbench arguments follow).
+run_huge() {
+	name=$1
+	shift
+	[ "$HUGE" = 1 ] && [ "$PROFILE" = 0 ] || return 0
+	hm=$(huge_methods)
+	hs=$(huge_sizes)
+	[ -n "$hm" ] && [ -n "$hs" ] || return 0
+	thp=/sys/kernel/mm/transparent_hugepage/enabled
+	if ! grep -q '\[always\]\|\[madvise\]' $thp 2>/dev/null; then
+		say "path $name: no transparent huge pages: huge-page cells skipped"
+		return 0
+	fi
+	say "path $name: huge-page pass: zcbench --huge --sizes $hs --methods $hm"
+	./zcbench --path "$name" --huge --sizes "$hs" --methods "$hm" --reps "$REPS" \
+		--bytes "$BYTES" --min-calls "$MINCALLS" --max-calls "$MAXCALLS" \
+		--null-secs 0 "$@" --fanout none
+	rc=$?
+	[ $rc -eq 0 ] || { say "path $name: zcbench --huge exit status $rc"; status=1; }
+}
+
 run_path() {
 	name=$1
 	shift
@@ -256,6 +301,9 @@ run_path() {
 		--fanout-bytes "$FANOUT_BYTES" "$@"
 	rc=$?
 	[ $rc -eq 0 ] || { say "path $name: zcbench exit status $rc"; status=1; }
+	case "$name" in
+	udp-dummy0|tcp-tap) run_huge "$name" "$@" ;;
+	esac
 }
 
 [ "$PROFILE" = 0 ] || profile_setup || PROFILE=0

@@ -187,6 +187,7 @@ struct fan {
 static struct {
 	const char *path;
 	bool tcp;
+	bool huge;		/* --huge: the buffer in transparent huge pages */
 	struct sockaddr_storage dst;
 	socklen_t dstlen;
 	uint8_t *buf;
@@ -202,6 +203,21 @@ static struct {
 	int reps;
 	bool verbose;
 } g = { .filefd = -1, .pr = -1, .pw = -1, .zfd = -1, .efd = -1, .sink = -1 };
+
+/*
+ * A method's name in the records: with --huge, "<method>_huge" (its own
+ * rows in the report).
+ */
+static const char *mname(enum method m)
+{
+	static char huge[M_NR][40];
+
+	if (!g.huge)
+		return method_name[m];
+	if (!huge[m][0])
+		snprintf(huge[m], sizeof(huge[m]), "%s_huge", method_name[m]);
+	return huge[m];
+}
 
 static const char *prog = "zcbench";
 
@@ -479,24 +495,56 @@ static void wait_acked(int fd, struct res *r)
 	}
 }
 
+/* Kilobytes of this process's anonymous memory in huge pages. */
+static long anon_huge_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[256];
+	long kb = -1;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+#define HUGE_SZ		(2u << 20)
+
 static void setup_buffers(void)
 {
 	const char *file = "/tmp/zcbench.data";
-	size_t i;
+	size_t i, extra = g.huge ? HUGE_SZ : 0;
+	uint8_t *p;
 
-	g.buf = mmap(NULL, REGION, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (g.buf == MAP_FAILED)
+	p = mmap(NULL, REGION + extra, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		die("mmap: %s", strerror(errno));
 	/*
-	 * Small pages, as before the kernels had THP: huge folios change what
-	 * a frag is for every zero-copy method (and io_uring's fixed buffers
-	 * then charge TCP a frag's whole offset into the folio as truesize,
-	 * which crawls); a huge-page variant is a separate question.
+	 * Small pages by default, as before the kernels had THP: huge folios
+	 * change what a frag is for every zero-copy method (and io_uring's
+	 * fixed buffers then charge TCP a frag's whole offset into the folio
+	 * as truesize). --huge is the huge-page variant: the region 2 MiB
+	 * aligned in transparent huge pages, so that one frag can carry a
+	 * whole send (the module's and io_uring's registered buffers coalesce
+	 * a folio into one segment, MSG_ZEROCOPY merges compound pages).
 	 */
-	madvise(g.buf, REGION, MADV_NOHUGEPAGE);
+	g.buf = (uint8_t *)(((uintptr_t)p + extra - 1) & ~(uintptr_t)(extra ? extra - 1 : 0));
+	if (!extra)
+		g.buf = p;
+	madvise(g.buf, REGION, g.huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	for (i = 0; i < REGION; i++)
 		g.buf[i] = (uint8_t)(i * 131 + (i >> 12));
+	if (g.huge) {
+		long kb = anon_huge_kb();
+
+		printf("ZCB,meta,huge_kb,%ld\n", kb);
+		if (kb < (long)(REGION / 2 / 1024))
+			die("--huge: only %ld kB of the %u MiB buffer in huge pages", kb,
+			    REGION >> 20);
+	}
 	g.filefd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (g.filefd < 0 || write(g.filefd, g.buf, REGION) != REGION)
 		die("cannot write %s: %s", file, strerror(errno));
@@ -1252,10 +1300,10 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 
 	printf("ZCB,cell,%s,%s,%zu,%zu,%d,%" PRIu64 ",%" PRIu64 ",%" PRIu64
 	       ",%.6f,%.6f,%.3f,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%u,%.6f\n",
-	       g.path, method_name[m], size, sendsz, rep, r.bytes, r.calls, r.syscalls,
+	       g.path, mname(m), size, sendsz, rep, r.bytes, r.calls, r.syscalls,
 	       r.wall, r.cpu, r.gcpu, r.compl, r.zc, r.copied, r.cflags, r.rusage);
 	printf("%s: %s rep %d %5s %-14s %8.1f MB/s %8.2f s/GB", prog, g.path, rep,
-	       size_str(size, sb), method_name[m], r.bytes / r.wall / 1e6,
+	       size_str(size, sb), mname(m), r.bytes / r.wall / 1e6,
 	       r.cpu / (r.bytes / 1e9));
 	if (r.compl)
 		printf("  zero-copy %" PRIu64 "/%" PRIu64, r.zc, r.compl);
@@ -1774,6 +1822,8 @@ static void usage(void)
 		"usage: %s --path NAME --tcp|--udp --dest ADDR --port N [options]\n"
 		"       %s --sink PORT [ADDR]\n"
 		"  --local-sink        fork a TCP receiver on ADDR:PORT (loopback)\n"
+		"  --huge              the send buffer in transparent huge pages; the\n"
+		"                      records name the methods <method>_huge\n"
 		"  --sizes LIST        default 1K,4K,16K,64K,256K,1M (UDP: 64K sends %d)\n"
 		"  --methods LIST      default all: send,msg_zerocopy,uring_zc,\n"
 		"                      uring_zc_fixed,sendfile,vmsplice,zcsend,zcsend_fixed,\n"
@@ -1830,6 +1880,7 @@ int main(int argc, char **argv)
 		{ "reps", required_argument, NULL, 'r' },
 		{ "null-secs", required_argument, NULL, 'z' },
 		{ "sink", required_argument, NULL, 'S' },
+		{ "huge", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
@@ -1856,6 +1907,7 @@ int main(int argc, char **argv)
 		case 'd': dest = optarg; break;
 		case 'p': port = atoi(optarg); break;
 		case 'L': local_sink = true; break;
+		case 'H': g.huge = true; break;
 		case 's': sizes = optarg; break;
 		case 'm': methods = optarg; break;
 		case 'F': fanout = optarg; break;
@@ -1999,7 +2051,7 @@ int main(int argc, char **argv)
 				if (!method_ok(ms[j], sendsz, &why)) {
 					if (rep == 1)
 						printf("ZCB,skip,%s,%s,%zu,%s\n", g.path,
-						       method_name[ms[j]], sz[i], why);
+						       mname(ms[j]), sz[i], why);
 					continue;
 				}
 				run_cell(ms[j], sz[i], sendsz, rep);
