@@ -153,12 +153,7 @@ pub(crate) fn fanout(
 
     let owner = reservation.owner();
     let submission = Notif::submit(
-        InFlight {
-            pages,
-            reservation,
-            user_data: arg.user_data,
-            flags,
-        },
+        InFlight::new(pages, reservation, arg.user_data, flags),
         owner,
         true,
         ctx.notifs(),

@@ -79,11 +79,12 @@ pub(crate) const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
 /// The reservation holds the file's [`Context`], which holds the module
 /// reference that keeps this code loaded until the last send completes.
 pub(crate) struct InFlight {
-    pub(crate) pages: Pins,
-    pub(crate) reservation: Reservation,
-    pub(crate) user_data: u64,
+    pages: Pins,
+    /// Taken out only when the send completes ([`Payload::take_rest`]).
+    reservation: Option<Reservation>,
+    user_data: u64,
     /// `ZCSEND_COMPL_*` flags the record carries besides ZEROCOPY/COPIED.
-    pub(crate) flags: u32,
+    flags: u32,
 }
 
 /// What keeps a send's pages pinned until it completes.
@@ -101,6 +102,17 @@ pub(crate) enum Pins {
 }
 
 impl InFlight {
+    /// A send of `pages` in flight: `reservation` gets its record, with
+    /// `user_data` and `flags` (`ZCSEND_COMPL_*` besides ZEROCOPY/COPIED).
+    pub(crate) fn new(pages: Pins, reservation: Reservation, user_data: u64, flags: u32) -> Self {
+        Self {
+            pages,
+            reservation: Some(reservation),
+            user_data,
+            flags,
+        }
+    }
+
     /// The frags of a registered-buffer send's `ranges`, from the buffer
     /// this send holds; `EINVAL` if it holds none.
     pub(crate) fn fixed_frags<'a>(
@@ -133,29 +145,37 @@ impl InFlight {
         let before = pages.nr_pages();
         if keep < before {
             pages.trim(keep, accepted);
-            self.reservation.remove_pinned(before - keep);
+            if let Some(r) = &mut self.reservation {
+                r.remove_pinned(before - keep);
+            }
         }
     }
 }
 
 impl Payload for InFlight {
+    /// The reservation, `user_data` and flags: the pages go with the
+    /// payload (unpinned, or the registered buffer let go).
+    type Rest = (Option<Reservation>, u64, u32);
+
+    fn take_rest(&mut self) -> Self::Rest {
+        (self.reservation.take(), self.user_data, self.flags)
+    }
+
     /// Called once, in process context or softirq, when no skb refers to
-    /// the pages any more: unpin, then post the record (none if the ioctl
-    /// returned an error instead).
-    fn finish(self, outcome: Outcome, notif: Recycle<Self>) {
+    /// the pages any more and they are unpinned: post the record (none if
+    /// the ioctl returned an error instead).
+    fn finish(rest: Self::Rest, outcome: Outcome, notif: Recycle<Self>) {
         let Outcome {
             accepted,
             copied,
             linked,
             chain_len,
         } = outcome;
-        let InFlight {
-            pages,
-            reservation,
-            user_data,
-            flags,
-        } = self;
-        drop(pages);
+        let (Some(reservation), user_data, flags) = rest else {
+            // Only taken once, here.
+            drop(notif);
+            return;
+        };
         // Back to the file's cache while the reservation still holds the
         // file's context (the context may go with the reservation).
         reservation.recycle(notif);
@@ -327,12 +347,7 @@ pub(crate) fn send(
     let pages = PinnedPages::pin(&iovs, nr_pages)?;
     let owner = reservation.owner();
     let mut submission = Notif::submit(
-        InFlight {
-            pages: Pins::Pinned(pages),
-            reservation,
-            user_data: arg.user_data,
-            flags: 0,
-        },
+        InFlight::new(Pins::Pinned(pages), reservation, arg.user_data, 0),
         owner,
         false,
         ctx.notifs(),
@@ -569,12 +584,7 @@ fn send_fixed(
     reservation.claim_fixed(fixed.held()?);
     let owner = reservation.owner();
     let submission = Notif::submit(
-        InFlight {
-            pages: Pins::Fixed { _buf: buf },
-            reservation,
-            user_data: arg.user_data,
-            flags: 0,
-        },
+        InFlight::new(Pins::Fixed { _buf: buf }, reservation, arg.user_data, 0),
         owner,
         false,
         ctx.notifs(),
