@@ -66,7 +66,9 @@ extern "C" {
     ) -> *mut bindings::eventfd_ctx;
 
     // rust/trace.c
-    /// `zcsend:zcsend_send` (`TRACE_EVENT` in `zcsend_trace.h`).
+    /// `zcsend:zcsend_send` (`TRACE_EVENT` in `zcsend_trace.h`); only
+    /// with tracepoints.
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static __tracepoint_zcsend_send: bindings::tracepoint;
     pub(crate) fn zcsend_count(idx: c_uint, delta: i64);
     pub(crate) fn zcsend_note_reserve() -> u64;

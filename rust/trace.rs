@@ -16,11 +16,13 @@ use crate::ffi::{
     zcsend_trace_register,
     zcsend_trace_send, //
 };
+#[cfg(CONFIG_TRACEPOINTS)]
 use kernel::sync::atomic::{
     Atomic,
     Relaxed, //
 };
 
+#[cfg(CONFIG_TRACEPOINTS)]
 use crate::ffi::__tracepoint_zcsend_send;
 use crate::uapi::{
     ZcsendCompletion,
@@ -92,6 +94,7 @@ impl Path {
 /// Whether `zcsend:zcsend_send` is enabled, read from its static key as
 /// `static_key_false()` reads it without jump labels (and `declare_trace!`
 /// through it): no call into C per send when nobody traces.
+#[cfg(CONFIG_TRACEPOINTS)]
 #[inline]
 fn send_enabled() -> bool {
     // SAFETY: the tracepoint is a static of this module (`trace.c`), alive
@@ -103,6 +106,13 @@ fn send_enabled() -> bool {
         )
     };
     enabled.load(Relaxed) > 0
+}
+
+/// Without tracepoints (the UML kernel) there is no event to emit.
+#[cfg(not(CONFIG_TRACEPOINTS))]
+#[inline]
+fn send_enabled() -> bool {
+    false
 }
 
 /// A send was handed to the socket: `zcsend_send` and the fallback
