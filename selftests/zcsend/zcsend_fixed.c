@@ -470,4 +470,72 @@ TEST_F(fixed, submit_batches)
 	zc_pair_close(&p);
 }
 
+/*
+ * A batch looks a socket up once per run of descriptors naming it and a
+ * registered buffer once per run naming it: runs of two sockets and two
+ * buffers (the second starts a page later, so a range resolved in the
+ * wrong one sends the wrong bytes), interleaved with plain iovec sends,
+ * must each reach their own stream, in order, byte for byte.
+ */
+TEST_F(fixed, submit_runs_switch_sockets_and_buffers)
+{
+	struct zcsend_buffer b[2] = { { (uintptr_t)self->buf, LEN / 2 },
+				      { (uintptr_t)self->buf + PAGE, LEN / 2 } };
+	static struct zcsend_send s[ZCSEND_MAX_BATCH];
+	static struct zcsend_range r[ZCSEND_MAX_BATCH];
+	static struct iovec iov[ZCSEND_MAX_BATCH];
+	uint64_t off[2] = { 0, 0 }, sent[2] = { 0, 0 }, ud = 0;
+	struct zc_log log = { 0 };
+	struct zc_pair p[2];
+	struct zc_rx rx[2];
+	int i, k, n;
+
+	for (k = 0; k < 2; k++) {
+		ASSERT_EQ(0, zc_loopback_pair(&p[k], AF_INET, SOCK_STREAM, 0,
+					      4 << 20));
+		ASSERT_EQ(0, zc_rx_start(&rx[k], p[k].rx, SEED, 0));
+	}
+	ASSERT_EQ(0, reg(self->zfd, b, 2, 0));
+	for (k = 0; k < 3; k++) {
+		int nr = k < 2 ? 97 : ZCSEND_MAX_BATCH;
+
+		for (i = 0; i < nr; i++) {
+			int t = (i / 3) % 2;		/* runs of 3 per socket */
+			size_t len = 1000 + 37 * (i % 11);
+
+			ASSERT_GT(LEN / 2, off[t] + len);
+			if (i % 7 == 6) {
+				iov[i] = (struct iovec){ self->buf + off[t], len };
+				s[i] = (struct zcsend_send){ .fd = p[t].tx,
+					.iov = (uintptr_t)&iov[i], .iovcnt = 1,
+					.user_data = ud + i };
+			} else {
+				/* Runs of 2 per buffer; buffer 1 is a page on. */
+				uint32_t bi = off[t] >= PAGE ? (i / 2) % 2 : 0;
+
+				r[i] = (struct zcsend_range){ bi, 0, off[t] - bi * PAGE, len };
+				s[i] = (struct zcsend_send){ .fd = p[t].tx,
+					.flags = ZCSEND_SEND_FIXED,
+					.iov = (uintptr_t)&r[i], .iovcnt = 1,
+					.user_data = ud + i };
+			}
+			off[t] += len;
+			sent[t] += len;
+			zc_log_add(&log, ud + i, len);
+		}
+		n = submit(self->zfd, s, nr, 0);
+		ASSERT_EQ(nr, n) TH_LOG("batch %d: %s", k, n < 0 ? strerror(-n) : "short");
+		ud += nr;
+	}
+	zc_expect_completions(_metadata, self->zfd, &log, 0, 0, NULL);
+	/* The batch let go of the buffers: nothing in flight, unregister. */
+	EXPECT_EQ(0, unreg(self->zfd));
+	for (k = 0; k < 2; k++) {
+		shutdown(p[k].tx, SHUT_WR);
+		ZC_EXPECT_RX(&rx[k], sent[k]);
+		zc_pair_close(&p[k]);
+	}
+	zc_log_free(&log);
+}
+
 TEST_HARNESS_MAIN
