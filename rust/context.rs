@@ -352,12 +352,17 @@ impl Reservation {
 
     /// Counts this send as one from the file's registered buffers until it
     /// completes (unregister refuses while one exists). `held` proves the
-    /// count is not zero now, so unregister cannot slip in between.
-    pub(crate) fn claim_fixed(&mut self, held: &FixedRef) {
-        if !self.fixed && Arc::ptr_eq(&held.ctx, &self.ctx) {
+    /// count is not zero now, so unregister cannot slip in between; a proof
+    /// from another file's buffers is refused (`EINVAL`), never ignored.
+    pub(crate) fn claim_fixed(&mut self, held: &FixedRef) -> Result {
+        if !Arc::ptr_eq(&held.ctx, &self.ctx) {
+            return Err(EINVAL);
+        }
+        if !self.fixed {
             self.ctx.fixed_inflight.fetch_add(1, Relaxed);
             self.fixed = true;
         }
+        Ok(())
     }
 
     /// The identity of the file this send belongs to: sends of different

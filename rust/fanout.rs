@@ -115,7 +115,7 @@ pub(crate) fn fanout(
     let (pages, fixed_bv, total) = if fixed {
         let FixedPayload { buf, ranges, total } =
             FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut held)?;
-        reservation.claim_fixed(held.held()?);
+        reservation.claim_fixed(held.held()?)?;
         (Pins::Fixed { _buf: buf }, Some(ranges), total)
     } else {
         let count = iovec::check_count(arg.iovcnt)?;

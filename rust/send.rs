@@ -581,7 +581,7 @@ fn send_fixed(
         return Ok(sent);
     }
 
-    reservation.claim_fixed(fixed.held()?);
+    reservation.claim_fixed(fixed.held()?)?;
     let owner = reservation.owner();
     let submission = Notif::submit(
         InFlight::new(Pins::Fixed { _buf: buf }, reservation, arg.user_data, 0),
