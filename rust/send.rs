@@ -507,20 +507,20 @@ impl FixedPayload {
             )
             .reader()
             .read()?;
-            if r.len != 0 {
-                let total = usize::try_from(r.len).map_err(|_| EINVAL)?;
-                if r.reserved != 0 || total > iovec::MAX_BYTES {
-                    return Err(EINVAL);
-                }
-                let buf = fixed.buffer(ctx, r.buf_index)?;
-                let ranges = FixedRanges::One(buf.locate(r.offset, r.len)?);
-                return Ok(Self { buf, ranges, total });
-            }
+            return Self::resolve_in(ctx, core::slice::from_ref(&r), fixed);
         }
-        let ranges = read_ranges(ptr, count)?;
-        let index = ranges[0].buf_index;
+        Self::resolve_in(ctx, &read_ranges(ptr, count)?, fixed)
+    }
+
+    /// Resolves `ranges` (at least one) in the file's registered buffers.
+    fn resolve_in(
+        ctx: ArcBorrow<'_, Context>,
+        ranges: &[ZcsendRange],
+        fixed: &mut FixedCache,
+    ) -> Result<Self> {
+        let index = ranges.first().ok_or(EINVAL)?.buf_index;
         let mut total: usize = 0;
-        for r in ranges.iter() {
+        for r in ranges {
             if r.buf_index != index || r.reserved != 0 {
                 return Err(EINVAL);
             }
@@ -531,21 +531,22 @@ impl FixedPayload {
             }
         }
         let buf = fixed.buffer(ctx, index)?;
-        let ranges = if count == 1 && ranges[0].len != 0 {
-            FixedRanges::One(buf.locate(ranges[0].offset, ranges[0].len)?)
-        } else {
-            // A range touches at most one segment per page (plus a partial
-            // first one), and never more than the buffer has.
-            let segments = ranges
-                .iter()
-                .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
-                .sum();
-            let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
-            let mut n = 0;
-            for r in ranges.iter() {
-                buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
+        let ranges = match ranges {
+            [r] if r.len != 0 => FixedRanges::One(buf.locate(r.offset, r.len)?),
+            _ => {
+                // A range touches at most one segment per page (plus a
+                // partial first one), and never more than the buffer has.
+                let segments = ranges
+                    .iter()
+                    .map(|r| (r.len as usize / PAGE_SIZE + 2).min(buf.nr_segments()))
+                    .sum();
+                let mut bv = SmallBuf::<Bvec, INLINE_SEGMENTS>::new(segments)?;
+                let mut n = 0;
+                for r in ranges {
+                    buf.slice_into(r.offset, r.len, &mut bv, &mut n)?;
+                }
+                FixedRanges::Many { bv, n }
             }
-            FixedRanges::Many { bv, n }
         };
         Ok(Self { buf, ranges, total })
     }

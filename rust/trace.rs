@@ -6,6 +6,8 @@
 //! module-wide counters in `/sys/kernel/debug/zcsend/stats`, both in
 //! `rust/trace.c`. Safe wrappers: every C function here takes plain values.
 
+#[cfg(CONFIG_TRACEPOINTS)]
+use crate::ffi::__tracepoint_zcsend_send;
 use crate::ffi::{
     zcsend_count,
     zcsend_debugfs_exit,
@@ -16,14 +18,6 @@ use crate::ffi::{
     zcsend_trace_register,
     zcsend_trace_send, //
 };
-#[cfg(CONFIG_TRACEPOINTS)]
-use kernel::sync::atomic::{
-    Atomic,
-    Relaxed, //
-};
-
-#[cfg(CONFIG_TRACEPOINTS)]
-use crate::ffi::__tracepoint_zcsend_send;
 use crate::uapi::{
     ZcsendCompletion,
     ZCSEND_COMPL_ZEROCOPY, //
@@ -91,21 +85,21 @@ impl Path {
     }
 }
 
-/// Whether `zcsend:zcsend_send` is enabled, read from its static key as
-/// `static_key_false()` reads it without jump labels (and `declare_trace!`
-/// through it): no call into C per send when nobody traces.
+/// Whether `zcsend:zcsend_send` is enabled: the kernel crate's
+/// `static_branch_unlikely!`, as `declare_trace!` checks a tracepoint
+/// (patched code with `CONFIG_JUMP_LABEL`, a read of the key without).
 #[cfg(CONFIG_TRACEPOINTS)]
 #[inline]
 fn send_enabled() -> bool {
-    // SAFETY: the tracepoint is a static of this module (`trace.c`), alive
-    // as long as this code; its key's `enabled` counter is an `atomic_t`,
-    // only read here, atomically.
-    let enabled = unsafe {
-        Atomic::<i32>::from_ptr(
-            (&raw const __tracepoint_zcsend_send.key.key.enabled.counter).cast_mut(),
+    // SAFETY: `__tracepoint_zcsend_send` is a real static key defined by C
+    // (`trace.c`), the macro's one requirement.
+    unsafe {
+        kernel::jump_label::static_branch_unlikely!(
+            __tracepoint_zcsend_send,
+            kernel::bindings::tracepoint,
+            key
         )
-    };
-    enabled.load(Relaxed) > 0
+    }
 }
 
 /// Without tracepoints (the UML kernel) there is no event to emit.

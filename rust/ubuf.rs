@@ -160,8 +160,8 @@ struct Header {
 /// # Invariants
 ///
 /// `hdr` is the first field (`#[repr(C)]`; see [`Header`]). `payload` is
-/// initialised from submission until the chain head's final run moves it
-/// out (a cached notif holds none), and accessed only through the
+/// initialised from submission until the chain head's final run drops it
+/// in place (a cached notif holds none), and accessed only through the
 /// [`Submission`] (while it lives) and by that run (after the last
 /// reference).
 #[repr(C)]
@@ -289,7 +289,7 @@ impl<P: Payload> Drop for NotifCache<P> {
     }
 }
 
-/// An emptied notifier (its payload moved out), handed to
+/// An emptied notifier (its payload dropped), handed to
 /// [`Payload::finish`]: into a [`NotifCache`], or freed when dropped.
 ///
 /// # Invariants
