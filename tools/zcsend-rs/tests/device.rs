@@ -318,20 +318,28 @@ fn tcp_fanout_stable() {
     assert_eq!(accepted, 3 * 8 * (256 << 10));
 }
 
+/// `n` receiving and `n` sending UDP sockets on loopback.
+fn udp_pairs(n: usize) -> (Vec<UdpSocket>, Vec<UdpSocket>) {
+    let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+    (
+        (0..n).map(|_| bind()).collect(),
+        (0..n).map(|_| bind()).collect(),
+    )
+}
+
+/// One fan-out destination per pair: each sender to its receiver.
+fn udp_dests<'a>(rxs: &[UdpSocket], txs: &'a [UdpSocket]) -> Vec<Dest<'a>> {
+    txs.iter()
+        .zip(rxs)
+        .map(|(tx, rx)| Dest::to(tx.as_fd(), rx.local_addr().unwrap()))
+        .collect()
+}
+
 #[test]
 fn scoped_udp_fanout() {
     let Some(dev) = device() else { return };
-    let rxs: Vec<UdpSocket> = (0..2)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let txs: Vec<UdpSocket> = (0..2)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let dests: Vec<Dest> = txs
-        .iter()
-        .zip(&rxs)
-        .map(|(tx, rx)| Dest::to(tx.as_fd(), rx.local_addr().unwrap()))
-        .collect();
+    let (rxs, txs) = udp_pairs(2);
+    let dests = udp_dests(&rxs, &txs);
     let payload = pattern(20000);
     let res = dev
         .scope(|s| s.fanout(&dests, &[IoSlice::new(&payload)], MsgFlags::NONE, false, 5))
@@ -568,17 +576,8 @@ fn registered_buffers_fixed_sends() {
     assert!(id > 0);
 
     // A fan-out of one range to two UDP sockets.
-    let rxs: Vec<UdpSocket> = (0..2)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let txs: Vec<UdpSocket> = (0..2)
-        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let dests: Vec<Dest> = txs
-        .iter()
-        .zip(&rxs)
-        .map(|(tx, rx)| Dest::to(tx.as_fd(), rx.local_addr().unwrap()))
-        .collect();
+    let (rxs, txs) = udp_pairs(2);
+    let dests = udp_dests(&rxs, &txs);
     let res = dev
         .fanout_fixed(&dests, &[reg.fixed(1, 1000..21000)], MsgFlags::NONE, 500)
         .unwrap();
