@@ -82,6 +82,12 @@ extern "C" {
         linked: bool,
         zerocopy: bool,
     );
+    #[cfg(zcsend_stages)]
+    pub(crate) fn zcsend_stage_now() -> u64;
+    #[cfg(zcsend_stages)]
+    pub(crate) fn zcsend_stage_add(idx: c_uint, ticks: u64);
+    #[cfg(zcsend_stages)]
+    pub(crate) fn zcsend_in_task() -> bool;
     pub(crate) fn zcsend_debugfs_init();
     pub(crate) fn zcsend_debugfs_exit();
     pub(crate) fn zcsend_trace_send(

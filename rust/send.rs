@@ -40,7 +40,9 @@ use crate::pinned::{
 use crate::smallbuf::SmallBuf;
 use crate::trace::{
     self,
-    Path, //
+    Path,
+    Stage,
+    Stages, //
 };
 use crate::uapi::{
     self,
@@ -176,6 +178,7 @@ impl Payload for InFlight {
             drop(notif);
             return;
         };
+        let span = trace::span();
         // Back to the file's cache while the reservation still holds the
         // file's context (the context may go with the reservation).
         reservation.recycle(notif);
@@ -195,6 +198,7 @@ impl Payload for InFlight {
                 linked,
                 chain_len,
             );
+            span.end(Stage::Post);
         } else {
             // The ioctl returned the error; no record is owed.
             drop(reservation);
@@ -255,6 +259,8 @@ fn address(addr: u64, addrlen: u32) -> Result<Option<SockAddr>> {
 pub(crate) struct Lookups {
     socks: SockCache,
     fixed: FixedCache,
+    /// The ioctl's stage profile (`ZCSEND_STAGES=1` builds only).
+    stages: Stages,
 }
 
 /// The socket of the previous send (see [`Lookups`]).
@@ -325,14 +331,17 @@ pub(crate) fn send(
     if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED) != 0 {
         return Err(EINVAL);
     }
+    lookups.stages.mark(Stage::Entry);
     if arg.flags & ZCSEND_SEND_FIXED != 0 {
         return send_fixed(ctx, arg, copy_threshold, lookups);
     }
     let sock = lookups.socks.get(arg.fd)?;
+    lookups.stages.mark(Stage::Socket);
     let count = iovec::check_count(arg.iovcnt)?;
     let iovs = read_iovecs(arg.iov, count)?;
     let total = iovec::total_len(&iovs)?;
     let mut addr = address(arg.addr, arg.addrlen)?;
+    lookups.stages.mark(Stage::Resolve);
 
     let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(&iovs));
     if let Some(path) = copy {
@@ -342,9 +351,11 @@ pub(crate) fn send(
     }
 
     let mut reservation = ctx.reserve()?;
+    lookups.stages.mark(Stage::Reserve);
     let nr_pages = iovec::total_pages(&iovs)?;
     reservation.add_pinned(nr_pages)?;
     let pages = PinnedPages::pin(&iovs, nr_pages)?;
+    lookups.stages.mark(Stage::Pin);
     let owner = reservation.owner();
     let mut submission = Notif::submit(
         InFlight::new(Pins::Pinned(pages), reservation, arg.user_data, 0),
@@ -352,10 +363,13 @@ pub(crate) fn send(
         false,
         ctx.notifs(),
     )?;
+    lookups.stages.mark(Stage::Notif);
     let res = {
         let bvecs = submission.payload().bvecs();
         let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, arg.flags, addr.as_mut());
+        lookups.stages.mark(Stage::Msghdr);
         let res = sock.sendmsg(&mut msg);
+        lookups.stages.mark(Stage::Sendmsg);
         trace::send(
             arg.user_data,
             &res,
@@ -370,9 +384,11 @@ pub(crate) fn send(
         submission.payload_mut().trim(&iovs, n);
     }
     submission.set_result(&res);
+    lookups.stages.mark(Stage::Result);
     // Drops the submitter's reference: the completion follows once every
     // skb carrying the pages is gone (possibly right here).
     drop(submission);
+    lookups.stages.mark(Stage::Release);
     res
 }
 
@@ -561,15 +577,23 @@ fn send_fixed(
     copy_threshold: usize,
     lookups: &mut Lookups,
 ) -> Result<usize> {
-    let Lookups { socks, fixed } = lookups;
+    let Lookups {
+        socks,
+        fixed,
+        stages,
+    } = lookups;
     let FixedPayload { buf, ranges, total } =
         FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
+    stages.mark(Stage::Resolve);
     let sock = socks.get(arg.fd)?;
     let mut addr = address(arg.addr, arg.addrlen)?;
+    stages.mark(Stage::Socket);
     let mut reservation = ctx.reserve()?;
+    stages.mark(Stage::Reserve);
 
     let (bvecs, skip) = ranges.frags(&buf)?;
     let copy = copy_path(sock, total, copy_threshold, bvecs.len());
+    stages.mark(Stage::Pin);
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
         let mut msg =
@@ -583,6 +607,7 @@ fn send_fixed(
     }
 
     reservation.claim_fixed(fixed.held()?)?;
+    stages.mark(Stage::Claim);
     let owner = reservation.owner();
     let submission = Notif::submit(
         InFlight::new(Pins::Fixed { _buf: buf }, reservation, arg.user_data, 0),
@@ -590,6 +615,7 @@ fn send_fixed(
         false,
         ctx.notifs(),
     )?;
+    stages.mark(Stage::Notif);
     let res = {
         // The segments, now borrowed from the buffer the notifier holds.
         let (bvecs, skip) = submission.payload().fixed_frags(&ranges)?;
@@ -601,12 +627,16 @@ fn send_fixed(
             arg.flags & ALLOWED_FLAGS,
             addr.as_mut(),
         );
+        stages.mark(Stage::Msghdr);
         let res = sock.sendmsg(&mut msg);
+        stages.mark(Stage::Sendmsg);
         trace::send(arg.user_data, &res, total, 0, bvecs.len(), Path::Fixed);
         res
     };
     submission.set_result(&res);
+    stages.mark(Stage::Result);
     drop(submission);
+    stages.mark(Stage::Release);
     res
 }
 

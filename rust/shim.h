@@ -60,6 +60,21 @@ u64 zcsend_note_reserve(void);
 void zcsend_note_post(u64 user_data, u64 bytes, u32 flags, u64 stamp,
 		      u32 chain_len, u64 pinned_pages, bool linked,
 		      bool zerocopy);
+/*
+ * Mirrors enum Stage in rust/trace.rs. The stage profile exists only in a
+ * module built with ZCSEND_STAGES=1 (kbuild -DZCSEND_STAGES, Rust
+ * --cfg zcsend_stages).
+ */
+enum zcsend_stage {
+	ZCSEND_S_ENTRY, ZCSEND_S_RESOLVE, ZCSEND_S_SOCKET, ZCSEND_S_RESERVE,
+	ZCSEND_S_PIN, ZCSEND_S_CLAIM, ZCSEND_S_NOTIF, ZCSEND_S_MSGHDR,
+	ZCSEND_S_SENDMSG, ZCSEND_S_RESULT, ZCSEND_S_RELEASE,
+	ZCSEND_S_CHAIN_TASK, ZCSEND_S_CHAIN_SOFTIRQ, ZCSEND_S_POST,
+	ZCSEND_NR_STAGES
+};
+u64 zcsend_stage_now(void);
+void zcsend_stage_add(unsigned int idx, u64 ticks);
+bool zcsend_in_task(void);
 void zcsend_debugfs_init(void);
 void zcsend_debugfs_exit(void);
 void zcsend_trace_send(u64 user_data, s64 result, u32 bytes, u32 pages,

@@ -8,6 +8,8 @@
  */
 
 #include <linux/debugfs.h>
+#include <linux/math64.h>
+#include <linux/sched/clock.h>
 #include <linux/percpu.h>
 #include <linux/seq_file.h>
 #include <linux/timekeeping.h>
@@ -54,6 +56,98 @@ static int zcsend_stats_show(struct seq_file *m, void *unused)
 }
 DEFINE_SHOW_ATTRIBUTE(zcsend_stats);
 
+/*
+ * The stage profile (a module built with ZCSEND_STAGES=1): where a send's
+ * time goes, stage by stage, in clock ticks (TSC cycles on x86, else ns)
+ * summed per CPU. /sys/kernel/debug/zcsend/stages shows, per stage, how
+ * often it ran, its total and its mean; writing to it starts a new sum.
+ * Without ZCSEND_STAGES none of this exists and the Rust marks compile to
+ * nothing.
+ */
+#ifdef ZCSEND_STAGES
+/* In enum zcsend_stage's order (shim.h). */
+static const char *const zcsend_stage_names[ZCSEND_NR_STAGES] = {
+	"entry", "resolve", "socket", "reserve", "pin", "claim", "notif",
+	"msghdr", "sendmsg", "result", "release", "chain_task",
+	"chain_softirq", "post",
+};
+
+struct zcsend_stage_sums {
+	u64 ticks[ZCSEND_NR_STAGES];
+	u64 count[ZCSEND_NR_STAGES];
+};
+
+static DEFINE_PER_CPU(struct zcsend_stage_sums, zcsend_stage_sums);
+
+u64 zcsend_stage_now(void)
+{
+#ifdef CONFIG_X86
+	return rdtsc_ordered();
+#else
+	return local_clock();
+#endif
+}
+
+void zcsend_stage_add(unsigned int idx, u64 ticks)
+{
+	if (idx < ZCSEND_NR_STAGES) {
+		this_cpu_add(zcsend_stage_sums.ticks[idx], ticks);
+		this_cpu_inc(zcsend_stage_sums.count[idx]);
+	}
+}
+
+bool zcsend_in_task(void)
+{
+	return in_task();
+}
+
+static int zcsend_stages_show(struct seq_file *m, void *unused)
+{
+	unsigned int i;
+	int cpu;
+
+	seq_printf(m, "# stage count ticks mean (%s)\n",
+		   IS_ENABLED(CONFIG_X86) ? "TSC cycles" : "ns");
+	for (i = 0; i < ZCSEND_NR_STAGES; i++) {
+		u64 t = 0, n = 0;
+
+		for_each_possible_cpu(cpu) {
+			t += per_cpu(zcsend_stage_sums.ticks[i], cpu);
+			n += per_cpu(zcsend_stage_sums.count[i], cpu);
+		}
+		seq_printf(m, "%s %llu %llu %llu\n", zcsend_stage_names[i], n, t,
+			   n ? div64_u64(t, n) : 0);
+	}
+	return 0;
+}
+
+static int zcsend_stages_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, zcsend_stages_show, NULL);
+}
+
+/* Any write starts a new sum (racy against sends in flight: a profile). */
+static ssize_t zcsend_stages_write(struct file *file, const char __user *buf,
+				   size_t len, loff_t *ppos)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		memset(per_cpu_ptr(&zcsend_stage_sums, cpu), 0,
+		       sizeof(struct zcsend_stage_sums));
+	return len;
+}
+
+static const struct file_operations zcsend_stages_fops = {
+	.owner = THIS_MODULE,
+	.open = zcsend_stages_open,
+	.read = seq_read,
+	.write = zcsend_stages_write,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+#endif /* ZCSEND_STAGES */
+
 void zcsend_debugfs_init(void)
 {
 	if (zcsend_debugfs)
@@ -62,6 +156,10 @@ void zcsend_debugfs_init(void)
 	zcsend_debugfs = debugfs_create_dir("zcsend", NULL);
 	debugfs_create_file("stats", 0444, zcsend_debugfs, NULL,
 			    &zcsend_stats_fops);
+#ifdef ZCSEND_STAGES
+	debugfs_create_file("stages", 0600, zcsend_debugfs, NULL,
+			    &zcsend_stages_fops);
+#endif
 }
 
 void zcsend_debugfs_exit(void)

@@ -54,6 +54,132 @@ pub(crate) fn count(c: Counter, delta: i64) {
     unsafe { zcsend_count(c as c_uint, delta) };
 }
 
+/// A stage of a send, as `/sys/kernel/debug/zcsend/stages` shows it; the
+/// order is `enum zcsend_stage`'s (`shim.h`).
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+#[repr(u32)]
+pub(crate) enum Stage {
+    /// From the ioctl's entry to the first send (the request read).
+    Entry = 0,
+    /// The iovecs or registered ranges read and resolved (in a batch, with
+    /// the loop from the previous send).
+    Resolve,
+    /// The socket looked up (or taken from the batch's cache), the address.
+    Socket,
+    /// The completion slot reserved.
+    Reserve,
+    /// Pages charged and pinned (plain sends), or the copy-path checks.
+    Pin,
+    /// A registered-buffer send counted in flight.
+    Claim,
+    /// The notifier taken and its payload written.
+    Notif,
+    /// The `msghdr` built.
+    Msghdr,
+    /// `sock_sendmsg` (the stack, our callbacks, backlog processing).
+    Sendmsg,
+    /// The result recorded, the `zcsend_send` event.
+    Result,
+    /// The submitter's reference dropped (an inline completion included).
+    Release,
+    /// A notifier chain completed in task context (span).
+    ChainTask,
+    /// A notifier chain completed in softirq (span).
+    ChainSoftirq,
+    /// One record posted: recycle, counters, ring, wake (span).
+    Post,
+}
+
+/// The stage profile of one ioctl: each [`Self::mark`] charges the time since
+/// the previous mark to a stage. Only in a module built with
+/// `ZCSEND_STAGES=1` (`--cfg zcsend_stages`); otherwise every method is an
+/// empty inline function.
+pub(crate) struct Stages {
+    #[cfg(zcsend_stages)]
+    last: u64,
+}
+
+impl Stages {
+    /// Starts the clock.
+    #[inline(always)]
+    pub(crate) fn new() -> Self {
+        Self {
+            #[cfg(zcsend_stages)]
+            last: now(),
+        }
+    }
+
+    /// Charges the time since the previous mark to `s`.
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, _s: Stage) {
+        #[cfg(zcsend_stages)]
+        {
+            let t = now();
+            add(_s, t.wrapping_sub(self.last));
+            self.last = t;
+        }
+    }
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A span measured apart from the ioctl's marks (completions, which run in
+/// any context): started by [`span`], charged by [`Span::end`].
+pub(crate) struct Span {
+    #[cfg(zcsend_stages)]
+    start: u64,
+}
+
+/// Starts a [`Span`].
+#[inline(always)]
+pub(crate) fn span() -> Span {
+    Span {
+        #[cfg(zcsend_stages)]
+        start: now(),
+    }
+}
+
+impl Span {
+    /// Charges the span to `s`.
+    #[inline(always)]
+    pub(crate) fn end(self, _s: Stage) {
+        #[cfg(zcsend_stages)]
+        add(_s, now().wrapping_sub(self.start));
+    }
+
+    /// Charges the span to `task` or `softirq` by the context it ends in.
+    #[inline(always)]
+    pub(crate) fn end_by_context(self, _task: Stage, _softirq: Stage) {
+        #[cfg(zcsend_stages)]
+        {
+            // SAFETY: no precondition.
+            let s = if unsafe { crate::ffi::zcsend_in_task() } {
+                _task
+            } else {
+                _softirq
+            };
+            self.end(s);
+        }
+    }
+}
+
+#[cfg(zcsend_stages)]
+fn now() -> u64 {
+    // SAFETY: no precondition.
+    unsafe { crate::ffi::zcsend_stage_now() }
+}
+
+#[cfg(zcsend_stages)]
+fn add(s: Stage, ticks: u64) {
+    // SAFETY: plain values; `s` is in range of the C table.
+    unsafe { crate::ffi::zcsend_stage_add(s as c_uint, ticks) };
+}
+
 /// How a send left, as `zcsend_send`'s `path` shows it.
 #[derive(Clone, Copy)]
 #[repr(u32)]

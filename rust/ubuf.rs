@@ -61,6 +61,7 @@ use crate::ffi::{
     zcsend_fill_frags,
     zcsend_skb_zcopy_attach, //
 };
+use crate::trace::Stage;
 
 /// Wrapper making the `ubuf_info_ops` table `Sync`, as binder does for its
 /// `vm_operations_struct`.
@@ -493,6 +494,10 @@ unsafe extern "C" fn complete(
     uarg: *mut bindings::ubuf_info,
     zerocopy_success: bool,
 ) {
+    // The stage profile's span (`ZCSEND_STAGES=1` builds only: it is
+    // charged after the chain ran, when only a grace period or the module's
+    // in-flight count keeps this code loaded, as for the return itself).
+    let span = crate::trace::span();
     // SAFETY: same contract as ours. Our reference keeps the module loaded
     // until it is put (the payload holds the file's context, which holds a
     // module reference).
@@ -508,6 +513,7 @@ unsafe extern "C" fn complete(
     // SAFETY: we own the chain's last reference (`put`); `run_chain` matches
     // the head's payload type (`Header` invariant).
     unsafe { ((*head).run_chain)(head, inline) };
+    span.end_by_context(Stage::ChainTask, Stage::ChainSoftirq);
 }
 
 /// `ubuf_info_ops.link_skb`: attach `uarg` to `skb`, sharing it with the

@@ -33,6 +33,12 @@
 #                        traced caller's), to RESULTS/profile-tcg.txt;
 #                        BENCH_PROFILE_LINES=N adds the last N lines of
 #                        each method's raw trace (ZCT lines)
+#   BENCH_STAGES=1       the module built with ZCSEND_STAGES=1: each zcsend
+#                        cell also prints where a send's time went, stage
+#                        by stage (TSC cycles under QEMU, ns under UML;
+#                        ZCB,stage records and "stage" lines in the console
+#                        log). The marks cost time: compare stages within
+#                        such a run, not its cells with a normal run's
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
@@ -126,6 +132,7 @@ build_module() {
 	mkdir -p "$d"
 	# UML's module loader rejects GOTPCREL relocations.
 	[ "$fl" != uml ] || extra=(ARCH=um KRUSTFLAGS=-Zdirect-access-external-data=yes)
+	[ "${BENCH_STAGES:-0}" = 0 ] || extra+=(ZCSEND_STAGES=1)
 	step "zcsend.ko build ($fl)" make -C "$kdir" M="$HERE" MO="$d" LLVM="$LLVM_SUFFIX" \
 		"${extra[@]}" modules
 	echo "$d/zcsend.ko"

@@ -139,30 +139,39 @@ fi
 # The module: kbuild's CLIPPY=1 build into its own MO= directory (the source
 # tree stays clean, .build/mod-x86 keeps the plain build). Clippy only speaks
 # when the crate is compiled, so its object goes first.
-CLIPPY_MO=$OUT/clippy-x86
-what="static: clippy (module, CLIPPY=1)"
-if ! command -v clippy-driver >/dev/null; then
-	result skip "$what" "clippy-driver not installed"
-elif [ -z "$KDIR" ] || [ ! -f "$KDIR/Module.symvers" ]; then
-	result fail "$what" "no kernel build at '$KDIR'"
-else
-	mkdir -p "$CLIPPY_MO"
-	rm -f "$CLIPPY_MO/rust/zcsend_main.o"
-	rc=0
-	make -C "$KDIR" M="$HERE" MO="$CLIPPY_MO" LLVM="$LLVM_SUFFIX" CLIPPY=1 \
-		modules >"$OUT/clippy-module.log" 2>&1 || rc=$?
-	diagnostics "$OUT/clippy-module.log" | grep '^rust/' >"$OUT/clippy-module.diag" || true
-	cnt=$(wc -l < "$OUT/clippy-module.diag")
+# $1: the MO= directory's name under .build/static; $2: what; the rest:
+# extra make arguments.
+clippy_module() {
+	local mo=$OUT/$1 what=$2 log=$OUT/$1.log diag=$OUT/$1.diag rc=0 cnt
+	shift 2
+	if ! command -v clippy-driver >/dev/null; then
+		result skip "$what" "clippy-driver not installed"
+		return
+	elif [ -z "$KDIR" ] || [ ! -f "$KDIR/Module.symvers" ]; then
+		result fail "$what" "no kernel build at '$KDIR'"
+		return
+	fi
+	mkdir -p "$mo"
+	rm -f "$mo/rust/zcsend_main.o"
+	make -C "$KDIR" M="$HERE" MO="$mo" LLVM="$LLVM_SUFFIX" CLIPPY=1 "$@" \
+		modules >"$log" 2>&1 || rc=$?
+	diagnostics "$log" | grep '^rust/' >"$diag" || true
+	cnt=$(wc -l < "$diag")
 	if [ "$rc" -eq 0 ] && [ "$cnt" -eq 0 ]; then
 		result ok "$what"
 	elif [ "$cnt" -gt 0 ]; then
-		result fail "$what" "$cnt finding(s); first: $(head -n 1 "$OUT/clippy-module.diag")"
-		show "$OUT/clippy-module.diag"
+		result fail "$what" "$cnt finding(s); first: $(head -n 1 "$diag")"
+		show "$diag"
 	else
-		result fail "$what" "build failed (make exit $rc), see $OUT/clippy-module.log"
-		tail -n 20 "$OUT/clippy-module.log" | sed 's/^/#   /'
+		result fail "$what" "build failed (make exit $rc), see $log"
+		tail -n 20 "$log" | sed 's/^/#   /'
 	fi
-fi
+}
+
+clippy_module clippy-x86 "static: clippy (module, CLIPPY=1)"
+# The stage profile build (BENCH_STAGES=1, tools/bench/README.rst) is only
+# built by make bench: keep it compiling and lint-clean here.
+clippy_module clippy-x86-stages "static: clippy (module with ZCSEND_STAGES=1)" ZCSEND_STAGES=1
 
 what="static: cargo clippy --all-targets -D warnings (tools/zcsend-rs)"
 if [ "$HAVE_CRATE" -eq 0 ]; then

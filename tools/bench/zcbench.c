@@ -275,6 +275,68 @@ static double thread_rusage(void)
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
+/*
+ * TCP counters of the guest (/proc/net/snmp Tcp: OutSegs, InSegs; /proc/net/
+ * netstat TcpExt: TCPAutoCorking): per cell, how many segments a send made
+ * and how many ACKs came back, which say whether sends coalesced.
+ */
+struct tcpstat {
+	double out, in, autocork, ctxt, intr;
+};
+
+static double proc_field(const char *file, const char *prefix, const char *name)
+{
+	char hdr[4096], val[4096], *hs, *vs, *h, *v;
+	size_t plen = strlen(prefix);
+	double ret = 0;
+	FILE *f = fopen(file, "r");
+
+	if (!f)
+		return 0;
+	while (fgets(hdr, sizeof(hdr), f) && fgets(val, sizeof(val), f)) {
+		if (strncmp(hdr, prefix, plen) || strncmp(val, prefix, plen))
+			continue;
+		h = strtok_r(hdr + plen, " \n", &hs);
+		v = strtok_r(val + plen, " \n", &vs);
+		for (; h && v; h = strtok_r(NULL, " \n", &hs), v = strtok_r(NULL, " \n", &vs))
+			if (!strcmp(h, name)) {
+				ret = strtod(v, NULL);
+				break;
+			}
+	}
+	fclose(f);
+	return ret;
+}
+
+/* The first number of /proc/stat's line starting with @key. */
+static double stat_line(const char *key)
+{
+	char line[8192];
+	double ret = 0;
+	FILE *f = fopen("/proc/stat", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key))) {
+			ret = strtod(line + strlen(key), NULL);
+			break;
+		}
+	fclose(f);
+	return ret;
+}
+
+static struct tcpstat tcp_stat(void)
+{
+	return (struct tcpstat){
+		proc_field("/proc/net/snmp", "Tcp:", "OutSegs"),
+		proc_field("/proc/net/snmp", "Tcp:", "InSegs"),
+		proc_field("/proc/net/netstat", "TcpExt:", "TCPAutoCorking"),
+		stat_line("ctxt "),
+		stat_line("intr "),
+	};
+}
+
 /* Busy time of all CPUs so far, from /proc/stat (everything but idle/iowait). */
 static double guest_cpu(void)
 {
@@ -1261,11 +1323,50 @@ static void profile_switch(bool on)
 		close(fd);
 }
 
+/*
+ * The module's stage profile (a zcsend.ko built with ZCSEND_STAGES=1, see
+ * tools/bench/README.rst): cleared before a cell's timed part, printed
+ * after it as ZCB,stage records and one line per stage (mean clock ticks
+ * per occurrence, occurrences per send). Absent file: nothing.
+ */
+#define STAGES_FILE "/sys/kernel/debug/zcsend/stages"
+
+static void stages_clear(void)
+{
+	int fd = open(STAGES_FILE, O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (write(fd, "0", 1) != 1)
+		fprintf(stderr, "%s: %s: %s\n", prog, STAGES_FILE, strerror(errno));
+	close(fd);
+}
+
+static void stages_print(enum method m, size_t size, uint64_t calls)
+{
+	unsigned long long n, t, mean;
+	char line[256], name[64];
+	FILE *f = fopen(STAGES_FILE, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%63s %llu %llu %llu", name, &n, &t, &mean) != 4 || !n)
+			continue;
+		printf("ZCB,stage,%s,%s,%zu,%s,%llu,%llu\n", g.path, mname(m), size,
+		       name, n, t);
+		printf("%s:   stage %-14s %8llu ticks x %.2f per send\n", prog, name,
+		       mean, calls ? (double)n / calls : 0.0);
+	}
+	fclose(f);
+}
+
 static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 {
 	uint64_t calls = g.bytes / sendsz;
 	struct res w = { 0 }, r = { 0 };
 	double t0, c0, g0, u0, ut0;
+	struct tcpstat ts0, ts1;
 	char sb[24];
 	int fd;
 
@@ -1283,6 +1384,8 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	wait_acked(fd, &w);
 
 	profile_switch(true);
+	stages_clear();
+	ts0 = tcp_stat();
 	g0 = guest_cpu();
 	u0 = thread_rusage();
 	ut0 = thread_utime();
@@ -1295,6 +1398,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	r.rusage = thread_rusage() - u0;
 	ut0 = thread_utime() - ut0;
 	r.gcpu = guest_cpu() - g0;
+	ts1 = tcp_stat();
 	profile_switch(false);
 	close(fd);
 
@@ -1309,7 +1413,13 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 		printf("  zero-copy %" PRIu64 "/%" PRIu64, r.zc, r.compl);
 	if (r.rusage > 0)
 		printf("  user %.0f%%", 100 * ut0 / r.rusage);
+	if (ts1.out > ts0.out && r.calls)
+		printf("  tcp segs/send out %.2f in %.2f autocork %.2f ctxt %.2f intr %.2f",
+		       (ts1.out - ts0.out) / r.calls, (ts1.in - ts0.in) / r.calls,
+		       (ts1.autocork - ts0.autocork) / r.calls,
+		       (ts1.ctxt - ts0.ctxt) / r.calls, (ts1.intr - ts0.intr) / r.calls);
 	putchar('\n');
+	stages_print(m, size, r.calls);
 }
 
 /* ---- fan-out ------------------------------------------------------- */
