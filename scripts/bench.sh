@@ -35,10 +35,11 @@
 #                        each method's raw trace (ZCT lines)
 #   BENCH_STAGES=1       the module built with ZCSEND_STAGES=1: each zcsend
 #                        cell also prints where a send's time went, stage
-#                        by stage (TSC cycles under QEMU, ns under UML;
-#                        ZCB,stage records and "stage" lines in the console
-#                        log). The marks cost time: compare stages within
-#                        such a run, not its cells with a normal run's
+#                        by stage (TSC cycles; ZCB,stage records and "stage"
+#                        lines in the console log). QEMU only: it reads
+#                        debugfs, which the UML kernel lacks. The marks
+#                        cost time: compare stages within such a run, not
+#                        its cells with a normal run's
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
