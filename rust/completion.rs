@@ -195,6 +195,11 @@ impl CompletionRing {
         self.reserved.fetch_sub(1, Release);
     }
 
+    /// Reservations not posted or given back yet: the sends in flight.
+    pub(crate) fn reserved(&self) -> u64 {
+        self.reserved.load(Relaxed)
+    }
+
     /// Posts a record into the room of a reservation, which this consumes.
     /// Any context but NMI.
     pub(crate) fn post(&self, rec: ZcsendCompletion) {
@@ -202,9 +207,11 @@ impl CompletionRing {
         // SAFETY: position `pos` is ours alone (claimed above); by the type
         // invariant an honest consumer is done with this slot.
         unsafe { core::ptr::write_volatile(&raw mut (*self.slot(pos)).rec, rec) };
+        // Counted in `tail` now: the sum never drops below the truth. Given
+        // back before the record is published: whoever sees the record (its
+        // `seq`, with acquire) finds the send no longer reserved.
+        self.reserved.fetch_sub(1, Relaxed);
         self.seq(pos).store(pos + 1, Release);
-        // Counted in `tail` now: the sum never drops below the truth.
-        self.reserved.fetch_sub(1, Release);
     }
 
     fn wakeup_atomic(&self) -> &Atomic<u32> {

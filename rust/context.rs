@@ -89,8 +89,8 @@ pub(crate) struct Context {
     #[pin]
     readable: WaitQueue,
     eventfd: EventFdSlot,
-    // Completed sends: `zerocopy + copied` (one atomic per record, not two).
-    inflight: Atomic<u64>,
+    // Sends in flight are the ring's reservations (`CompletionRing::reserved`);
+    // completed sends are `zerocopy + copied`: no counter of their own.
     pinned_pages: Atomic<u64>,
     zerocopy: Atomic<u64>,
     copied: Atomic<u64>,
@@ -117,7 +117,6 @@ impl Context {
                 ring: CompletionRing::new()?,
                 readable <- WaitQueue::new(),
                 eventfd: EventFdSlot::new(),
-                inflight: Atomic::new(0),
                 pinned_pages: Atomic::new(0),
                 zerocopy: Atomic::new(0),
                 copied: Atomic::new(0),
@@ -138,7 +137,6 @@ impl Context {
     /// Reserves the completion slot of a send about to be submitted.
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.ring.reserve()?;
-        self.inflight.fetch_add(1, Relaxed);
         Ok(Reservation {
             ctx: self.into(),
             pinned_pages: 0,
@@ -238,7 +236,7 @@ impl Context {
         let copied = self.copied.load(Relaxed);
         ZcsendStats {
             sends: zerocopy + copied,
-            inflight: self.inflight.load(Relaxed),
+            inflight: self.ring.reserved(),
             pinned_pages: self.pinned_pages.load(Relaxed),
             zerocopy,
             copied,
@@ -314,8 +312,9 @@ impl Drop for FixedRef {
 /// A send's reserved completion slot and its share of the counters.
 ///
 /// Posting fills the slot; dropping it unposted gives the slot back (the send
-/// failed and returned an error instead). Either way the drop ends the send's
-/// share of `inflight` and `pinned_pages`.
+/// failed and returned an error instead). Either way the send is no longer
+/// in flight (the ring's reservations are the file's `inflight`) and its
+/// share of `pinned_pages` ends.
 pub(crate) struct Reservation {
     ctx: Arc<Context>,
     pinned_pages: u64,
@@ -385,7 +384,8 @@ impl Reservation {
             ctx.copied.fetch_add(1, Relaxed);
         }
         // The send is over before its record can be seen: whoever reads it
-        // finds it neither in flight nor pinned.
+        // finds it neither pinned nor (`CompletionRing::post` gives the
+        // reservation back before publishing) in flight.
         trace::posted(&rec, self.stamp, chain_len, self.pinned_pages, linked);
         self.end_counts();
         self.posted = true;
@@ -405,8 +405,8 @@ impl Reservation {
         self.ctx.notifs.put(notif);
     }
 
-    /// Ends the send's share of the file's `inflight` and `pinned_pages`
-    /// (the module-wide counters are the caller's).
+    /// Ends the send's share of the file's `pinned_pages` and of its sends
+    /// from registered buffers (the module-wide counters are the caller's).
     fn end_counts(&mut self) {
         if self.pinned_pages != 0 {
             self.ctx.pinned_pages.fetch_sub(self.pinned_pages, Relaxed);
@@ -415,7 +415,6 @@ impl Reservation {
             self.ctx.fixed_inflight.fetch_sub(1, Relaxed);
             self.fixed = false;
         }
-        self.ctx.inflight.fetch_sub(1, Relaxed);
         self.pinned_pages = 0;
     }
 }

@@ -57,7 +57,6 @@ pub(crate) fn count(c: Counter, delta: i64) {
 /// A stage of a send, as `/sys/kernel/debug/zcsend/stages` shows it; the
 /// order is `enum zcsend_stage`'s (`shim.h`).
 #[derive(Clone, Copy)]
-#[allow(dead_code)]
 #[repr(u32)]
 pub(crate) enum Stage {
     /// From the ioctl's entry to the first send (the request read).
