@@ -30,10 +30,7 @@ use crate::net::{
     SockAddr,
     Socket, //
 };
-use crate::pinned::{
-    PinnedPages,
-    StablePages, //
-};
+use crate::pinned::StablePages;
 use crate::send::{
     copy_path,
     destination,
@@ -41,8 +38,8 @@ use crate::send::{
     read_iovecs,
     FixedCache,
     FixedPayload,
+    Held,
     InFlight,
-    Pins,
     ALLOWED_FLAGS, //
 };
 use crate::uapi::{
@@ -112,18 +109,21 @@ pub(crate) fn fanout(
     let mut reservation = ctx.reserve()?;
     // Holds the registered buffers in use until the send is in flight.
     let mut held = FixedCache::default();
-    let (pages, fixed_bv, total) = if fixed {
+    // What the notifier will hold: a registered buffer, the stable copy,
+    // or (`to_pin`) the pages of these iovecs, pinned into it.
+    let (keep, fixed_bv, to_pin, total) = if fixed {
         let FixedPayload { buf, ranges, total } =
             FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut held)?;
         reservation.claim_fixed(held.held()?)?;
-        (Pins::Fixed { _buf: buf }, Some(ranges), total)
+        (Held::Fixed(buf), Some(ranges), None, total)
     } else {
         let count = iovec::check_count(arg.iovcnt)?;
         let iovs = read_iovecs(arg.iov, count)?;
         let total = iovec::total_len(&iovs)?;
         if stable {
             reservation.add_pinned(total.div_ceil(PAGE_SIZE))?;
-            (Pins::Stable(StablePages::copy(&iovs, total)?), None, total)
+            let copy = StablePages::copy(&iovs, total)?;
+            (Held::Stable(copy), None, None, total)
         } else if total < copy_threshold {
             // Each destination copies from user memory: nothing to pin,
             // nothing to wait for.
@@ -143,21 +143,18 @@ pub(crate) fn fanout(
         } else {
             let nr_pages = iovec::total_pages(&iovs)?;
             reservation.add_pinned(nr_pages)?;
-            (
-                Pins::Pinned(PinnedPages::pin(&iovs, nr_pages)?),
-                None,
-                total,
-            )
+            (Held::Nothing, None, Some((iovs, nr_pages)), total)
         }
     };
 
     let owner = reservation.owner();
-    let submission = Notif::submit(
-        InFlight::new(pages, reservation, arg.user_data, flags),
-        owner,
-        true,
-        ctx.notifs(),
-    )?;
+    let submission = Notif::submit(owner, true, ctx.notifs(), |p| match &to_pin {
+        Some((iovs, nr)) => p.start_pinned(iovs, *nr, reservation, arg.user_data, flags),
+        None => {
+            p.start(keep, reservation, arg.user_data, flags);
+            Ok(())
+        }
+    })?;
     let (ok, sum) = {
         let (bvecs, skip) = match &fixed_bv {
             Some(ranges) => submission.payload().fixed_frags(ranges)?,

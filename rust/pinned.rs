@@ -50,6 +50,15 @@ struct MemlockCharge {
 }
 
 impl MemlockCharge {
+    /// No charge.
+    const fn none() -> Self {
+        // INVARIANT: null: nothing charged.
+        Self {
+            user: core::ptr::null_mut(),
+            pages: 0,
+        }
+    }
+
     /// Charges `pages` pages to the current user; fails with `ENOBUFS` over
     /// the limit, as MSG_ZEROCOPY does.
     fn charge(pages: usize) -> Result<Self> {
@@ -145,6 +154,11 @@ const INLINE_PAGES: usize = 17;
 
 /// User pages pinned for reading, with the `bio_vec`s that cover the bytes.
 ///
+/// It lives in a send's notifier, which files reuse, and is filled and
+/// emptied in place ([`Self::pin`], [`Self::release`]): never moved, its
+/// arrays never rewritten whole (a 64 KiB send's pages inline are a few
+/// hundred bytes, and under QEMU TCG every copy of them costs the send).
+///
 /// # Invariants
 ///
 /// - `pages[..npages]` each hold one FOLL_PIN reference taken by
@@ -166,32 +180,69 @@ unsafe impl Send for PinnedPages {}
 // SAFETY: shared access only reads the arrays.
 unsafe impl Sync for PinnedPages {}
 
+impl Default for PinnedPages {
+    /// Nothing pinned.
+    fn default() -> Self {
+        // INVARIANT: no pages, no bvecs, no charge.
+        Self {
+            pages: SmallBuf::empty(),
+            npages: 0,
+            bvecs: SmallBuf::empty(),
+            nbv: 0,
+            charge: MemlockCharge::none(),
+        }
+    }
+}
+
 impl PinnedPages {
     /// Pins the `nr` pages (`iovec::total_pages`) behind `iovs` read-only,
-    /// `FOLL_LONGTERM`: the pins last until the stack lets go of the data,
-    /// which a peer that stops reading can delay without bound.
+    /// `FOLL_LONGTERM`, into `self`, which holds nothing afterwards if this
+    /// fails: the pins last until the stack lets go of the data, which a
+    /// peer that stops reading can delay without bound.
     ///
     /// Charges `RLIMIT_MEMLOCK` one page per page pinned. Fails with
     /// `ENOBUFS` over it, `EFAULT` for unmapped, `PROT_NONE` or kernel
-    /// addresses, `ENOMEM` when out of memory.
-    pub(crate) fn pin(iovs: &[UserIovec], nr: usize) -> Result<Self> {
-        let charge = MemlockCharge::charge(nr)?;
-        let mut this = Self {
-            pages: SmallBuf::new(nr)?,
-            npages: 0,
-            // Merging only ever joins bvecs: at most one per page.
-            bvecs: SmallBuf::new(nr)?,
-            nbv: 0,
-            charge,
-        };
+    /// addresses (GUP's own errors otherwise).
+    pub(crate) fn pin(&mut self, iovs: &[UserIovec], nr: usize) -> Result {
+        self.release();
+        // INVARIANT: the charge covers the pins once `fill` returns (or
+        // `release` drops both).
+        self.charge = MemlockCharge::charge(nr)?;
+        let res = self.fill(iovs, nr);
+        if res.is_err() {
+            self.release();
+        }
+        res
+    }
+
+    /// [`Self::pin`]'s work, on an empty `self` charged for `nr` pages.
+    fn fill(&mut self, iovs: &[UserIovec], nr: usize) -> Result {
+        self.pages.reset(nr)?;
+        // Merging only ever joins bvecs: at most one per page.
+        self.bvecs.reset(nr)?;
         for v in iovs.iter().filter(|v| v.len != 0) {
-            this.pin_one(v)?;
+            self.pin_one(v)?;
         }
         // Pages that were charged but not pinned (a short pin fails above):
         // the charge follows the pins.
-        let unpinned = this.charge.pages - this.npages;
-        this.charge.release(unpinned);
-        Ok(this)
+        let unpinned = self.charge.pages - self.npages;
+        self.charge.release(unpinned);
+        Ok(())
+    }
+
+    /// Unpins and uncharges everything, leaving `self` empty for the next
+    /// [`Self::pin`].
+    pub(crate) fn release(&mut self) {
+        // SAFETY: by the type invariant every entry of the prefix holds a
+        // pin we own; the bvecs that point into them are forgotten below.
+        unsafe { unpin(&mut self.pages[..self.npages]) };
+        self.npages = 0;
+        self.nbv = 0;
+        // INVARIANT: nothing pinned, nothing charged (the old charge is
+        // given back as it drops).
+        self.charge = MemlockCharge::none();
+        self.pages.clear();
+        self.bvecs.clear();
     }
 
     /// Keeps only the first `keep` pages (`iovec::pages_for_prefix`) and the

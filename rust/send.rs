@@ -78,41 +78,68 @@ pub(crate) const MAX_DATAGRAM_FRAGS: usize = bindings::MAX_SKB_FRAGS as usize;
 
 /// What a zero-copy send keeps until the stack lets go of its pages.
 ///
+/// It lives in the send's notifier, which files reuse: filled in place
+/// when the send starts ([`Self::start`], [`Self::start_pinned`]), emptied
+/// in place when it ends ([`Payload::end`]), never moved.
+///
 /// The reservation holds the file's [`Context`], which holds the module
 /// reference that keeps this code loaded until the last send completes.
+#[derive(Default)]
 pub(crate) struct InFlight {
-    pages: Pins,
-    /// Taken out only when the send completes ([`Payload::take_rest`]).
+    /// The pages of a send that pinned its own (else empty).
+    pinned: PinnedPages,
+    /// What else keeps a send's bytes alive.
+    held: Held,
+    /// Taken out only when the send completes ([`Payload::end`]).
     reservation: Option<Reservation>,
     user_data: u64,
     /// `ZCSEND_COMPL_*` flags the record carries besides ZEROCOPY/COPIED.
     flags: u32,
 }
 
-/// What keeps a send's pages pinned until it completes.
-// The pinned variant keeps a 64 KiB send's pages inline on purpose: it
-// lives in the notifier, which files reuse, so no send allocates for them.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Pins {
-    /// Pinned for this send.
-    Pinned(PinnedPages),
+/// What keeps the bytes of a send alive that did not pin them itself.
+#[derive(Default)]
+pub(crate) enum Held {
+    /// Nothing: the send pinned its pages ([`InFlight::start_pinned`]), or
+    /// the payload is empty.
+    #[default]
+    Nothing,
     /// The module's own stable copy (stable fan-out).
     Stable(StablePages),
     /// A registered buffer, held until the send completes (the send's
     /// [`Reservation`] counts it as a send from registered buffers).
-    Fixed { _buf: Arc<PinnedBuffer> },
+    Fixed(Arc<PinnedBuffer>),
 }
 
 impl InFlight {
-    /// A send of `pages` in flight: `reservation` gets its record, with
-    /// `user_data` and `flags` (`ZCSEND_COMPL_*` besides ZEROCOPY/COPIED).
-    pub(crate) fn new(pages: Pins, reservation: Reservation, user_data: u64, flags: u32) -> Self {
-        Self {
-            pages,
-            reservation: Some(reservation),
-            user_data,
-            flags,
-        }
+    /// Starts a send of the bytes `held` keeps alive: `reservation` gets
+    /// its record, with `user_data` and `flags` (`ZCSEND_COMPL_*` besides
+    /// ZEROCOPY/COPIED).
+    pub(crate) fn start(
+        &mut self,
+        held: Held,
+        reservation: Reservation,
+        user_data: u64,
+        flags: u32,
+    ) {
+        self.held = held;
+        self.reservation = Some(reservation);
+        self.user_data = user_data;
+        self.flags = flags;
+    }
+
+    /// Starts a send of the `nr` pages (`iovec::total_pages`) behind `iovs`,
+    /// pinned here (see [`PinnedPages::pin`]); as [`Self::start`] otherwise.
+    pub(crate) fn start_pinned(
+        &mut self,
+        iovs: &[UserIovec],
+        nr: usize,
+        reservation: Reservation,
+        user_data: u64,
+        flags: u32,
+    ) -> Result {
+        self.start(Held::Nothing, reservation, user_data, flags);
+        self.pinned.pin(iovs, nr)
     }
 
     /// The frags of a registered-buffer send's `ranges`, from the buffer
@@ -121,18 +148,19 @@ impl InFlight {
         &'a self,
         ranges: &'a FixedRanges,
     ) -> Result<(&'a [bindings::bio_vec], usize)> {
-        match &self.pages {
-            Pins::Fixed { _buf, .. } => ranges.frags(_buf),
+        match &self.held {
+            Held::Fixed(buf) => ranges.frags(buf),
             _ => Err(EINVAL),
         }
     }
 
-    /// The pinned bytes of a send that pinned its own pages.
+    /// The bytes of a send that pinned its own pages or sends the module's
+    /// stable copy.
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
-        match &self.pages {
-            Pins::Pinned(p) => p.bvecs(),
-            Pins::Stable(p) => p.bvecs(),
-            Pins::Fixed { .. } => &[],
+        match &self.held {
+            Held::Nothing => self.pinned.bvecs(),
+            Held::Stable(p) => p.bvecs(),
+            Held::Fixed(_) => &[],
         }
     }
 
@@ -140,13 +168,10 @@ impl InFlight {
     /// pages past the accepted prefix, which no skb refers to, so a socket
     /// that takes part of a send does not keep all of it pinned.
     fn trim(&mut self, iovs: &[UserIovec], accepted: usize) {
-        let Pins::Pinned(pages) = &mut self.pages else {
-            return;
-        };
         let keep = iovec::pages_for_prefix(iovs, accepted);
-        let before = pages.nr_pages();
+        let before = self.pinned.nr_pages();
         if keep < before {
-            pages.trim(keep, accepted);
+            self.pinned.trim(keep, accepted);
             if let Some(r) = &mut self.reservation {
                 r.remove_pinned(before - keep);
             }
@@ -155,11 +180,14 @@ impl InFlight {
 }
 
 impl Payload for InFlight {
-    /// The reservation, `user_data` and flags: the pages go with the
-    /// payload (unpinned, or the registered buffer let go).
+    /// The reservation, `user_data` and flags.
     type Rest = (Option<Reservation>, u64, u32);
 
-    fn take_rest(&mut self) -> Self::Rest {
+    /// Unpins the pages (or lets go of the stable copy or the registered
+    /// buffer) before the record can be posted.
+    fn end(&mut self) -> Self::Rest {
+        self.pinned.release();
+        self.held = Held::Nothing;
         (self.reservation.take(), self.user_data, self.flags)
     }
 
@@ -354,16 +382,12 @@ pub(crate) fn send(
     lookups.stages.mark(Stage::Reserve);
     let nr_pages = iovec::total_pages(&iovs)?;
     reservation.add_pinned(nr_pages)?;
-    let pages = PinnedPages::pin(&iovs, nr_pages)?;
-    lookups.stages.mark(Stage::Pin);
     let owner = reservation.owner();
-    let mut submission = Notif::submit(
-        InFlight::new(Pins::Pinned(pages), reservation, arg.user_data, 0),
-        owner,
-        false,
-        ctx.notifs(),
-    )?;
-    lookups.stages.mark(Stage::Notif);
+    // The pages are pinned into the notifier's payload, in place.
+    let mut submission = Notif::submit(owner, false, ctx.notifs(), |p| {
+        p.start_pinned(&iovs, nr_pages, reservation, arg.user_data, 0)
+    })?;
+    lookups.stages.mark(Stage::Pin);
     let res = {
         let bvecs = submission.payload().bvecs();
         let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, arg.flags, addr.as_mut());
@@ -609,12 +633,10 @@ fn send_fixed(
     reservation.claim_fixed(fixed.held()?)?;
     stages.mark(Stage::Claim);
     let owner = reservation.owner();
-    let submission = Notif::submit(
-        InFlight::new(Pins::Fixed { _buf: buf }, reservation, arg.user_data, 0),
-        owner,
-        false,
-        ctx.notifs(),
-    )?;
+    let submission = Notif::submit(owner, false, ctx.notifs(), |p| {
+        p.start(Held::Fixed(buf), reservation, arg.user_data, 0);
+        Ok(())
+    })?;
     stages.mark(Stage::Notif);
     let res = {
         // The segments, now borrowed from the buffer the notifier holds.

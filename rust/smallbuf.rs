@@ -35,6 +35,41 @@ impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
         v.resize(len, T::default(), GFP_KERNEL)?;
         Ok(Self::Heap(v))
     }
+
+    /// No items, inline.
+    pub(crate) fn empty() -> Self {
+        // INVARIANT: `0 <= N`.
+        Self::Inline {
+            items: [T::default(); N],
+            len: 0,
+        }
+    }
+
+    /// Makes this `len` items long for reuse, in place: the inline storage
+    /// when they fit, which is not rewritten (its items are whatever earlier
+    /// use left there, plain `Copy` values the caller overwrites before it
+    /// reads them), else `len` default items on the heap.
+    pub(crate) fn reset(&mut self, len: usize) -> Result {
+        match self {
+            Self::Inline { len: l, .. } if len <= N => {
+                // INVARIANT: checked `len <= N`.
+                *l = len;
+                Ok(())
+            }
+            _ => {
+                *self = Self::new(len)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// No items; a heap array is freed and the inline storage used again.
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Self::Inline { len, .. } => *len = 0,
+            Self::Heap(_) => *self = Self::empty(),
+        }
+    }
 }
 
 impl<T: Copy + Default, const N: usize> Deref for SmallBuf<T, N> {
@@ -73,6 +108,25 @@ mod tests {
         assert_eq!(b.len(), 9);
         assert_eq!(b[8], 1);
         assert_eq!(SmallBuf::<u32, 4>::new(0)?.len(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn reset_reuses_inline_and_clear_frees_heap() -> Result {
+        let mut a = SmallBuf::<u32, 4>::empty();
+        assert_eq!(a.len(), 0);
+        a.reset(2)?;
+        a[1] = 5;
+        a.clear();
+        a.reset(4)?;
+        assert!(matches!(a, SmallBuf::Inline { .. }));
+        // The inline storage is reused as it was left.
+        assert_eq!(a[1], 5);
+        a.reset(6)?;
+        assert!(matches!(a, SmallBuf::Heap(_)));
+        assert_eq!(&a[..], &[0; 6]);
+        a.clear();
+        assert!(matches!(a, SmallBuf::Inline { len: 0, .. }));
         Ok(())
     }
 }

@@ -68,11 +68,12 @@ pub(crate) enum Stage {
     Socket,
     /// The completion slot reserved.
     Reserve,
-    /// Pages charged and pinned (plain sends), or the copy-path checks.
+    /// Plain sends: the notifier taken and the pages charged and pinned
+    /// into its payload; registered sends: the copy-path checks.
     Pin,
     /// A registered-buffer send counted in flight.
     Claim,
-    /// The notifier taken and its payload written.
+    /// Registered sends: the notifier taken and its payload filled.
     Notif,
     /// The `msghdr` built.
     Msghdr,

@@ -33,10 +33,7 @@
 //! The notifier owns its payload opaquely (a [`Payload`]): this file knows
 //! nothing of what a send pins or where its record goes.
 
-use core::mem::{
-    offset_of,
-    MaybeUninit, //
-};
+use core::mem::offset_of;
 use core::ptr::{
     self,
     NonNull, //
@@ -86,19 +83,22 @@ const UBUF_FLAGS: u8 = (bindings::SKBFL_ZEROCOPY_ENABLE
 /// refers to the send's pages any more. The notifier knows nothing else of
 /// it (the logic above implements this; `send::InFlight` does).
 ///
-/// The payload itself is never moved out of its notifier when the send
-/// ends (under QEMU TCG a move of a few hundred bytes costs a send ~0.3 us):
-/// [`Payload::take_rest`] takes out the little the completion needs, the
-/// payload is dropped in place, then [`Payload::finish`] runs.
-pub(crate) trait Payload: Send + Sync + Sized + 'static {
-    /// What [`Payload::finish`] needs once the payload is dropped.
+/// A payload lives in its notifier as long as the notifier does, across
+/// the sends that reuse it, and never moves: each send fills it in place
+/// (the `fill` of [`Notif::submit`]) and [`Payload::end`] empties it in
+/// place. Under QEMU TCG a move of a few hundred bytes costs a send
+/// ~0.3 us, and a payload that keeps a send's pages inline is that big.
+pub(crate) trait Payload: Default + Send + Sync + Sized + 'static {
+    /// What [`Payload::finish`] needs once the payload is emptied.
     type Rest;
 
-    /// The send is over: take out what the completion needs. Called once,
-    /// in process context or softirq; the payload is dropped right after.
-    fn take_rest(&mut self) -> Self::Rest;
+    /// The send is over: take out what the completion needs and release
+    /// everything else the payload holds (unpin its pages), leaving it
+    /// empty for the next send. Called once per filled payload, in process
+    /// context or softirq; also after a `fill` that failed.
+    fn end(&mut self) -> Self::Rest;
 
-    /// Then, with the payload dropped: `notif` is the emptied notifier: put
+    /// Then, with the payload emptied: `notif` is the emptied notifier: put
     /// it back in its file's [`NotifCache`] for the next send, or drop it
     /// to free it.
     fn finish(rest: Self::Rest, outcome: Outcome, notif: Recycle<Self>);
@@ -161,17 +161,17 @@ struct Header {
 /// # Invariants
 ///
 /// `hdr` is the first field (`#[repr(C)]`; see [`Header`]). `payload` is
-/// initialised from submission until the chain head's final run drops it
-/// in place (a cached notif holds none), and accessed only through the
-/// [`Submission`] (while it lives) and by that run (after the last
-/// reference).
+/// filled from submission until the chain head's final run empties it
+/// ([`Payload::end`]; a cached notif holds an empty one), and accessed only
+/// through the [`Submission`] (while it lives) and by that run (after the
+/// last reference).
 #[repr(C)]
 #[pin_data]
 pub(crate) struct Notif<P: Payload> {
     hdr: Header,
     #[pin]
     work: Work<Notif<P>>,
-    payload: MaybeUninit<P>,
+    payload: P,
 }
 
 // SAFETY: a `Notif` is handed between the submitting task, softirq/IRQ
@@ -231,8 +231,8 @@ fn new_header<P: Payload>(owner: usize, solo: bool) -> Header {
 ///
 /// # Invariants
 ///
-/// Every non-null slot owns an emptied notif (payload uninitialised,
-/// nothing referring to it) leaked from a `Pin<KBox<Notif<P>>>`.
+/// Every non-null slot owns an emptied notif (payload empty, nothing
+/// referring to it) leaked from a `Pin<KBox<Notif<P>>>`.
 pub(crate) struct NotifCache<P: Payload> {
     slots: [Atomic<*mut Notif<P>>; NOTIF_CACHE_SLOTS],
 }
@@ -284,18 +284,18 @@ impl<P: Payload> Drop for NotifCache<P> {
     fn drop(&mut self) {
         while let Some(n) = self.take() {
             // SAFETY: an emptied notif owned by the slot (type invariant);
-            // its payload is uninitialised, so nothing but the box is freed.
+            // its payload is empty, so nothing but memory is freed.
             drop(unsafe { KBox::from_raw(n.as_ptr()) });
         }
     }
 }
 
-/// An emptied notifier (its payload dropped), handed to
+/// An emptied notifier (its payload ended), handed to
 /// [`Payload::finish`]: into a [`NotifCache`], or freed when dropped.
 ///
 /// # Invariants
 ///
-/// Owns a notif nothing else refers to, whose payload is uninitialised.
+/// Owns a notif nothing else refers to, whose payload is empty.
 pub(crate) struct Recycle<P: Payload>(Pin<KBox<Notif<P>>>);
 
 impl<P: Payload> Recycle<P> {
@@ -305,45 +305,54 @@ impl<P: Payload> Recycle<P> {
 }
 
 impl<P: Payload> Notif<P> {
-    /// Returns the submitter's reference on a notifier for `payload`, sent
-    /// on behalf of the file identified by `owner`: one from `cache` when
-    /// it has one, else a new one. A `solo` notif never shares a chain
-    /// (fan-out).
+    /// Returns the submitter's reference on a notifier whose payload `fill`
+    /// filled in place (one from `cache` when it has one, else a new one),
+    /// sent on behalf of the file identified by `owner`. A `solo` notif never
+    /// shares a chain (fan-out). If `fill` fails, whatever it put in the
+    /// payload is released ([`Payload::end`]) and the notifier goes back to
+    /// `cache`.
     pub(crate) fn submit(
-        payload: P,
         owner: usize,
         solo: bool,
         cache: &NotifCache<P>,
+        fill: impl FnOnce(&mut P) -> Result,
     ) -> Result<Submission<P>> {
-        let raw = if let Some(n) = cache.take() {
-            let raw = n.as_ptr();
-            // SAFETY: an emptied notif the cache owned and handed to us:
-            // nothing else refers to it. The header is rewritten as a fresh
-            // one; the work item has run (or never was queued) and can be
-            // queued again; the payload slot was uninitialised.
-            unsafe {
-                ptr::write(&raw mut (*raw).hdr, new_header::<P>(owner, solo));
-                (*raw).payload.write(payload);
-            }
-            raw
-        } else {
-            Self::alloc(payload, owner, solo)?
+        let raw = match cache.take() {
+            Some(n) => n.as_ptr(),
+            None => Self::alloc()?,
         };
-        // SAFETY: `raw` is valid and not shared yet; `hdr` is its first field.
-        unsafe { (*raw).hdr.head.store(raw.cast::<Header>(), Relaxed) };
-        // INVARIANT: the refcount of 1 is the submitter's.
+        // SAFETY: an emptied notif the cache owned and handed to us, or a new
+        // one: nothing else refers to it. `payload` is not structurally
+        // pinned.
+        let payload = unsafe { &mut (*raw).payload };
+        if let Err(e) = fill(payload) {
+            drop(payload.end());
+            // SAFETY: `raw` came from a `Pin<KBox<_>>` (cache invariant, or
+            // `alloc`), nothing refers to it and its payload is empty.
+            cache.put(Recycle(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) }));
+            return Err(e);
+        }
+        // SAFETY: as above. The header is rewritten as a fresh one; the work
+        // item has run (or never was queued) and can be queued again.
+        unsafe {
+            ptr::write(&raw mut (*raw).hdr, new_header::<P>(owner, solo));
+            (*raw).hdr.head.store(raw.cast::<Header>(), Relaxed);
+        }
+        // INVARIANT: the refcount of 1 is the submitter's; the payload is
+        // filled.
         Ok(Submission {
             // SAFETY: never null (a cached `NonNull`, or `KBox::into_raw`).
             notif: unsafe { NonNull::new_unchecked(raw) },
         })
     }
 
-    fn alloc(payload: P, owner: usize, solo: bool) -> Result<*mut Self> {
+    /// A new emptied notif (its header is written by [`Self::submit`]).
+    fn alloc() -> Result<*mut Self> {
         let boxed = KBox::pin_init(
             pin_init!(Notif {
-                hdr: new_header::<P>(owner, solo),
+                hdr: new_header::<P>(0, false),
                 work <- new_work!("zcsend::Notif::work"),
-                payload: MaybeUninit::new(payload),
+                payload: P::default(),
             }),
             GFP_KERNEL_ACCOUNT,
         )?;
@@ -366,8 +375,7 @@ impl<P: Payload> Submission<P> {
 
     /// The send's payload.
     pub(crate) fn payload(&self) -> &P {
-        // SAFETY: initialised while submitted (`Notif` invariant).
-        unsafe { self.notif().payload.assume_init_ref() }
+        &self.notif().payload
     }
 
     /// The send's payload, for the submitter to adjust after `sock_sendmsg`
@@ -377,9 +385,8 @@ impl<P: Payload> Submission<P> {
         // only the submission and the final run touch `payload` (`Notif`
         // invariant); the run cannot start while we hold our reference, and
         // `&mut self` excludes the `payload()` borrow a `SendMsg` holds.
-        // `payload` is not structurally pinned, and initialised while
-        // submitted.
-        unsafe { (*self.notif.as_ptr()).payload.assume_init_mut() }
+        // `payload` is not structurally pinned.
+        unsafe { &mut (*self.notif.as_ptr()).payload }
     }
 
     /// Records what `sock_sendmsg` returned, before the reference goes.
@@ -644,18 +651,10 @@ impl<P: Payload> Notif<P> {
             chain_len,
         };
         let mut this = self;
-        // SAFETY: the last run of this notif: nothing else refers to it, and
-        // the payload, initialised since submission (`Notif` invariant), is
-        // dropped once, here, in place; the emptied notif is only reused
-        // after a new payload is written. `payload` is not structurally
-        // pinned.
-        let rest = unsafe {
-            let slot = &mut this.as_mut().get_unchecked_mut().payload;
-            let rest = slot.assume_init_mut().take_rest();
-            slot.assume_init_drop();
-            rest
-        };
-        // INVARIANT: nothing refers to the notif any more; payload dropped.
+        // SAFETY: the last run of this notif: nothing else refers to it.
+        // `payload` is not structurally pinned.
+        let rest = unsafe { this.as_mut().get_unchecked_mut() }.payload.end();
+        // INVARIANT: nothing refers to the notif any more; payload emptied.
         P::finish(rest, outcome, Recycle(this));
     }
 }
