@@ -477,9 +477,10 @@ fn send_copy(
 }
 
 /// `bio_vec`s kept inline for a registered-buffer send of several ranges;
-/// more go to the heap. Small on purpose: the payload is moved by value, and
-/// under QEMU TCG moving a large inline array costs more than it saves (a
-/// one-range send, the common case, needs none: `FixedRanges::One`).
+/// more go to the heap. Small on purpose: the resolved ranges are moved by
+/// value, and under QEMU TCG moving a large inline array costs more than it
+/// saves (a one-range send, the common case, needs none:
+/// `FixedRanges::One`).
 const INLINE_SEGMENTS: usize = 2;
 
 /// Reads the `count` ranges of a `ZCSEND_SEND_FIXED` send.
