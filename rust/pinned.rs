@@ -202,7 +202,7 @@ impl PinnedPages {
     ///
     /// Charges `RLIMIT_MEMLOCK` one page per page pinned. Fails with
     /// `ENOBUFS` over it, `EFAULT` for unmapped, `PROT_NONE` or kernel
-    /// addresses (GUP's own errors otherwise).
+    /// addresses, `ENOMEM` when out of memory.
     pub(crate) fn pin(&mut self, iovs: &[UserIovec], nr: usize) -> Result {
         self.release();
         // INVARIANT: the charge covers the pins once `fill` returns (or

@@ -177,8 +177,9 @@ pub(crate) struct Notif<P: Payload> {
 // SAFETY: a `Notif` is handed between the submitting task, softirq/IRQ
 // completions and the completion work; every field shared among them is an
 // atomic or the `ubuf_info`, which the stack accesses with its own atomics;
-// `payload` (`Send + Sync`) is only touched by the submitter (read-only) and
-// by the final run, after the last reference.
+// `payload` (`Send + Sync`) is only touched by the submitter (filling it
+// before anything else can see the notif, then read-only) and by the final
+// run, after the last reference.
 unsafe impl<P: Payload> Send for Notif<P> {}
 // SAFETY: see `Send`; `&Notif` only allows atomic access and reads.
 unsafe impl<P: Payload> Sync for Notif<P> {}
