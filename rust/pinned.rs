@@ -204,7 +204,12 @@ impl PinnedPages {
     /// `ENOBUFS` over it, `EFAULT` for unmapped, `PROT_NONE` or kernel
     /// addresses, `ENOMEM` when out of memory.
     pub(crate) fn pin(&mut self, iovs: &[UserIovec], nr: usize) -> Result {
-        self.release();
+        // A notifier's payload comes emptied ([`Self::release`] ran when its
+        // last send ended); only pins left here would need giving back (an
+        // old charge is given back as the new one replaces it).
+        if self.npages != 0 {
+            self.release();
+        }
         // INVARIANT: the charge covers the pins once `fill` returns (or
         // `release` drops both).
         self.charge = MemlockCharge::charge(nr)?;
