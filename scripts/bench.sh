@@ -40,6 +40,12 @@
 #                        debugfs, which the UML kernel lacks. The marks
 #                        cost time: compare stages within such a run, not
 #                        its cells with a normal run's
+#   BENCH_TBPROF=1       no timing: QEMU runs tools/bench/tbprof.so, which
+#                        counts the guest kernel's instructions and memory
+#                        accesses per function over each cell's timed part
+#                        (exact, no tracer in the guest); per send, by
+#                        cell, to RESULTS/tbprof-tcg.txt (QEMU TCG only;
+#                        BENCH_TBPROF_TOP functions per cell, default 40)
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
@@ -49,6 +55,7 @@ OUT=$HERE/.build/bench
 SMOKE=${BENCH_SMOKE:-0}
 FLAVOURS=${BENCH_FLAVOURS:-tcg uml}
 PROFILE=${BENCH_PROFILE:-0}
+TBPROF=${BENCH_TBPROF:-0}
 if [ "$PROFILE" != 0 ]; then
 	FLAVOURS=${BENCH_FLAVOURS:-tcg}
 	RES=${BENCH_RESULTS:-$HERE/results/profile}
@@ -56,6 +63,10 @@ if [ "$PROFILE" != 0 ]; then
 	# int3 breakpoints and cross-CPU syncs, which under TCG with 2 vCPUs
 	# oopsed ("int3" in _raw_spin_lock_irq from the timer interrupt).
 	export ZCSEND_SMP=${ZCSEND_SMP:-1}
+	TIMEOUT=${BENCH_TIMEOUT:-3000}
+elif [ "$TBPROF" != 0 ]; then
+	FLAVOURS=${BENCH_FLAVOURS:-tcg}
+	RES=${BENCH_RESULTS:-$HERE/results/tbprof}
 	TIMEOUT=${BENCH_TIMEOUT:-3000}
 elif [ "$SMOKE" = 1 ]; then
 	RES=${BENCH_RESULTS:-$HERE/results/smoke}
@@ -111,6 +122,7 @@ guest_args() {
 	[ -z "${BENCH_PATHS:-}" ] || a="$a zcsend.bench_paths=$BENCH_PATHS"
 	[ -z "${BENCH_HUGE:-}" ] || a="$a zcsend.bench_huge=$BENCH_HUGE"
 	[ -z "${BENCH_PROFILE:-}" ] || a="$a zcsend.bench_profile=$BENCH_PROFILE"
+	[ "$TBPROF" = 0 ] || a="$a zcsend.bench_tbprof=1"
 	[ -z "${BENCH_PROFILE_TOP:-}" ] || a="$a zcsend.bench_profile_top=$BENCH_PROFILE_TOP"
 	[ -z "${BENCH_PROFILE_LINES:-}" ] || a="$a zcsend.bench_profile_lines=$BENCH_PROFILE_LINES"
 	# Fan-out: "1 8 64" -> 1,8,64 (no spaces on the command line).
@@ -164,8 +176,15 @@ run_tcg() {
 	ko=$(build_module "$ACCEL" "$kdir")
 	step "initramfs ($ACCEL)" "$HERE/scripts/initramfs.sh" "$OUT/$ACCEL.cpio.gz" \
 		--module "$ko" --bench "$OUT/guest"
+	local plugin=""
+	if [ "$TBPROF" != 0 ]; then
+		step "tbprof plugin" cc -O2 -shared -fPIC -o "$OUT/tbprof.so" \
+			"$HERE/tools/bench/tbprof.c"
+		rm -rf "$RES/tbprof" && mkdir -p "$RES/tbprof"
+		plugin="$OUT/tbprof.so,out=$RES/tbprof/mark"
+	fi
 	say "QEMU ($ACCEL): booting $kdir/arch/x86/boot/bzImage (console: $log)"
-	ZCSEND_TIMEOUT=$TIMEOUT "$HERE/scripts/guest.sh" --quiet --tap --job bench \
+	ZCSEND_QEMU_PLUGIN=$plugin ZCSEND_TIMEOUT=$TIMEOUT "$HERE/scripts/guest.sh" --quiet --tap --job bench \
 		--kernel "$kdir/arch/x86/boot/bzImage" --append "$(guest_args "$ACCEL")" \
 		--host-cmd "exec $OUT/guest/zcbench --sink 7900" --log "$log" \
 		"$OUT/$ACCEL.cpio.gz" &
@@ -175,6 +194,12 @@ run_tcg() {
 	grep -a '^ZCB,' "$log" > "$RES/raw-$ACCEL.txt" || true
 	grep -a '^ZC[PGT],' "$log" > "$RES/profile-$ACCEL.txt" || true
 	check_end "QEMU ($ACCEL)" "$RES/raw-$ACCEL.txt" "$log" || rc=1
+	if [ "$TBPROF" != 0 ]; then
+		python3 "$HERE/tools/bench/tbprof.py" --top "${BENCH_TBPROF_TOP:-40}" \
+			--map "$kdir/System.map" "$RES/raw-$ACCEL.txt" "$RES/tbprof/mark" \
+			> "$RES/tbprof-$ACCEL.txt" || rc=1
+		say "instruction profile: $RES/tbprof-$ACCEL.txt"
+	fi
 	return $rc
 }
 
@@ -228,7 +253,9 @@ for fl in $FLAVOURS; do
 	say "$fl: $(( $(date +%s) - t )) s"
 done
 
-if [ "$PROFILE" != 0 ]; then
+if [ "$TBPROF" != 0 ]; then
+	:
+elif [ "$PROFILE" != 0 ]; then
 	# Top functions per path and method, by self time (us, under tracing).
 	for f in "$RES"/profile-*.txt; do
 		[ -s "$f" ] || continue

@@ -20,7 +20,8 @@
 #                     and it is ended when the guest is
 #
 # Environment: ZCSEND_ACCEL=tcg (default) or kvm; ZCSEND_TIMEOUT seconds
-# before a hung guest is killed (default 600); ZCSEND_SMP, ZCSEND_MEM.
+# before a hung guest is killed (default 600); ZCSEND_SMP, ZCSEND_MEM;
+# ZCSEND_QEMU_PLUGIN: a TCG plugin and its arguments (QEMU's -plugin).
 #
 # Exits 0 when the guest printed ZCSEND-GUEST-DONE and powered off, 1 when it
 # did not finish (panic, hang, timeout), 2 on usage errors.
@@ -86,6 +87,7 @@ tcg)	QEMU+=(-accel tcg) ;;
 kvm)	QEMU+=(-accel kvm -cpu host) ;;
 *)	echo "guest: ZCSEND_ACCEL must be tcg or kvm, not $ACCEL" >&2; exit 2 ;;
 esac
+[ -z "${ZCSEND_QEMU_PLUGIN:-}" ] || QEMU+=(-plugin "$ZCSEND_QEMU_PLUGIN")
 
 mkdir -p "$(dirname "$LOG")"
 HOST_LOG=$LOG.host

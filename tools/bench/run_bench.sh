@@ -93,6 +93,12 @@ PROFILE_TOP=$(karg bench_profile_top 40)
 # ZCT,<method>,<line> (a few sends, laid out).
 PROFILE_LINES=$(karg bench_profile_lines 0)
 TRACING=/sys/kernel/tracing
+# zcsend.bench_tbprof=1: QEMU runs the tbprof plugin (BENCH_TBPROF=1):
+# zcbench marks each cell's timed part for it, and the module's symbols
+# are printed as ZCB,ksym,<address>,<type>,<name> to map its counts.
+if [ "$(karg bench_tbprof 0)" = 1 ]; then
+	export ZCBENCH_TBPROF=1
+fi
 
 say() {
 	echo "zcbench: $*"
@@ -128,6 +134,10 @@ if [ -f /zcsend/zcsend.ko ] && insmod /zcsend/zcsend.ko copy_threshold=0; then
 	say "zcsend.ko loaded with copy_threshold=0"
 else
 	say "could not load zcsend.ko: no zcsend runs"
+fi
+
+if [ "${ZCBENCH_TBPROF:-0}" = 1 ]; then
+	grep '\[zcsend\]' /proc/kallsyms | awk '{ print "ZCB,ksym," $1 "," $2 "," $3 }'
 fi
 
 # MSG_ZEROCOPY's notifications are charged to optmem; io_uring and zcsend's

@@ -66,6 +66,7 @@
  *   ZCB,cell,PATH,METHOD,SIZE,SENDSZ,REP,BYTES,CALLS,SYSCALLS,WALL_S,CPU_S,
  *       GUEST_CPU_S,COMPL,ZC,COPIED,CFLAGS,RUSAGE_S
  *   ZCB,skip,PATH,METHOD,SIZE,REASON
+ *   ZCB,tbmark,PATH,METHOD,SIZE,REP,CALLS (ZCBENCH_TBPROF=1 only)
  *   ZCB,fanout,PATH,METHOD,SIZE,SENDSZ,N,REP,PAYLOADS,BYTES,SENDS,SYSCALLS,
  *       WALL_S,CPU_S,GUEST_CPU_S,COMPL,EVENTS,ZC,COPIED,CFLAGS,RUSAGE_S
  *   ZCB,fanout_skip,PATH,METHOD,SIZE,N,REASON
@@ -1324,6 +1325,24 @@ static void profile_switch(bool on)
 }
 
 /*
+ * $ZCBENCH_TBPROF=1: the QEMU plugin tools/bench/tbprof.so counts guest
+ * kernel instructions and memory accesses between markers, `xchg %bx,%bx`
+ * (a no-op anywhere else), set where a cell's timed part starts and ends;
+ * a ZCB,tbmark record after each cell says which cell the counts are.
+ */
+static void tb_marker(void)
+{
+	static int on = -1;
+
+	if (on < 0)
+		on = getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1");
+#if defined(__x86_64__) || defined(__i386__)
+	if (on)
+		__asm__ volatile("xchg %%bx, %%bx" ::: "memory");
+#endif
+}
+
+/*
  * The module's stage profile (a zcsend.ko built with ZCSEND_STAGES=1, see
  * tools/bench/README.rst): cleared before a cell's timed part, printed
  * after it as ZCB,stage records and one line per stage (mean clock ticks
@@ -1385,6 +1404,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 
 	profile_switch(true);
 	stages_clear();
+	tb_marker();
 	ts0 = tcp_stat();
 	g0 = guest_cpu();
 	u0 = thread_rusage();
@@ -1399,6 +1419,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 	ut0 = thread_utime() - ut0;
 	r.gcpu = guest_cpu() - g0;
 	ts1 = tcp_stat();
+	tb_marker();
 	profile_switch(false);
 	close(fd);
 
@@ -1420,6 +1441,9 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 		       (ts1.ctxt - ts0.ctxt) / r.calls, (ts1.intr - ts0.intr) / r.calls);
 	putchar('\n');
 	stages_print(m, size, r.calls);
+	if (getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1"))
+		printf("ZCB,tbmark,%s,%s,%zu,%d,%" PRIu64 "\n", g.path, mname(m), size, rep,
+		       r.calls);
 }
 
 /* ---- fan-out ------------------------------------------------------- */
