@@ -28,6 +28,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{
     AtomicBool,
+    AtomicI32,
     AtomicI64,
     AtomicPtr,
     AtomicU32,
@@ -127,11 +128,13 @@ macro_rules! impl_atomic {
             }
 
             #[inline]
+            #[allow(dead_code)]
             pub(crate) fn load<O: AcquireOrRelaxed>(&self, _: O) -> $t {
                 self.core().load(plain::<O>())
             }
 
             #[inline]
+            #[allow(dead_code)]
             pub(crate) fn store<O: ReleaseOrRelaxed>(&self, v: $t, _: O) {
                 self.core().store(v, plain::<O>())
             }
@@ -176,10 +179,19 @@ macro_rules! impl_arith {
 
 impl_atomic!(u64, AtomicU64);
 impl_atomic!(u32, AtomicU32);
+impl_atomic!(i32, AtomicI32);
 impl_atomic!(i64, AtomicI64);
 impl_atomic!(bool, AtomicBool);
 impl_atomic!(*mut P, AtomicPtr<P>, P);
 impl_arith!(u64);
+
+/// A full memory barrier (`smp_mb()`): orders every access before it against
+/// every access after it, on any CPU (a fence: `mfence` on x86-64, `dmb ish`
+/// on arm64; the kernel's is a call to a C helper).
+#[inline]
+pub(crate) fn smp_mb() {
+    core::sync::atomic::fence(Order::SeqCst);
+}
 
 pub(crate) use kernel::sync::atomic::{
     Acquire,

@@ -31,17 +31,17 @@
 
 use core::ptr::NonNull;
 
-use kernel::page::{
-    Page,
-    PAGE_SIZE, //
-};
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::atomic::{
     Acquire,
     Atomic,
     Relaxed,
     Release, //
 };
+use kernel::page::{
+    Page,
+    PAGE_SIZE, //
+};
+use kernel::prelude::*;
 
 use crate::ffi::zcsend_page_address;
 use crate::uapi::{
@@ -230,7 +230,7 @@ impl CompletionRing {
     /// caller's look for sleeping readers relies on it too.
     pub(crate) fn wants_signal(&self) -> bool {
         let w = self.wakeup_atomic();
-        kernel::sync::barrier::smp_mb();
+        crate::atomic::smp_mb();
         let mut cur = w.load(Relaxed);
         loop {
             if cur & ZCSEND_WAKEUP_ON_REQUEST == 0 {

@@ -23,13 +23,13 @@
 //! in-flight send (through its [`Reservation`]) holds another, so the queue
 //! outlives `close()` until the last send has completed.
 
-use kernel::iov::IovIterDest;
-use kernel::new_mutex;
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::atomic::{
     Atomic,
     Relaxed, //
 };
+use kernel::iov::IovIterDest;
+use kernel::new_mutex;
+use kernel::prelude::*;
 use kernel::sync::{
     Arc,
     ArcBorrow,

@@ -20,6 +20,7 @@ extern "C" {
         uarg: *mut bindings::ubuf_info,
     ) -> *mut bindings::ubuf_info;
     pub(crate) fn zcsend_alloc_workqueue(name: *const c_char) -> *mut bindings::workqueue_struct;
+    #[cfg_attr(not(CONFIG_COMPAT), allow(dead_code))]
     pub(crate) fn zcsend_in_compat_syscall() -> bool;
     pub(crate) fn zcsend_kiocb_nowait(iocb: *const bindings::kiocb) -> bool;
     pub(crate) fn zcsend_fill_frags(

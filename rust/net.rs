@@ -155,24 +155,29 @@ pub(crate) struct SockAddr {
 }
 
 impl SockAddr {
-    /// Copies `len` bytes of address from `ptr`.
+    /// No address yet (filled by [`Self::read_user`]).
+    pub(crate) fn empty() -> Self {
+        Self {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+
+    /// Copies `len` bytes of address from `ptr` into `self`, in place.
     ///
     /// Fails with `EINVAL` if `len` exceeds `sizeof(struct sockaddr_storage)`
     /// and with `EFAULT` if the memory cannot be read.
-    pub(crate) fn from_user(ptr: u64, len: u32) -> Result<Self> {
+    pub(crate) fn read_user(&mut self, ptr: u64, len: u32) -> Result {
         let len = len as usize;
-        let mut addr = Self {
-            bytes: [0; 128],
-            len,
-        };
-        if len > addr.bytes.len() {
+        if len > self.bytes.len() {
             return Err(EINVAL);
         }
         let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
         UserSlice::new(UserPtr::from_addr(ptr), len)
             .reader()
-            .read_slice(&mut addr.bytes[..len])?;
-        Ok(addr)
+            .read_slice(&mut self.bytes[..len])?;
+        self.len = len;
+        Ok(())
     }
 }
 

@@ -64,7 +64,10 @@ impl MemlockCharge {
     fn charge(pages: usize) -> Result<Self> {
         let mut user = core::ptr::null_mut();
         // SAFETY: `user` is a valid out pointer; process context.
-        kernel::error::to_result(unsafe { zcsend_account_pinned(&mut user, pages as c_ulong) })?;
+        let ret = unsafe { zcsend_account_pinned(&mut user, pages as c_ulong) };
+        if ret < 0 {
+            return Err(Error::from_errno(ret));
+        }
         // INVARIANT: on success `user` is null or charged `pages` pages.
         Ok(Self { user, pages })
     }
@@ -384,10 +387,15 @@ pub(crate) struct Segments {
 ///   yet released, and `charge` covers `pages.len()` pages.
 /// - `bvecs` cover the `len` bytes of the range in order, each within one
 ///   folio of pinned pages; `starts[i]` is the byte offset of `bvecs[i]`.
+/// - `page_seg[k]` is the index of the segment (`bvecs`) holding the bytes
+///   of `pages[k]`; byte `at` of the range is in page
+///   `(at + first_off) / PAGE_SIZE`.
 pub(crate) struct PinnedBuffer {
     pages: KVVec<PagePtr>,
     bvecs: KVVec<bindings::bio_vec>,
     starts: KVVec<u64>,
+    page_seg: KVVec<u32>,
+    first_off: u64,
     len: u64,
     _charge: MemlockCharge,
 }
@@ -409,6 +417,8 @@ impl PinnedBuffer {
             pages: KVVec::new(),
             bvecs: KVVec::new(),
             starts: KVVec::new(),
+            page_seg: KVVec::with_capacity(nr, GFP_KERNEL_ACCOUNT)?,
+            first_off: iovec::page_offset(addr) as u64,
             len,
             _charge: charge,
         };
@@ -443,6 +453,10 @@ impl PinnedBuffer {
                     this.starts.push(pos, GFP_KERNEL_ACCOUNT)?;
                 }
             }
+            // Never more segments than pages (`nr` fits a `u32`: a buffer
+            // is at most `ZCSEND_MAX_BUFFER_LEN`).
+            this.page_seg
+                .push((this.bvecs.len() - 1) as u32, GFP_KERNEL_ACCOUNT)?;
             pos += piece as u64;
             left -= piece;
             off = 0;
@@ -470,17 +484,19 @@ impl PinnedBuffer {
         if end > self.len || len == 0 {
             return Err(EINVAL);
         }
-        // The segments holding `off` and `end - 1`: the last start <= them.
-        let seg = |at: u64| match self.starts.binary_search(&at) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
-        let first = seg(off);
+        let first = self.segment_of(off)?;
         Ok(Segments {
             first,
-            last: seg(end - 1),
+            last: self.segment_of(end - 1)?,
             skip: (off - self.starts[first]) as usize,
         })
+    }
+
+    /// The segment holding byte `at` (< `len`), by its page: no search.
+    fn segment_of(&self, at: u64) -> Result<usize> {
+        let page = (at + self.first_off) / PAGE_SIZE as u64;
+        let seg = self.page_seg.get(page as usize).ok_or(EINVAL)?;
+        Ok(*seg as usize)
     }
 
     /// The `bio_vec`s of `s` (from [`Self::locate`] on this buffer) and how
@@ -500,11 +516,7 @@ impl PinnedBuffer {
         if len == 0 {
             return Ok(());
         }
-        // The segment holding `off`: the last start <= off.
-        let mut i = match self.starts.binary_search(&off) {
-            Ok(i) => i,
-            Err(i) => i - 1,
-        };
+        let mut i = self.segment_of(off)?;
         let mut pos = off;
         while pos < end {
             let bv = &self.bvecs[i];

@@ -263,6 +263,19 @@ pub(crate) fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, 
     Ok(iovs)
 }
 
+/// The one iovec of a send with `count == 1` in the native ABI, read from
+/// user space; `None` for the others (read them with [`read_iovecs`]).
+fn read_single_iovec(ptr: u64, count: usize) -> Result<Option<UserIovec>> {
+    if count != 1 || uapi::in_compat_syscall() {
+        return Ok(None);
+    }
+    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let v = UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of::<UserIovec>())
+        .reader()
+        .read()?;
+    Ok(Some(v))
+}
+
 /// The socket `fd` and the optional address at `addr` (`addrlen` bytes).
 pub(crate) fn destination(fd: i32, addr: u64, addrlen: u32) -> Result<(Socket, Option<SockAddr>)> {
     let sock = Socket::from_fd(fd)?;
@@ -271,10 +284,20 @@ pub(crate) fn destination(fd: i32, addr: u64, addrlen: u32) -> Result<(Socket, O
 
 /// The optional address at `addr` (`addrlen` bytes; none if 0).
 fn address(addr: u64, addrlen: u32) -> Result<Option<SockAddr>> {
-    match addrlen {
-        0 => Ok(None),
-        len => Ok(Some(SockAddr::from_user(addr, len)?)),
+    let mut slot = None;
+    read_address(&mut slot, addr, addrlen)?;
+    Ok(slot)
+}
+
+/// [`address`] into `slot` (`None` on entry), in place: an `Option<SockAddr>`
+/// returned by value is copied whole (132 bytes) even when it is `None`,
+/// which is most sends.
+#[inline]
+fn read_address(slot: &mut Option<SockAddr>, addr: u64, addrlen: u32) -> Result {
+    if addrlen != 0 {
+        slot.insert(SockAddr::empty()).read_user(addr, addrlen)?;
     }
+    Ok(())
 }
 
 /// What the sends of one system call look up once: the socket of a run of
@@ -366,26 +389,39 @@ pub(crate) fn send(
     let sock = lookups.socks.get(arg.fd)?;
     lookups.stages.mark(Stage::Socket);
     let count = iovec::check_count(arg.iovcnt)?;
-    let iovs = read_iovecs(arg.iov, count)?;
-    let total = iovec::total_len(&iovs)?;
-    let mut addr = address(arg.addr, arg.addrlen)?;
+    // The common single iovec is read onto the stack and not moved again
+    // (a `SmallBuf` returned by value is copied whole, twice per send).
+    let (one, many);
+    let iovs: &[UserIovec] = match read_single_iovec(arg.iov, count)? {
+        Some(v) => {
+            one = v;
+            core::slice::from_ref(&one)
+        }
+        None => {
+            many = read_iovecs(arg.iov, count)?;
+            &many
+        }
+    };
+    let total = iovec::total_len(iovs)?;
+    let mut addr = None;
+    read_address(&mut addr, arg.addr, arg.addrlen)?;
     lookups.stages.mark(Stage::Resolve);
 
-    let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(&iovs));
+    let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(iovs));
     if let Some(path) = copy {
-        let res = send_copy(ctx, sock, &iovs, total, arg, addr.as_mut());
+        let res = send_copy(ctx, sock, iovs, total, arg, addr.as_mut());
         trace::send(arg.user_data, &res, total, 0, 0, path);
         return res;
     }
 
     let mut reservation = ctx.reserve()?;
     lookups.stages.mark(Stage::Reserve);
-    let nr_pages = iovec::total_pages(&iovs)?;
+    let nr_pages = iovec::total_pages(iovs)?;
     reservation.add_pinned(nr_pages)?;
     let owner = reservation.owner();
     // The pages are pinned into the notifier's payload, in place.
     let mut submission = Notif::submit(owner, false, ctx.notifs(), |p| {
-        p.start_pinned(&iovs, nr_pages, reservation, arg.user_data, 0)
+        p.start_pinned(iovs, nr_pages, reservation, arg.user_data, 0)
     })?;
     lookups.stages.mark(Stage::Pin);
     let res = {
@@ -405,7 +441,7 @@ pub(crate) fn send(
         res
     };
     if let Ok(n) = res {
-        submission.payload_mut().trim(&iovs, n);
+        submission.payload_mut().trim(iovs, n);
     }
     submission.set_result(&res);
     lookups.stages.mark(Stage::Result);
@@ -611,7 +647,8 @@ fn send_fixed(
         FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
     stages.mark(Stage::Resolve);
     let sock = socks.get(arg.fd)?;
-    let mut addr = address(arg.addr, arg.addrlen)?;
+    let mut addr = None;
+    read_address(&mut addr, arg.addr, arg.addrlen)?;
     stages.mark(Stage::Socket);
     let mut reservation = ctx.reserve()?;
     stages.mark(Stage::Reserve);

@@ -214,7 +214,7 @@ impl Path {
 /// Whether `zcsend:zcsend_send` is enabled: the kernel crate's
 /// `static_branch_unlikely!`, as `declare_trace!` checks a tracepoint
 /// (patched code with `CONFIG_JUMP_LABEL`, a read of the key without).
-#[cfg(CONFIG_TRACEPOINTS)]
+#[cfg(all(CONFIG_TRACEPOINTS, CONFIG_JUMP_LABEL))]
 #[inline]
 fn send_enabled() -> bool {
     // SAFETY: `__tracepoint_zcsend_send` is a real static key defined by C
@@ -226,6 +226,27 @@ fn send_enabled() -> bool {
             key
         )
     }
+}
+
+/// Without jump labels the key's count is read, as `static_key_count()`
+/// does, but inline (the macro calls that C helper out of line).
+#[cfg(all(CONFIG_TRACEPOINTS, not(CONFIG_JUMP_LABEL)))]
+#[inline]
+fn send_enabled() -> bool {
+    // SAFETY: `__tracepoint_zcsend_send` is a static C defines (`trace.c`),
+    // alive as long as the module; its key's count is only changed with
+    // atomic operations (`static_key_enable()` and friends).
+    let enabled = unsafe {
+        crate::atomic::Atomic::from_ptr(
+            &raw mut (*(&raw const __tracepoint_zcsend_send).cast_mut())
+                .key
+                .key
+                .enabled
+                .counter,
+        )
+    };
+    let n: i32 = enabled.load(crate::atomic::Relaxed);
+    n > 0
 }
 
 /// Without tracepoints (the UML kernel) there is no event to emit.

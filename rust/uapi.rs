@@ -6,7 +6,6 @@
 //! same numbers are asserted from C against the header itself
 //! (`_Static_assert`s in `selftests/zcsend/zcsend_helpers.h`).
 
-use crate::ffi::zcsend_in_compat_syscall;
 use kernel::ioctl::{
     _IO,
     _IOR,
@@ -296,8 +295,16 @@ pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC,
 
 /// Whether the current ioctl comes from a 32-bit process, whose `iovec`
 /// array uses [`CompatIovec`].
+#[cfg(CONFIG_COMPAT)]
 pub(crate) fn in_compat_syscall() -> bool {
     // SAFETY: reads the current task's syscall state; always callable from
     // a syscall.
-    unsafe { zcsend_in_compat_syscall() }
+    unsafe { crate::ffi::zcsend_in_compat_syscall() }
+}
+
+/// Without `CONFIG_COMPAT` no process is 32-bit (and the check is no call).
+#[cfg(not(CONFIG_COMPAT))]
+#[inline]
+pub(crate) fn in_compat_syscall() -> bool {
+    false
 }

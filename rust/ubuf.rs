@@ -39,12 +39,12 @@ use core::ptr::{
     NonNull, //
 };
 
-use kernel::bindings;
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::atomic::{
     Atomic,
     Relaxed, //
 };
+use kernel::bindings;
+use kernel::prelude::*;
 use kernel::types::Opaque;
 use kernel::workqueue::{
     impl_has_work,
@@ -208,9 +208,11 @@ fn new_header<P: Payload>(owner: usize, solo: bool) -> Header {
     Header {
         ubuf: Opaque::new(bindings::ubuf_info {
             ops: &OPS.0,
-            // The submitter's reference.
-            // SAFETY: plain constructor of a `refcount_t` value.
-            refcnt: unsafe { bindings::REFCOUNT_INIT(1) },
+            // The submitter's reference (`REFCOUNT_INIT(1)`, written out:
+            // the binding is a C helper called out of line).
+            refcnt: bindings::refcount_t {
+                refs: bindings::atomic_t { counter: 1 },
+            },
             flags: UBUF_FLAGS,
         }),
         head: Atomic::new(ptr::null_mut()),

@@ -10,6 +10,10 @@
 //! after queueing itself; [`WaitQueue::wake_after_barrier`] pairs with it
 //! as `wq_has_sleeper()` does, through the waker's own full barrier.
 
+use crate::atomic::{
+    Atomic,
+    Relaxed, //
+};
 use crate::ffi::{
     zcsend_waitq_init,
     zcsend_waitq_wait,
@@ -17,10 +21,6 @@ use crate::ffi::{
 };
 use kernel::bindings;
 use kernel::prelude::*;
-use kernel::sync::atomic::{
-    Atomic,
-    Relaxed, //
-};
 use kernel::types::Opaque;
 
 /// A `wait_queue_head`.

@@ -20,7 +20,8 @@
 //!   mmap'able lock-free ring, KUnit-tested), `wait.rs`, `eventfd.rs`,
 //!   `wq.rs` (workqueue, module references), `misc.rs` (module-owned fops),
 //!   `trace.rs` (tracepoints, debugfs counters), `uapi.rs` (byte-level
-//!   ABI marker impls, compat check), this file (ioctl/mmap glue);
+//!   ABI marker impls, compat check), `atomic.rs` (atomics as inline
+//!   instructions), this file (ioctl/mmap glue);
 //! - `ffi.rs`: every declaration of the C side, `shim.c` (static inlines
 //!   and macros Rust cannot reach) and `trace.c` (`TRACE_EVENT`s,
 //!   per-CPU counters, debugfs), mirroring `shim.h` one to one.
@@ -47,6 +48,7 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
+mod atomic;
 mod completion;
 mod context;
 mod eventfd;

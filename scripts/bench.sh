@@ -178,7 +178,9 @@ run_tcg() {
 		--module "$ko" --bench "$OUT/guest"
 	local plugin=""
 	if [ "$TBPROF" != 0 ]; then
-		step "tbprof plugin" cc -O2 -shared -fPIC -o "$OUT/tbprof.so" \
+		local cc=cc
+		command -v cc >/dev/null || cc=clang$LLVM_SUFFIX
+		step "tbprof plugin" "$cc" -O2 -shared -fPIC -o "$OUT/tbprof.so" \
 			"$HERE/tools/bench/tbprof.c"
 		rm -rf "$RES/tbprof" && mkdir -p "$RES/tbprof"
 		plugin="$OUT/tbprof.so,out=$RES/tbprof/mark"
