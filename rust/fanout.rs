@@ -108,14 +108,14 @@ pub(crate) fn fanout(
     }
     let mut reservation = ctx.reserve()?;
     // Holds the registered buffers in use until the send is in flight.
-    let mut held = FixedCache::default();
-    // What the notifier will hold: a registered buffer, the stable copy,
-    // or (`to_pin`) the pages of these iovecs, pinned into it.
-    let (keep, fixed_bv, to_pin, total) = if fixed {
-        let FixedPayload { buf, ranges, total } =
-            FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut held)?;
-        reservation.claim_fixed(held.held()?)?;
-        (Held::Fixed(buf), Some(ranges), None, total)
+    let mut lookup = FixedCache::default();
+    // What the notifier will hold: the stable copy, or (`to_pin`) the pages
+    // of these iovecs, pinned into it; or (`from_fixed`) nothing but the
+    // claim on the registered buffers ([`Held::Fixed`]).
+    let (keep, from_fixed, to_pin, total) = if fixed {
+        let p = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut lookup)?;
+        let total = p.total;
+        (Held::Fixed, Some(p), None, total)
     } else {
         let count = iovec::check_count(arg.iovcnt)?;
         let iovs = read_iovecs(arg.iov, count)?;
@@ -148,16 +148,17 @@ pub(crate) fn fanout(
     };
 
     let owner = reservation.owner();
-    let submission = Notif::submit(owner, true, ctx.notifs(), |p| match &to_pin {
-        Some((iovs, nr)) => p.start_pinned(iovs, *nr, reservation, arg.user_data, flags),
-        None => {
+    let submission = Notif::submit(owner, true, ctx.notifs(), |p| match (&to_pin, &from_fixed) {
+        (Some((iovs, nr)), _) => p.start_pinned(iovs, *nr, reservation, arg.user_data, flags),
+        (None, Some(f)) => p.start_fixed(reservation, f.held, arg.user_data, flags),
+        (None, None) => {
             p.start(keep, reservation, arg.user_data, flags);
             Ok(())
         }
     })?;
     let (ok, sum) = {
-        let (bvecs, skip) = match &fixed_bv {
-            Some(ranges) => submission.payload().fixed_frags(ranges)?,
+        let (bvecs, skip) = match &from_fixed {
+            Some(f) => f.ranges.frags(f.buf)?,
             None => (submission.payload().bvecs(), 0),
         };
         send_all(

@@ -106,9 +106,13 @@ pub(crate) enum Held {
     Nothing,
     /// The module's own stable copy (stable fan-out).
     Stable(StablePages),
-    /// A registered buffer, held until the send completes (the send's
-    /// [`Reservation`] counts it as a send from registered buffers).
-    Fixed(Arc<PinnedBuffer>),
+    /// Registered buffers ([`InFlight::start_fixed`]). Nothing to hold:
+    /// the send's [`Reservation`] counts it as a send from registered
+    /// buffers until it completes, so they stay registered (unregister:
+    /// `EBUSY`), and the file's [`Context`], which owns them, lives as long
+    /// as the reservation: their pins outlive every skb that refers to them.
+    /// (No reference count per send.)
+    Fixed,
 }
 
 impl InFlight {
@@ -128,6 +132,21 @@ impl InFlight {
         self.flags = flags;
     }
 
+    /// Starts a send from the file's registered buffers, which `held`
+    /// proves are held; as [`Self::start`] otherwise. `EINVAL` if `held`
+    /// is another file's ([`Reservation::claim_fixed`]).
+    pub(crate) fn start_fixed(
+        &mut self,
+        mut reservation: Reservation,
+        held: &FixedRef,
+        user_data: u64,
+        flags: u32,
+    ) -> Result {
+        reservation.claim_fixed(held)?;
+        self.start(Held::Fixed, reservation, user_data, flags);
+        Ok(())
+    }
+
     /// Starts a send of the `nr` pages (`iovec::total_pages`) behind `iovs`,
     /// pinned here (see [`PinnedPages::pin`]); as [`Self::start`] otherwise.
     pub(crate) fn start_pinned(
@@ -142,25 +161,13 @@ impl InFlight {
         self.pinned.pin(iovs, nr)
     }
 
-    /// The frags of a registered-buffer send's `ranges`, from the buffer
-    /// this send holds; `EINVAL` if it holds none.
-    pub(crate) fn fixed_frags<'a>(
-        &'a self,
-        ranges: &'a FixedRanges,
-    ) -> Result<(&'a [bindings::bio_vec], usize)> {
-        match &self.held {
-            Held::Fixed(buf) => ranges.frags(buf),
-            _ => Err(EINVAL),
-        }
-    }
-
     /// The bytes of a send that pinned its own pages or sends the module's
     /// stable copy.
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
         match &self.held {
             Held::Nothing => self.pinned.bvecs(),
             Held::Stable(p) => p.bvecs(),
-            Held::Fixed(_) => &[],
+            Held::Fixed => &[],
         }
     }
 
@@ -186,7 +193,12 @@ impl Payload for InFlight {
     /// Unpins the pages (or lets go of the stable copy or the registered
     /// buffer) before the record can be posted.
     fn end(&mut self) -> Self::Rest {
-        self.pinned.release();
+        // Only a send that pinned its own pages ([`Self::start_pinned`],
+        // `Held::Nothing`) has any: the others' are empty since their
+        // payload last ended.
+        if matches!(self.held, Held::Nothing) {
+            self.pinned.release();
+        }
         self.held = Held::Nothing;
         (self.reservation.take(), self.user_data, self.flags)
     }
@@ -341,24 +353,20 @@ pub(crate) struct FixedCache(Option<(u32, Arc<PinnedBuffer>, FixedRef)>);
 
 impl FixedCache {
     /// Registered buffer `index`, looked up if it is not the previous
-    /// send's.
-    fn buffer(&mut self, ctx: ArcBorrow<'_, Context>, index: u32) -> Result<Arc<PinnedBuffer>> {
-        if let Some((i, buf, _)) = &self.0 {
-            if *i == index {
-                return Ok(buf.clone());
-            }
+    /// send's, and the proof that the file's registered buffers are held
+    /// (for [`InFlight::start_fixed`]).
+    fn buffer(
+        &mut self,
+        ctx: ArcBorrow<'_, Context>,
+        index: u32,
+    ) -> Result<(&PinnedBuffer, &FixedRef)> {
+        if !matches!(&self.0, Some((i, _, _)) if *i == index) {
+            self.0 = None;
+            let (buf, held) = ctx.fixed_buffer(index)?;
+            self.0 = Some((index, buf, held));
         }
-        self.0 = None;
-        let (buf, held) = ctx.fixed_buffer(index)?;
-        self.0 = Some((index, buf.clone(), held));
-        Ok(buf)
-    }
-
-    /// The proof that registered buffers are held, for
-    /// [`Reservation::claim_fixed`]; `EINVAL` before [`Self::buffer`].
-    pub(crate) fn held(&self) -> Result<&FixedRef> {
         match &self.0 {
-            Some((_, _, held)) => Ok(held),
+            Some((_, buf, held)) => Ok((buf, held)),
             None => Err(EINVAL),
         }
     }
@@ -530,9 +538,11 @@ fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IO
 }
 
 /// The payload of a `ZCSEND_SEND_FIXED` send: its ranges inside one
-/// registered buffer, held until the send completes.
-pub(crate) struct FixedPayload {
-    pub(crate) buf: Arc<PinnedBuffer>,
+/// registered buffer, borrowed from the system call's [`FixedCache`].
+pub(crate) struct FixedPayload<'a> {
+    pub(crate) buf: &'a PinnedBuffer,
+    /// The registered buffers held, for [`InFlight::start_fixed`].
+    pub(crate) held: &'a FixedRef,
     pub(crate) ranges: FixedRanges,
     pub(crate) total: usize,
 }
@@ -564,7 +574,7 @@ impl FixedRanges {
     }
 }
 
-impl FixedPayload {
+impl<'a> FixedPayload<'a> {
     /// Reads the `count` ranges at `ptr` and resolves them in the file's
     /// registered buffers. `EINVAL` for ranges of different buffers,
     /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
@@ -573,7 +583,7 @@ impl FixedPayload {
         ctx: ArcBorrow<'_, Context>,
         ptr: u64,
         iovcnt: u32,
-        fixed: &mut FixedCache,
+        fixed: &'a mut FixedCache,
     ) -> Result<Self> {
         let count = iovec::check_count(iovcnt)?;
         if count == 1 {
@@ -593,7 +603,7 @@ impl FixedPayload {
     fn resolve_in(
         ctx: ArcBorrow<'_, Context>,
         ranges: &[ZcsendRange],
-        fixed: &mut FixedCache,
+        fixed: &'a mut FixedCache,
     ) -> Result<Self> {
         let index = ranges.first().ok_or(EINVAL)?.buf_index;
         let mut total: usize = 0;
@@ -607,7 +617,7 @@ impl FixedPayload {
                 return Err(EINVAL);
             }
         }
-        let buf = fixed.buffer(ctx, index)?;
+        let (buf, held) = fixed.buffer(ctx, index)?;
         let ranges = match ranges {
             [r] if r.len != 0 => FixedRanges::One(buf.locate(r.offset, r.len)?),
             _ => {
@@ -625,7 +635,12 @@ impl FixedPayload {
                 FixedRanges::Many { bv, n }
             }
         };
-        Ok(Self { buf, ranges, total })
+        Ok(Self {
+            buf,
+            held,
+            ranges,
+            total,
+        })
     }
 }
 
@@ -643,17 +658,23 @@ fn send_fixed(
         fixed,
         stages,
     } = lookups;
-    let FixedPayload { buf, ranges, total } =
-        FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
+    let FixedPayload {
+        buf,
+        held,
+        ranges,
+        total,
+    } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
     stages.mark(Stage::Resolve);
     let sock = socks.get(arg.fd)?;
     let mut addr = None;
     read_address(&mut addr, arg.addr, arg.addrlen)?;
     stages.mark(Stage::Socket);
-    let mut reservation = ctx.reserve()?;
+    let reservation = ctx.reserve()?;
     stages.mark(Stage::Reserve);
 
-    let (bvecs, skip) = ranges.frags(&buf)?;
+    // The buffer's segments, borrowed for the system call; once the send is
+    // in flight its reservation keeps them registered ([`Held::Fixed`]).
+    let (bvecs, skip) = ranges.frags(buf)?;
     let copy = copy_path(sock, total, copy_threshold, bvecs.len());
     stages.mark(Stage::Pin);
     if let Some(path) = copy {
@@ -663,22 +684,17 @@ fn send_fixed(
         let res = sock.sendmsg(&mut msg);
         trace::send(arg.user_data, &res, total, 0, 0, path);
         let sent = res?;
-        drop(buf);
         post_copied(reservation, arg.user_data, sent, 0);
         return Ok(sent);
     }
 
-    reservation.claim_fixed(fixed.held()?)?;
     stages.mark(Stage::Claim);
     let owner = reservation.owner();
     let submission = Notif::submit(owner, false, ctx.notifs(), |p| {
-        p.start(Held::Fixed(buf), reservation, arg.user_data, 0);
-        Ok(())
+        p.start_fixed(reservation, held, arg.user_data, 0)
     })?;
     stages.mark(Stage::Notif);
     let res = {
-        // The segments, now borrowed from the buffer the notifier holds.
-        let (bvecs, skip) = submission.payload().fixed_frags(&ranges)?;
         let mut msg = SendMsg::zerocopy(
             &submission,
             bvecs,
