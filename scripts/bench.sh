@@ -45,7 +45,9 @@
 #                        accesses per function over each cell's timed part
 #                        (exact, no tracer in the guest); per send, by
 #                        cell, to RESULTS/tbprof-tcg.txt (QEMU TCG only;
-#                        BENCH_TBPROF_TOP functions per cell, default 40)
+#                        BENCH_TBPROF_TOP functions per cell, default 40);
+#                        BENCH_TBPROF=lookups also counts the blocks
+#                        entered through a lookup (slower)
 #   ZCSEND_ACCEL         tcg (default) or kvm, for the QEMU run
 # Exits non-zero if a guest did not finish or produced no results.
 set -euo pipefail
@@ -184,6 +186,7 @@ run_tcg() {
 			"$HERE/tools/bench/tbprof.c"
 		rm -rf "$RES/tbprof" && mkdir -p "$RES/tbprof"
 		plugin="$OUT/tbprof.so,out=$RES/tbprof/mark"
+		[ "$TBPROF" != lookups ] || plugin="$plugin,lookups=1"
 	fi
 	say "QEMU ($ACCEL): booting $kdir/arch/x86/boot/bzImage (console: $log)"
 	ZCSEND_QEMU_PLUGIN=$plugin ZCSEND_TIMEOUT=$TIMEOUT "$HERE/scripts/guest.sh" --quiet --tap --job bench \

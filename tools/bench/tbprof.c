@@ -15,7 +15,7 @@
  * (atomics: locked instructions, host atomics under MTTCG) and clears
  * them. tbprof.py maps them to functions.
  *
- * Usage: qemu-system-x86_64 -plugin tbprof.so,out=PREFIX ...
+ * Usage: qemu-system-x86_64 -plugin tbprof.so,out=PREFIX[,lookups=1] ...
  * Built against QEMU 7.2's plugin API (version 1), declared here because
  * Debian ships no qemu-plugin.h.
  */
@@ -52,6 +52,9 @@ typedef void (*qemu_plugin_udata_cb_t)(qemu_plugin_id_t id, void *userdata);
 void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu_tb_trans_cb_t cb);
 void qemu_plugin_register_vcpu_tb_exec_inline(struct qemu_plugin_tb *tb, enum qemu_plugin_op op,
 					      void *ptr, uint64_t imm);
+void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb,
+					  qemu_plugin_vcpu_udata_cb_t cb,
+					  enum qemu_plugin_cb_flags flags, void *userdata);
 void qemu_plugin_register_vcpu_insn_exec_cb(struct qemu_plugin_insn *insn,
 					    qemu_plugin_vcpu_udata_cb_t cb,
 					    enum qemu_plugin_cb_flags flags, void *userdata);
@@ -80,6 +83,8 @@ struct tbcount {
 	uint64_t execs;		/* runs of a TB starting here */
 	uint64_t mems;		/* memory accesses */
 	uint64_t atomics;	/* locked instructions (lock prefix, xchg with memory) */
+	uint64_t lookups;	/* runs entered through a TB lookup (see below) */
+	bool indirect;		/* the block ends with ret or an indirect jump/call */
 };
 
 static struct tbcount *table;
@@ -130,9 +135,10 @@ static void mark(unsigned int vcpu, void *udata)
 		if (!e->vaddr || !e->execs)
 			continue;
 		if (f)
-			fprintf(f, "%" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-				e->vaddr, e->insns, e->execs, e->mems, e->atomics);
-		e->insns = e->execs = e->mems = e->atomics = 0;
+			fprintf(f, "%" PRIx64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+				" %" PRIu64 "\n", e->vaddr, e->insns, e->execs, e->mems,
+				e->atomics, e->lookups);
+		e->insns = e->execs = e->mems = e->atomics = e->lookups = 0;
 	}
 	if (f)
 		fclose(f);
@@ -140,6 +146,51 @@ static void mark(unsigned int vcpu, void *udata)
 }
 
 static const unsigned char marker[] = { 0x66, 0x87, 0xdb };
+
+/* The previous kernel block each vCPU ran (lookups=1 only). */
+#define MAX_VCPUS 64
+static struct tbcount *last[MAX_VCPUS];
+static bool count_lookups;
+
+/*
+ * lookups=1: an exec callback per block (slower) counts the runs that were
+ * entered through a lookup of the next block rather than a chained jump:
+ * after a block that ended with ret or an indirect jump or call, or from a
+ * block that started on another page (QEMU 7.2 chains direct jumps only
+ * within the page a block starts on). Each such entry costs a call to
+ * helper_lookup_tb_ptr(), and a hash-table lookup when the per-vCPU jump
+ * cache misses.
+ */
+static void tb_exec(unsigned int vcpu, void *udata)
+{
+	struct tbcount *e = udata, *prev;
+
+	if (vcpu >= MAX_VCPUS)
+		return;
+	prev = last[vcpu];
+	if (prev && (prev->indirect || (prev->vaddr >> 12) != (e->vaddr >> 12)))
+		e->lookups++;
+	last[vcpu] = e;
+}
+
+/* Whether @insn is ret, iret, or an indirect call or jump. */
+static bool is_indirect(const struct qemu_plugin_insn *insn)
+{
+	const unsigned char *b = qemu_plugin_insn_data(insn);
+	size_t i, n = qemu_plugin_insn_size(insn);
+
+	for (i = 0; i < n; i++) {
+		if (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 || b[i] == 0xf3 ||
+		    b[i] == 0x2e || b[i] == 0x3e || (b[i] & 0xf0) == 0x40)
+			continue;
+		if (b[i] == 0xc3 || b[i] == 0xc2 || b[i] == 0xcf || b[i] == 0xca || b[i] == 0xcb)
+			return true;
+		/* ff /2, /3 (call), ff /4, /5 (jmp) */
+		return b[i] == 0xff && i + 1 < n && ((b[i + 1] >> 3) & 7) >= 2 &&
+		       ((b[i + 1] >> 3) & 7) <= 5;
+	}
+	return false;
+}
 
 /*
  * Whether @insn is a locked read-modify-write: a lock prefix among its
@@ -204,6 +255,10 @@ static void tb_trans(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 	if (atomics)
 		qemu_plugin_register_vcpu_tb_exec_inline(tb, QEMU_PLUGIN_INLINE_ADD_U64,
 							 &e->atomics, atomics);
+	if (count_lookups) {
+		e->indirect = n && is_indirect(qemu_plugin_tb_get_insn(tb, n - 1));
+		qemu_plugin_register_vcpu_tb_exec_cb(tb, tb_exec, QEMU_PLUGIN_CB_NO_REGS, e);
+	}
 }
 
 __attribute__((visibility("default"))) int
@@ -215,6 +270,8 @@ qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char
 	for (i = 0; i < argc; i++) {
 		if (!strncmp(argv[i], "out=", 4)) {
 			snprintf(out, sizeof(out), "%s", argv[i] + 4);
+		} else if (!strcmp(argv[i], "lookups=1")) {
+			count_lookups = true;
 		} else {
 			fprintf(stderr, "tbprof: unknown argument %s\n", argv[i]);
 			return -1;

@@ -76,7 +76,8 @@ def main():
         c = cells.setdefault(key, {"calls": 0, "fn": collections.Counter(),
                                    "mem": collections.Counter(),
                                    "tb": collections.Counter(),
-                                   "at": collections.Counter(), "tr": 0})
+                                   "at": collections.Counter(),
+                                   "lk": collections.Counter(), "tr": 0})
         c["calls"] += calls
         try:
             f = open(f"{args.prefix}.{2 * k}")
@@ -88,9 +89,10 @@ def main():
                 if line.startswith("# translations "):
                     c["tr"] += int(line.split()[2])
                     continue
-                v, insns, execs, mems, atomics = line.split()
+                v, insns, execs, mems, atomics, lookups = line.split()
                 fn = symbol(addrs, names, int(v, 16))
                 c["at"][fn] += int(atomics)
+                c["lk"][fn] += int(lookups)
                 c["fn"][fn] += int(insns)
                 c["mem"][fn] += int(mems)
                 c["tb"][fn] += int(execs)
@@ -101,21 +103,22 @@ def main():
     summary = []
     for (path, method, size), c in cells.items():
         n = c["calls"] or 1
-        ti, tm, tt, ta = (sum(c[k].values()) / n for k in ("fn", "mem", "tb", "at"))
-        summary.append((path, method, size, ti, tm, tt, ta))
+        ti, tm, tt, ta, tl = (sum(c[k].values()) / n for k in ("fn", "mem", "tb", "at", "lk"))
+        summary.append((path, method, size, ti, tm, tt, ta, tl))
         print(f"== {path} {method} {size}: per send {ti:.0f} instructions, "
-              f"{tm:.0f} memory accesses, {tt:.0f} blocks, {ta:.1f} atomics "
-              f"({c['calls']} sends; {c['tr']} blocks translated)")
-        print(f"   {'insns':>8} {'mems':>7} {'blocks':>6} {'atomic':>6}  function")
+              f"{tm:.0f} memory accesses, {tt:.0f} blocks ({tl:.0f} entered by a "
+              f"lookup), {ta:.1f} atomics ({c['calls']} sends; {c['tr']} blocks translated)")
+        print(f"   {'insns':>8} {'mems':>7} {'blocks':>6} {'lookup':>6} {'atomic':>6}  function")
         for fn, insns in c["fn"].most_common(args.top):
             print(f"   {insns / n:8.1f} {c['mem'][fn] / n:7.1f} {c['tb'][fn] / n:6.1f} "
-                  f"{c['at'][fn] / n:6.1f}  {fn}")
+                  f"{c['lk'][fn] / n:6.1f} {c['at'][fn] / n:6.1f}  {fn}")
         print()
     print("== totals per send")
     print(f"   {'path':<12} {'method':<20} {'size':>8} {'insns':>8} {'mems':>7} {'blocks':>6}"
-          f" {'atomic':>6}")
-    for path, method, size, ti, tm, tt, ta in summary:
-        print(f"   {path:<12} {method:<20} {size:>8} {ti:8.0f} {tm:7.0f} {tt:6.0f} {ta:6.1f}")
+          f" {'lookup':>6} {'atomic':>6}")
+    for path, method, size, ti, tm, tt, ta, tl in summary:
+        print(f"   {path:<12} {method:<20} {size:>8} {ti:8.0f} {tm:7.0f} {tt:6.0f} {tl:6.0f}"
+              f" {ta:6.1f}")
     return 0
 
 
