@@ -184,6 +184,7 @@ impl_atomic!(i64, AtomicI64);
 impl_atomic!(bool, AtomicBool);
 impl_atomic!(*mut P, AtomicPtr<P>, P);
 impl_arith!(u64);
+impl_arith!(i32);
 
 /// A full memory barrier (`smp_mb()`): orders every access before it against
 /// every access after it, on any CPU (a fence: `mfence` on x86-64, `dmb ish`
@@ -191,6 +192,13 @@ impl_arith!(u64);
 #[inline]
 pub(crate) fn smp_mb() {
     core::sync::atomic::fence(Order::SeqCst);
+}
+
+/// An acquire fence (`smp_acquire__after_ctrl_dep()` after a read that
+/// decided to go on): later accesses are ordered after earlier reads.
+#[inline]
+pub(crate) fn acquire_fence() {
+    core::sync::atomic::fence(Order::Acquire);
 }
 
 pub(crate) use kernel::sync::atomic::{

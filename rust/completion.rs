@@ -24,10 +24,12 @@
 //! consumer can only make its own sends fail with `EBUSY` or have its own
 //! unread records overwritten; `seq` is read-only to user space.
 //!
-//! A send reserves room (`reserved`) before it is submitted; a send past
-//! `reserved + queued == entries` fails with `EBUSY` before anything is
-//! pinned (back-pressure). Posting consumes the reservation, so it never
-//! fails, never allocates and never blocks.
+//! A send reserves room (`claimed`) before it is submitted; a send past
+//! `reserved + queued == entries` (`reserved = claimed - tail`: claimed and
+//! not posted) fails with `EBUSY` before anything is pinned
+//! (back-pressure). Posting consumes the reservation just by advancing
+//! `tail` (one atomic), so it never fails, never allocates and never
+//! blocks.
 
 use core::ptr::NonNull;
 
@@ -71,15 +73,18 @@ const _: () = assert!(PAGE_SIZE % SLOT_SIZE == 0);
 ///
 /// - `pages` holds `1 + SLOT_PAGES` zeroed order-0 lowmem pages (the header,
 ///   then the slots) and `addrs[i]` is the kernel address of `pages[i]`.
-/// - `reserved + min(tail - head, MAX_RECORDS) <= MAX_RECORDS` whenever a
-///   reservation is taken, so an honest consumer never has a slot it has not
-///   consumed overwritten.
+/// - `claimed` counts the reservations taken and not given back
+///   ([`Self::unreserve`]), posted ones included: `claimed - tail` are the
+///   reservations not posted yet (`claimed >= tail`), and
+///   `claimed - tail + min(tail - head, MAX_RECORDS) <= MAX_RECORDS`
+///   whenever a reservation is taken, so an honest consumer never has a
+///   slot it has not consumed overwritten.
 /// - A slot's `seq` is only written by the producer of its position, after
 ///   the record.
 pub(crate) struct CompletionRing {
     pages: KVVec<Page>,
     addrs: KVVec<NonNull<u8>>,
-    reserved: Atomic<u64>,
+    claimed: Atomic<u64>,
     tail: Atomic<u64>,
 }
 
@@ -121,7 +126,7 @@ impl CompletionRing {
         let this = Self {
             pages,
             addrs,
-            reserved: Atomic::new(0),
+            claimed: Atomic::new(0),
             tail: Atomic::new(0),
         };
         // SAFETY: the header is the first page of the mapping, ours alone.
@@ -171,19 +176,27 @@ impl CompletionRing {
     /// Records posted and not consumed, clamped to the ring's size (a
     /// consumer may have written anything into `head`).
     pub(crate) fn queued(&self) -> usize {
-        let q = self.tail.load(Relaxed).wrapping_sub(self.head());
+        self.queued_at(self.tail.load(Relaxed))
+    }
+
+    /// [`Self::queued`] with `tail` as read by the caller.
+    fn queued_at(&self, tail: u64) -> usize {
+        let q = tail.wrapping_sub(self.head());
         q.min(MAX_RECORDS as u64) as usize
     }
 
     /// Reserves room for one record: `EBUSY` when the ring is full of
     /// records and reservations.
     pub(crate) fn reserve(&self) -> Result {
-        let mut cur = self.reserved.load(Relaxed);
+        let mut cur = self.claimed.load(Relaxed);
         loop {
-            if cur as usize + self.queued() >= MAX_RECORDS {
+            // Read after `claimed`: posts only ever lower `claimed - tail`.
+            let tail = self.tail.load(Acquire);
+            let reserved = cur.saturating_sub(tail);
+            if reserved as usize + self.queued_at(tail) >= MAX_RECORDS {
                 return Err(EBUSY);
             }
-            match self.reserved.cmpxchg(cur, cur + 1, Relaxed) {
+            match self.claimed.cmpxchg(cur, cur + 1, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(now) => cur = now,
             }
@@ -192,25 +205,34 @@ impl CompletionRing {
 
     /// Gives back a reservation that will not be posted.
     pub(crate) fn unreserve(&self) {
-        self.reserved.fetch_sub(1, Release);
+        self.claimed.fetch_sub(1, Release);
     }
 
     /// Reservations not posted or given back yet: the sends in flight.
     pub(crate) fn reserved(&self) -> u64 {
-        self.reserved.load(Relaxed)
+        // `tail` first: every post it counts was claimed before it was
+        // posted (release/acquire on `tail`), so `claimed` read after it
+        // is not below it.
+        let tail = self.tail.load(Acquire);
+        self.claimed.load(Relaxed).saturating_sub(tail)
+    }
+
+    /// Records posted so far (`tail`).
+    pub(crate) fn posted(&self) -> u64 {
+        self.tail.load(Acquire)
     }
 
     /// Posts a record into the room of a reservation, which this consumes.
     /// Any context but NMI.
     pub(crate) fn post(&self, rec: ZcsendCompletion) {
-        let pos = self.tail.fetch_add(1, Relaxed);
+        // Consumes the reservation (`claimed - tail` drops by one) and counts
+        // the record in `tail` at once, before it is published: whoever sees
+        // the record (its `seq`, with acquire) finds the send no longer
+        // reserved. Release: the claim is ordered before it (`reserved`).
+        let pos = self.tail.fetch_add(1, Release);
         // SAFETY: position `pos` is ours alone (claimed above); by the type
         // invariant an honest consumer is done with this slot.
         unsafe { core::ptr::write_volatile(&raw mut (*self.slot(pos)).rec, rec) };
-        // Counted in `tail` now: the sum never drops below the truth. Given
-        // back before the record is published: whoever sees the record (its
-        // `seq`, with acquire) finds the send no longer reserved.
-        self.reserved.fetch_sub(1, Relaxed);
         self.seq(pos).store(pos + 1, Release);
     }
 

@@ -90,9 +90,10 @@ pub(crate) struct Context {
     readable: WaitQueue,
     eventfd: EventFdSlot,
     // Sends in flight are the ring's reservations (`CompletionRing::reserved`);
-    // completed sends are `zerocopy + copied`: no counter of their own.
+    // completed sends are its records posted (`CompletionRing::posted`), of
+    // which `copied` were copied and the rest zero-copy: no counter of
+    // their own, no atomic per zero-copy send.
     pinned_pages: Atomic<u64>,
-    zerocopy: Atomic<u64>,
     copied: Atomic<u64>,
     linked: Atomic<u64>,
     /// Sends from registered buffers not completed yet.
@@ -118,7 +119,6 @@ impl Context {
                 readable <- WaitQueue::new(),
                 eventfd: EventFdSlot::new(),
                 pinned_pages: Atomic::new(0),
-                zerocopy: Atomic::new(0),
                 copied: Atomic::new(0),
                 linked: Atomic::new(0),
                 fixed_inflight: Atomic::new(0),
@@ -135,6 +135,7 @@ impl Context {
     }
 
     /// Reserves the completion slot of a send about to be submitted.
+    #[inline]
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.ring.reserve()?;
         Ok(Reservation {
@@ -232,10 +233,13 @@ impl Context {
 
     /// A snapshot of the counters.
     pub(crate) fn stats(&self, copy_threshold: u64) -> ZcsendStats {
-        let zerocopy = self.zerocopy.load(Relaxed);
-        let copied = self.copied.load(Relaxed);
+        // Posted first: a copied send is counted in `copied` before it is
+        // posted, so `copied` read after is not below the posted ones'.
+        let sends = self.ring.posted();
+        let copied = self.copied.load(Relaxed).min(sends);
+        let zerocopy = sends - copied;
         ZcsendStats {
-            sends: zerocopy + copied,
+            sends,
             inflight: self.ring.reserved(),
             pinned_pages: self.pinned_pages.load(Relaxed),
             zerocopy,
@@ -378,9 +382,8 @@ impl Reservation {
         if linked {
             ctx.linked.fetch_add(1, Relaxed);
         }
-        if rec.flags & ZCSEND_COMPL_ZEROCOPY != 0 {
-            ctx.zerocopy.fetch_add(1, Relaxed);
-        } else {
+        // Zero-copy sends are the posted ones not counted here.
+        if rec.flags & ZCSEND_COMPL_ZEROCOPY == 0 {
             ctx.copied.fetch_add(1, Relaxed);
         }
         // The send is over before its record can be seen: whoever reads it

@@ -448,8 +448,10 @@ pub(crate) fn send(
         );
         res
     };
-    if let Ok(n) = res {
-        submission.payload_mut().trim(iovs, n);
+    match res {
+        // A partial send: unpin what the stack did not take.
+        Ok(n) if n < total => submission.payload_mut().trim(iovs, n),
+        _ => {}
     }
     submission.set_result(&res);
     lookups.stages.mark(Stage::Result);

@@ -40,8 +40,10 @@ use core::ptr::{
 };
 
 use crate::atomic::{
+    self,
     Atomic,
-    Relaxed, //
+    Relaxed,
+    Release, //
 };
 use kernel::bindings;
 use kernel::prelude::*;
@@ -424,14 +426,67 @@ impl<P: Payload> Drop for Submission<P> {
     }
 }
 
-/// `net_zcopy_get()`: one more reference on `uarg`.
+/// The `refcount_t` of `uarg` as the atomic it is.
+///
+/// # Safety
+///
+/// `uarg` is a live `ubuf_info` for `'a`.
+unsafe fn refs<'a>(uarg: *mut bindings::ubuf_info) -> &'a Atomic<i32> {
+    // SAFETY: `refcnt.refs.counter` is valid while `uarg` lives (function
+    // contract) and, as a `refcount_t`, only ever accessed atomically.
+    unsafe { Atomic::from_ptr(&raw mut (*uarg).refcnt.refs.counter) }
+}
+
+/// `net_zcopy_get()`: one more reference on `uarg`. `refcount_inc()`
+/// written out (the binding is a C helper called out of line): a relaxed
+/// increment, and the C side's warning and saturation on a count that was
+/// zero or overflows.
 ///
 /// # Safety
 ///
 /// `uarg` is a live `ubuf_info` on which the caller holds a reference.
 unsafe fn net_zcopy_get(uarg: *mut bindings::ubuf_info) {
     // SAFETY: `uarg` is live (function contract).
-    unsafe { bindings::refcount_inc(&raw mut (*uarg).refcnt) };
+    let old = unsafe { refs(uarg) }.fetch_add(1, Relaxed);
+    if old <= 0 || old == i32::MAX {
+        let t = if old == 0 {
+            bindings::refcount_saturation_type_REFCOUNT_ADD_UAF
+        } else {
+            bindings::refcount_saturation_type_REFCOUNT_ADD_OVF
+        };
+        // SAFETY: `uarg` is live; the C function saturates the count.
+        unsafe { bindings::refcount_warn_saturate(&raw mut (*uarg).refcnt, t) };
+    }
+}
+
+/// `refcount_dec_and_test()` on `uarg`, written out as
+/// `__refcount_sub_and_test()` is (the binding is a C helper called out of
+/// line): a release decrement; acquire ordering when it was the last
+/// reference; the C side's warning and saturation on underflow.
+///
+/// # Safety
+///
+/// `uarg` is a live `ubuf_info` and the caller owns one of its references,
+/// which this call gives up.
+unsafe fn refcount_put(uarg: *mut bindings::ubuf_info) -> bool {
+    // SAFETY: `uarg` is live (function contract).
+    let old = unsafe { refs(uarg) }.fetch_sub(1, Release);
+    if old == 1 {
+        // `smp_acquire__after_ctrl_dep()`: whoever frees the notif sees
+        // every access made under the other references.
+        atomic::acquire_fence();
+        return true;
+    }
+    if old <= 0 {
+        // SAFETY: `uarg` is live; the C function saturates the count.
+        unsafe {
+            bindings::refcount_warn_saturate(
+                &raw mut (*uarg).refcnt,
+                bindings::refcount_saturation_type_REFCOUNT_SUB_UAF,
+            )
+        };
+    }
+    false
 }
 
 /// Drops one reference on `uarg`; returns the chain head, and with it the
@@ -450,7 +505,7 @@ unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<
         hdr.copied.store(true, Relaxed);
     }
     // SAFETY: `uarg` is valid and we own one reference.
-    if !unsafe { bindings::refcount_dec_and_test(&raw mut (*uarg).refcnt) } {
+    if !unsafe { refcount_put(uarg) } {
         return None;
     }
     let head = hdr.head.load(Relaxed);
