@@ -148,12 +148,14 @@ pub(crate) fn fanout(
     };
 
     let owner = reservation.owner();
-    let submission = Notif::submit(owner, true, ctx.notifs(), |p| match (&to_pin, &from_fixed) {
-        (Some((iovs, nr)), _) => p.start_pinned(iovs, *nr, reservation, arg.user_data, flags),
-        (None, Some(f)) => p.start_fixed(reservation, f.held, arg.user_data, flags),
-        (None, None) => {
-            p.start(keep, reservation, arg.user_data, flags);
-            Ok(())
+    let submission = Notif::submit(owner, true, ctx.notifs(), |p| {
+        match (&to_pin, &from_fixed) {
+            (Some((iovs, nr)), _) => p.start_pinned(iovs, *nr, reservation, arg.user_data, flags),
+            (None, Some(f)) => p.start_fixed(reservation, f.held, arg.user_data, flags),
+            (None, None) => {
+                p.start(keep, reservation, arg.user_data, flags);
+                Ok(())
+            }
         }
     })?;
     let (ok, sum) = {

@@ -9,12 +9,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::bindings;
-use kernel::fs::{
-    File,
-    LocalFile, //
-};
 use kernel::prelude::*;
-use kernel::sync::aref::ARef;
 use kernel::uaccess::UserPtr;
 
 use crate::ffi::zcsend_sock_kind;
@@ -29,14 +24,64 @@ fn errno(e: u32) -> Error {
 const IPPROTO_TCP: c_int = 6;
 const IPPROTO_UDP: c_int = 17;
 
-/// A TCP or UDP socket of the calling process.
+/// A file descriptor of the calling task held for the system call that
+/// looked it up, as `fdget()` holds it: with a reference on the file only
+/// when the task's file table is shared (a single-threaded caller pays no
+/// atomic; the kernel's own `sendto()` looks its socket up so).
 ///
 /// # Invariants
 ///
-/// `sock` is the socket of `file` (`sock_from_file(file)`), so it stays valid
-/// for as long as this value holds its reference on `file`.
+/// `word` is a non-empty `struct fd` that `fdget()` returned to the current
+/// task in the current system call, not yet `fdput()` (that is `Drop`):
+/// its file stays open until then. Not `Send`: it cannot leave the task,
+/// and nothing that outlives the system call can hold it (the file's
+/// context and notifiers are `Send`).
+struct FdRef {
+    word: usize,
+    _task: PhantomData<*mut ()>,
+}
+
+impl FdRef {
+    /// `fdget(fd)`; `EBADF` if `fd` is not open.
+    fn get(fd: u32) -> Result<Self> {
+        // SAFETY: any descriptor number; process context.
+        let f = unsafe { bindings::fdget(fd) };
+        if f.word == 0 {
+            return Err(EBADF);
+        }
+        // INVARIANT: a non-empty `fdget()` result of this task, this call.
+        Ok(Self {
+            word: f.word as usize,
+            _task: PhantomData,
+        })
+    }
+
+    /// The file (`fd_file()`), open while `self` lives.
+    fn file(&self) -> *mut bindings::file {
+        (self.word & !((bindings::FDPUT_FPUT | bindings::FDPUT_POS_UNLOCK) as usize)) as *mut _
+    }
+}
+
+impl Drop for FdRef {
+    /// `fdput()`: drops the reference `fdget()` took, if it took one.
+    fn drop(&mut self) {
+        if self.word & bindings::FDPUT_FPUT as usize != 0 {
+            // SAFETY: `fdget()` took this reference for us (type invariant);
+            // given back once, here.
+            unsafe { bindings::fput(self.file()) };
+        }
+    }
+}
+
+/// A TCP or UDP socket of the calling process, for the system call that
+/// looked it up.
+///
+/// # Invariants
+///
+/// `sock` is the socket of `fd`'s file (`sock_from_file()`), so it stays
+/// valid for as long as this value holds `fd`.
 pub(crate) struct Socket {
-    file: ARef<File>,
+    fd: FdRef,
     sock: NonNull<bindings::socket>,
     datagram: bool,
     takes_user_pages: bool,
@@ -50,19 +95,14 @@ impl Socket {
     /// socket, `EAFNOSUPPORT` for a family other than IPv4/IPv6 and
     /// `EPROTONOSUPPORT` for a transport other than TCP/UDP.
     pub(crate) fn from_fd(fd: i32) -> Result<Self> {
-        let fd = u32::try_from(fd).map_err(|_| EBADF)?;
-        let local = LocalFile::fget(fd)?;
-        // SAFETY: we are in an ioctl of our own device, not inside an
-        // `fdget_pos` of this file on this thread, and we never use the file
-        // position.
-        let file = unsafe { LocalFile::assume_no_fdget_pos(local) };
-        // SAFETY: `file.as_ptr()` is a valid file for as long as `file` lives.
-        let sock = unsafe { bindings::sock_from_file(file.as_ptr()) };
+        let fd = FdRef::get(u32::try_from(fd).map_err(|_| EBADF)?)?;
+        // SAFETY: `fd.file()` is a valid file for as long as `fd` lives.
+        let sock = unsafe { bindings::sock_from_file(fd.file()) };
         let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
 
         let (mut family, mut ty, mut protocol) = (0, 0, 0);
         let (mut zc, mut established, mut local) = (false, false, false);
-        // SAFETY: `sock` is the socket of `file`, which we hold; a socket
+        // SAFETY: `sock` is the socket of `fd`'s file, which we hold; a socket
         // obtained from a file always has its `sk`.
         unsafe {
             zcsend_sock_kind(
@@ -83,9 +123,9 @@ impl Socket {
         if !tcp && !udp {
             return Err(errno(bindings::EPROTONOSUPPORT));
         }
-        // INVARIANT: `sock` came from `sock_from_file(file)`.
+        // INVARIANT: `sock` came from `sock_from_file()` of `fd`'s file.
         Ok(Self {
-            file,
+            fd,
             sock,
             datagram: udp,
             takes_user_pages: zc && (udp || established),
@@ -124,7 +164,7 @@ impl Socket {
 
     /// Sends `msg`; returns the bytes the stack accepted.
     pub(crate) fn sendmsg(&self, msg: &mut SendMsg<'_>) -> Result<usize> {
-        let _ = &self.file;
+        let _ = &self.fd;
         // SAFETY: `self.sock` is valid by the type invariant; `msg.raw` is a
         // fully initialised msghdr whose iterator, name and ubuf outlive this
         // call (`SendMsg`'s lifetime ties them to the caller's borrows).
