@@ -41,6 +41,7 @@ use core::ptr::{
 
 use crate::atomic::{
     self,
+    Acquire,
     Atomic,
     Relaxed,
     Release, //
@@ -231,52 +232,116 @@ fn new_header<P: Payload>(owner: usize, solo: bool) -> Header {
 }
 
 /// Notifiers a file keeps for reuse: no allocation per send in the steady
-/// state (after io_uring's notif cache). Lock-free: slots are taken and
-/// filled with atomic exchanges, from any context.
+/// state (after io_uring's notif cache). Lock-free, usable from any
+/// context: a bounded multi-producer multi-consumer queue (D. Vyukov's),
+/// so taking and giving back cost one compare-exchange each whatever the
+/// number of slots, and a TCP sender with many sends in flight, whose
+/// notifiers come back in bursts as ACKs arrive, finds them here instead of
+/// allocating. A take that finds none (or a slot still being filled)
+/// allocates; a give-back that finds no room frees.
 ///
 /// # Invariants
 ///
-/// Every non-null slot owns an emptied notif (payload empty, nothing
-/// referring to it) leaked from a `Pin<KBox<Notif<P>>>`.
+/// - `slots[i].seq` starts at `i`. A slot whose `seq == pos + 1` holds, in
+///   `item`, an emptied notif (payload empty, nothing referring to it)
+///   leaked from a `Pin<KBox<Notif<P>>>`, owned by the cache, for the take
+///   at position `pos`; one whose `seq == pos` is free for the give-back at
+///   position `pos`.
+/// - `head <= tail`: positions `head..tail` were claimed by give-backs and
+///   not yet taken.
 pub(crate) struct NotifCache<P: Payload> {
-    slots: [Atomic<*mut Notif<P>>; NOTIF_CACHE_SLOTS],
+    head: Atomic<u64>,
+    tail: Atomic<u64>,
+    slots: [CacheSlot<P>; NOTIF_CACHE_SLOTS],
 }
 
-/// Notifiers kept per file: enough for a batch in flight on a fast path;
-/// beyond it they are freed and allocated again.
-const NOTIF_CACHE_SLOTS: usize = 32;
+struct CacheSlot<P: Payload> {
+    seq: Atomic<u64>,
+    item: Atomic<*mut Notif<P>>,
+}
+
+/// Notifiers kept per file: enough for the sends of a busy TCP socket in
+/// flight; beyond it they are freed and allocated again. A power of two.
+const NOTIF_CACHE_SLOTS: usize = 128;
+const _: () = assert!(NOTIF_CACHE_SLOTS.is_power_of_two());
 
 // SAFETY: the slots are atomics; the notifs they own are `Send`.
 unsafe impl<P: Payload> Send for NotifCache<P> {}
-// SAFETY: as above; shared access only exchanges slots atomically.
+// SAFETY: as above; shared access only moves notifs through the atomics.
 unsafe impl<P: Payload> Sync for NotifCache<P> {}
 
 impl<P: Payload> NotifCache<P> {
     pub(crate) const fn new() -> Self {
+        let mut slots = [const {
+            CacheSlot {
+                seq: Atomic::new(0),
+                item: Atomic::new(ptr::null_mut()),
+            }
+        }; NOTIF_CACHE_SLOTS];
+        let mut i = 0;
+        while i < NOTIF_CACHE_SLOTS {
+            slots[i].seq = Atomic::new(i as u64);
+            i += 1;
+        }
+        // INVARIANT: every slot free for the give-back at its own index.
         Self {
-            slots: [const { Atomic::new(ptr::null_mut()) }; NOTIF_CACHE_SLOTS],
+            head: Atomic::new(0),
+            tail: Atomic::new(0),
+            slots,
         }
     }
 
-    /// An emptied notif, if one is cached.
-    /// Slots are looked at before they are exchanged: with many sends in
-    /// flight the cache is often empty (or, on `put`, full), and an atomic
-    /// exchange per slot would cost on every send.
-    fn take(&self) -> Option<NonNull<Notif<P>>> {
-        self.slots
-            .iter()
-            .filter(|s| !s.load(Relaxed).is_null())
-            .find_map(|s| NonNull::new(s.xchg(ptr::null_mut(), Relaxed)))
+    fn slot(&self, pos: u64) -> &CacheSlot<P> {
+        &self.slots[pos as usize & (NOTIF_CACHE_SLOTS - 1)]
     }
 
-    /// Keeps `notif` for the next send, or frees it when every slot is full.
+    /// An emptied notif, if one is cached.
+    fn take(&self) -> Option<NonNull<Notif<P>>> {
+        let mut pos = self.head.load(Relaxed);
+        loop {
+            let s = self.slot(pos);
+            // Acquire: the give-back's writes to the notif are seen.
+            let seq = s.seq.load(Acquire);
+            match (seq as i64).wrapping_sub(pos as i64 + 1) {
+                0 => match self.head.cmpxchg(pos, pos + 1, Relaxed) {
+                    Ok(_) => {
+                        let n = s.item.load(Relaxed);
+                        // The slot is free for the give-back one lap on.
+                        s.seq.store(pos + NOTIF_CACHE_SLOTS as u64, Release);
+                        return NonNull::new(n);
+                    }
+                    Err(now) => pos = now,
+                },
+                // Not filled yet: empty (or being filled: allocate).
+                d if d < 0 => return None,
+                _ => pos = self.head.load(Relaxed),
+            }
+        }
+    }
+
+    /// Keeps `notif` for the next send, or frees it when there is no room.
     pub(crate) fn put(&self, notif: Recycle<P>) {
-        // SAFETY: `Recycle` owns an emptied notif; the slot takes over that
+        // SAFETY: `Recycle` owns an emptied notif; a slot takes over that
         // ownership (type invariant) or we give it back to the box.
         let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(notif.into_box()) });
-        for s in self.slots.iter().filter(|s| s.load(Relaxed).is_null()) {
-            if s.cmpxchg(ptr::null_mut(), raw, Relaxed).is_ok() {
-                return;
+        let mut pos = self.tail.load(Relaxed);
+        loop {
+            let s = self.slot(pos);
+            let seq = s.seq.load(Acquire);
+            match (seq as i64).wrapping_sub(pos as i64) {
+                0 => match self.tail.cmpxchg(pos, pos + 1, Relaxed) {
+                    Ok(_) => {
+                        s.item.store(raw, Relaxed);
+                        // INVARIANT: published for the take at `pos`;
+                        // release: the notif's emptied state goes with it.
+                        s.seq.store(pos + 1, Release);
+                        return;
+                    }
+                    Err(now) => pos = now,
+                },
+                // Still holding a notif from a lap ago: full.
+                d if d < 0 => break,
+                _ => pos = self.tail.load(Relaxed),
             }
         }
         // SAFETY: `raw` came from `KBox::into_raw` just above and was not
@@ -288,8 +353,8 @@ impl<P: Payload> NotifCache<P> {
 impl<P: Payload> Drop for NotifCache<P> {
     fn drop(&mut self) {
         while let Some(n) = self.take() {
-            // SAFETY: an emptied notif owned by the slot (type invariant);
-            // its payload is empty, so nothing but memory is freed.
+            // SAFETY: an emptied notif the cache owned (type invariant); its
+            // payload is empty, so nothing but memory is freed.
             drop(unsafe { KBox::from_raw(n.as_ptr()) });
         }
     }
