@@ -781,3 +781,85 @@ impl<P: Payload> Notif<P> {
         P::finish(rest, outcome, Recycle(this));
     }
 }
+
+#[kunit_tests(zcsend_notif_cache)]
+mod tests {
+    use super::*;
+
+    /// A payload that holds nothing.
+    #[derive(Default)]
+    struct Empty;
+
+    impl Payload for Empty {
+        type Rest = ();
+        fn end(&mut self) {}
+        fn finish((): (), _: Outcome, notif: Recycle<Self>) {
+            drop(notif);
+        }
+    }
+
+    /// A new emptied notifier, as a completion hands it back.
+    fn fresh() -> Result<(Recycle<Empty>, *mut Notif<Empty>)> {
+        let raw = Notif::<Empty>::alloc()?;
+        // SAFETY: a new notif from `alloc`, leaked from a `Pin<KBox<_>>`,
+        // referred to by nothing; its payload is empty.
+        Ok((
+            Recycle(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) }),
+            raw,
+        ))
+    }
+
+    /// Frees a notifier taken from the cache.
+    fn free(n: NonNull<Notif<Empty>>) {
+        // SAFETY: the cache gave up its ownership of this emptied notif.
+        drop(unsafe { KBox::from_raw(n.as_ptr()) });
+    }
+
+    #[test]
+    fn fifo_full_and_empty() -> Result {
+        let cache = KBox::new(NotifCache::<Empty>::new(), GFP_KERNEL)?;
+        assert!(cache.take().is_none());
+        let mut put = KVVec::new();
+        for _ in 0..NOTIF_CACHE_SLOTS {
+            let (n, raw) = fresh()?;
+            cache.put(n);
+            put.push(raw, GFP_KERNEL)?;
+        }
+        // No room: this one is freed, not kept.
+        let (extra, _) = fresh()?;
+        cache.put(extra);
+        for raw in put.iter() {
+            let n = cache.take().ok_or(EINVAL)?;
+            assert_eq!(n.as_ptr(), *raw);
+            free(n);
+        }
+        assert!(cache.take().is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn laps_keep_order_and_drop_frees() -> Result {
+        let cache = KBox::new(NotifCache::<Empty>::new(), GFP_KERNEL)?;
+        // Positions run past the slot count several times.
+        for _ in 0..5 {
+            let mut put = KVVec::new();
+            for _ in 0..NOTIF_CACHE_SLOTS - 28 {
+                let (n, raw) = fresh()?;
+                cache.put(n);
+                put.push(raw, GFP_KERNEL)?;
+            }
+            for raw in put.iter() {
+                let n = cache.take().ok_or(EINVAL)?;
+                assert_eq!(n.as_ptr(), *raw);
+                free(n);
+            }
+            assert!(cache.take().is_none());
+        }
+        // Whatever is cached when the cache goes is freed with it.
+        for _ in 0..3 {
+            cache.put(fresh()?.0);
+        }
+        drop(cache);
+        Ok(())
+    }
+}
