@@ -22,8 +22,9 @@
 //! read-modify-write, which is fully ordered as LKMM's is).
 //!
 //! The kernel's crate asks Rust code to use its LKMM atomics; a kernel with
-//! `CONFIG_RUST_INLINE_HELPERS` makes them as cheap, and this file then
-//! becomes `pub(crate) use kernel::sync::atomic::Atomic;`.
+//! `CONFIG_RUST_INLINE_HELPERS` makes them as cheap, and the `Atomic` here
+//! then becomes a re-export of the kernel's (its users need no change), as
+//! `smp_mb()` becomes `kernel::sync::barrier::smp_mb()`.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{
