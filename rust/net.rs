@@ -78,10 +78,11 @@ impl Drop for FdRef {
 ///
 /// # Invariants
 ///
-/// `sock` is the socket of `fd`'s file (`sock_from_file()`), so it stays
-/// valid for as long as this value holds `fd`.
+/// `sock` is the socket of `_fd`'s file (`sock_from_file()`), so it stays
+/// valid for as long as this value holds `_fd` (held only to be put back
+/// when the socket is dropped).
 pub(crate) struct Socket {
-    fd: FdRef,
+    _fd: FdRef,
     sock: NonNull<bindings::socket>,
     datagram: bool,
     takes_user_pages: bool,
@@ -125,7 +126,7 @@ impl Socket {
         }
         // INVARIANT: `sock` came from `sock_from_file()` of `fd`'s file.
         Ok(Self {
-            fd,
+            _fd: fd,
             sock,
             datagram: udp,
             takes_user_pages: zc && (udp || established),
@@ -164,7 +165,6 @@ impl Socket {
 
     /// Sends `msg`; returns the bytes the stack accepted.
     pub(crate) fn sendmsg(&self, msg: &mut SendMsg<'_>) -> Result<usize> {
-        let _ = &self.fd;
         // SAFETY: `self.sock` is valid by the type invariant; `msg.raw` is a
         // fully initialised msghdr whose iterator, name and ubuf outlive this
         // call (`SendMsg`'s lifetime ties them to the caller's borrows).

@@ -690,7 +690,6 @@ fn send_fixed(
         return Ok(sent);
     }
 
-    stages.mark(Stage::Claim);
     let owner = reservation.owner();
     let submission = Notif::submit(owner, false, ctx.notifs(), |p| {
         p.start_fixed(reservation, held, arg.user_data, 0)

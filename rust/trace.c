@@ -67,7 +67,7 @@ DEFINE_SHOW_ATTRIBUTE(zcsend_stats);
 #ifdef ZCSEND_STAGES
 /* In enum zcsend_stage's order (shim.h). */
 static const char *const zcsend_stage_names[ZCSEND_NR_STAGES] = {
-	"entry", "resolve", "socket", "reserve", "pin", "claim", "notif",
+	"entry", "resolve", "socket", "reserve", "pin", "notif",
 	"msghdr", "sendmsg", "result", "release", "chain_task",
 	"chain_softirq", "post",
 };

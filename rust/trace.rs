@@ -71,9 +71,8 @@ pub(crate) enum Stage {
     /// Plain sends: the notifier taken and the pages charged and pinned
     /// into its payload; registered sends: the copy-path checks.
     Pin,
-    /// A registered-buffer send counted in flight.
-    Claim,
-    /// Registered sends: the notifier taken and its payload filled.
+    /// Registered sends: the notifier taken, the send counted as one from
+    /// registered buffers, its payload filled.
     Notif,
     /// The `msghdr` built.
     Msghdr,

@@ -803,10 +803,8 @@ mod tests {
         let raw = Notif::<Empty>::alloc()?;
         // SAFETY: a new notif from `alloc`, leaked from a `Pin<KBox<_>>`,
         // referred to by nothing; its payload is empty.
-        Ok((
-            Recycle(unsafe { Pin::new_unchecked(KBox::from_raw(raw)) }),
-            raw,
-        ))
+        let notif = unsafe { Pin::new_unchecked(KBox::from_raw(raw)) };
+        Ok((Recycle(notif), raw))
     }
 
     /// Frees a notifier taken from the cache.
