@@ -13,6 +13,8 @@
 //! in order; one that fails gets its errno in its result field and the
 //! others go on.
 
+use core::mem::MaybeUninit;
+
 use kernel::bindings;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
@@ -26,6 +28,7 @@ use kernel::uaccess::{
 use crate::context::Context;
 use crate::iovec;
 use crate::net::{
+    FragTemplate,
     SendMsg,
     SockAddr,
     Socket, //
@@ -33,7 +36,6 @@ use crate::net::{
 use crate::pinned::StablePages;
 use crate::send::{
     copy_path,
-    destination,
     post_copied,
     read_iovecs,
     FixedCache,
@@ -42,6 +44,7 @@ use crate::send::{
     InFlight,
     ALLOWED_FLAGS, //
 };
+use crate::smallbuf::SmallBuf;
 use crate::uapi::{
     UserIovec,
     ZcsendDest,
@@ -60,7 +63,16 @@ use crate::ubuf::{
 /// One destination, resolved before anything is sent.
 struct Target {
     sock: Socket,
-    addr: Option<SockAddr>,
+    /// Its address, if it names one: an index into [`Targets::addrs`]
+    /// (kept apart: most destinations are connected sockets, and a 132-byte
+    /// address per destination would be moved for nothing).
+    addr: Option<u32>,
+}
+
+/// The destinations of one call, in the caller's order.
+struct Targets {
+    list: KVVec<Target>,
+    addrs: KVVec<SockAddr>,
 }
 
 /// Where the bytes of a fan-out come from.
@@ -93,7 +105,7 @@ pub(crate) fn fanout(
         return Err(EINVAL);
     }
     let msg_flags = arg.flags & ALLOWED_FLAGS;
-    let mut dests = crate::read_user_array::<ZcsendDest>(arg.dests, arg.nr as usize)?;
+    let mut dests = read_dests(arg.dests, arg.nr as usize)?;
     let mut targets = resolve(&dests)?;
     // The result fields must be writable before anything is sent: write the
     // array back as it was read, results zeroed.
@@ -135,7 +147,7 @@ pub(crate) fn fanout(
                 msg_flags,
             );
             post_copied(reservation, arg.user_data, sum, flags);
-            crate::trace::fanout(arg.user_data, targets.len(), ok, sum, stable);
+            crate::trace::fanout(arg.user_data, targets.list.len(), ok, sum, stable);
             // The caller saw the fields writable; if it unmapped them since,
             // the results are lost, the sends and the record are not.
             let _ = write_results(arg.dests, &dests);
@@ -172,7 +184,7 @@ pub(crate) fn fanout(
         )
     };
     submission.set_result(&Ok(sum));
-    crate::trace::fanout(arg.user_data, targets.len(), ok, sum, stable);
+    crate::trace::fanout(arg.user_data, targets.list.len(), ok, sum, stable);
     // The completion follows once every skb on every socket is gone.
     drop(submission);
     let _ = write_results(arg.dests, &dests);
@@ -182,22 +194,75 @@ pub(crate) fn fanout(
 /// Looks up every destination: `EBADF`, `ENOTSOCK` and the other errors of
 /// [`Socket::from_fd`], `EFAULT` for an unreadable address, `EINVAL` for a
 /// bad address length or a socket named twice.
-fn resolve(dests: &[ZcsendDest]) -> Result<KVVec<Target>> {
-    let mut targets = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
-    let mut ids = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
+fn resolve(dests: &[ZcsendDest]) -> Result<Targets> {
+    let mut list = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
+    let addressed = dests.iter().filter(|d| d.addrlen != 0).count();
+    let mut addrs = KVVec::with_capacity(addressed, GFP_KERNEL_ACCOUNT)?;
     for d in dests {
         if d.addrlen != 0 && d.addrlen < MIN_ADDRLEN {
             return Err(EINVAL);
         }
-        let (sock, addr) = destination(d.fd, d.addr, d.addrlen)?;
-        ids.push(sock.id(), GFP_KERNEL_ACCOUNT)?;
-        targets.push(Target { sock, addr }, GFP_KERNEL_ACCOUNT)?;
+        let sock = Socket::from_fd(d.fd)?;
+        let addr = if d.addrlen != 0 {
+            // `addrs` has room for every addressed destination.
+            let i = addrs.len();
+            addrs
+                .push_within_capacity(SockAddr::empty())
+                .map_err(|_| ENOMEM)?;
+            addrs[i].read_user(d.addr, d.addrlen)?;
+            Some(i as u32)
+        } else {
+            None
+        };
+        list.push_within_capacity(Target { sock, addr })
+            .map_err(|_| ENOMEM)?;
     }
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
+    if has_duplicate(&list)? {
         return Err(EINVAL);
     }
-    Ok(targets)
+    Ok(Targets { list, addrs })
+}
+
+/// Whether a socket is named twice: a set of the sockets' identities, open
+/// addressing in twice as many slots as destinations (a power of two; on
+/// the stack for up to 16 destinations), so each costs one hash and a probe
+/// or two, where sorting them cost tens of comparisons each.
+fn has_duplicate(list: &[Target]) -> Result<bool> {
+    // Fibonacci hashing: the golden ratio's multiple spreads the identities
+    // (addresses of `struct socket`) over the top bits.
+    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+    let slots = (list.len() * 2).next_power_of_two().max(2);
+    let shift = u64::BITS - slots.trailing_zeros();
+    let mut set = SmallBuf::<usize, 32>::new(slots)?;
+    for t in list {
+        // Never 0 (a pointer), the empty slot.
+        let id = t.sock.id();
+        let mut i = ((id as u64).wrapping_mul(GOLDEN) >> shift) as usize;
+        loop {
+            match set[i] {
+                0 => {
+                    set[i] = id;
+                    break;
+                }
+                v if v == id => return Ok(true),
+                _ => i = (i + 1) & (slots - 1),
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Destinations read from user space onto the stack (more: the heap).
+const INLINE_DESTS: usize = 16;
+
+/// The `n` destinations at `ptr`, on the stack if they are few.
+fn read_dests(ptr: u64, n: usize) -> Result<SmallBuf<ZcsendDest, INLINE_DESTS>> {
+    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+    let mut dests = SmallBuf::new(n)?;
+    UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of_val(&*dests))
+        .reader()
+        .read_slice(<[ZcsendDest] as AsBytes>::as_bytes_mut(&mut dests))?;
+    Ok(dests)
 }
 
 /// Writes `dests` (with their results) back to the user array at `ptr`.
@@ -211,23 +276,34 @@ fn write_results(ptr: u64, dests: &[ZcsendDest]) -> Result {
 /// Sends the payload to every target in order, each result into its
 /// `dests` entry; returns how many succeeded and the bytes accepted in all.
 fn send_all(
-    targets: &mut [Target],
+    targets: &mut Targets,
     dests: &mut [ZcsendDest],
     src: Source<'_>,
     total: usize,
     flags: u32,
 ) -> (usize, usize) {
     let (mut ok, mut sum) = (0, 0);
-    for (t, d) in targets.iter_mut().zip(dests.iter_mut()) {
-        let addr = t.addr.as_mut();
+    // The payload's frags, described once and copied into the skb of every
+    // destination that takes the whole payload in one (a datagram).
+    let mut slot = MaybeUninit::uninit();
+    let frags = match src {
+        Source::Frags(bvecs, skip, _) => Some(FragTemplate::new_in(&mut slot, bvecs, skip, total)),
+        Source::User(_) => None,
+    };
+    for (t, d) in targets.list.iter().zip(dests.iter_mut()) {
+        let addr = t.addr.and_then(|i| targets.addrs.get_mut(i as usize));
         let res = match src {
             Source::User(iovs) => t
                 .sock
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
             // The threshold was applied to the whole payload already.
-            Source::Frags(bvecs, skip, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => t
-                .sock
-                .sendmsg(&mut SendMsg::zerocopy(zc, bvecs, skip, total, flags, addr)),
+            Source::Frags(bvecs, skip, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => {
+                let mut msg = SendMsg::zerocopy(zc, bvecs, skip, total, flags, addr);
+                if let Some(f) = frags {
+                    msg.set_frags(f);
+                }
+                t.sock.sendmsg(&mut msg)
+            }
             Source::Frags(bvecs, skip, zc) => {
                 // This destination copies (a socket that takes no user
                 // pages, a local one, a datagram over the frag limit): the

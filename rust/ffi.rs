@@ -23,10 +23,14 @@ extern "C" {
     #[cfg_attr(not(CONFIG_COMPAT), allow(dead_code))]
     pub(crate) fn zcsend_in_compat_syscall() -> bool;
     pub(crate) fn zcsend_kiocb_nowait(iocb: *const bindings::kiocb) -> bool;
+    /// `t`: a `struct zcsend_frags` ([`crate::net::FragTemplate`]).
+    pub(crate) fn zcsend_frags_build(t: *mut c_void, from: *const bindings::iov_iter);
+    /// `t`: a `struct zcsend_frags` or null.
     pub(crate) fn zcsend_fill_frags(
         skb: *mut bindings::sk_buff,
         from: *mut bindings::iov_iter,
         length: usize,
+        t: *const c_void,
     ) -> c_int;
     pub(crate) fn zcsend_sock_kind(
         sock: *mut bindings::socket,

@@ -6,13 +6,20 @@
 //! `zcsend_main.rs`). Everything above it sees [`Socket`] and [`SendMsg`].
 
 use core::marker::PhantomData;
-use core::ptr::NonNull;
+use core::mem::MaybeUninit;
+use core::ptr::{
+    self,
+    NonNull, //
+};
 
 use kernel::bindings;
 use kernel::prelude::*;
 use kernel::uaccess::UserPtr;
 
-use crate::ffi::zcsend_sock_kind;
+use crate::ffi::{
+    zcsend_frags_build,
+    zcsend_sock_kind, //
+};
 use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
 
@@ -222,9 +229,81 @@ impl SockAddr {
 }
 
 /// A `struct msghdr` ready for [`Socket::sendmsg`], borrowing its data.
+///
+/// `#[repr(C)]` with `raw` first: [`frags_of`] finds the message's
+/// [`FragTemplate`] from the `msghdr` the stack hands back.
+#[repr(C)]
 pub(crate) struct SendMsg<'a> {
     raw: bindings::msghdr,
+    /// The frags of the payload, described already, or null.
+    frags: *const FragTemplate<'a>,
     _data: PhantomData<&'a ()>,
+}
+
+/// The frags of one payload, described once for all its sends (`struct
+/// zcsend_frags` in `shim.h`): a fan-out's skbs get a copy of the
+/// description instead of walking the payload's segments once per
+/// destination.
+///
+/// # Invariants
+///
+/// Filled by `zcsend_frags_build()` from the iterator of a message over
+/// bvecs borrowed for `'a` (so the segments it describes, and the pages
+/// they name, stay as they are while it lives); `nr == 0` if it cannot be
+/// used.
+#[repr(C)]
+pub(crate) struct FragTemplate<'a> {
+    bvec: *const bindings::bio_vec,
+    offset: usize,
+    len: usize,
+    end: *const bindings::bio_vec,
+    end_offset: usize,
+    end_segs: c_ulong,
+    truesize: c_ulong,
+    nr: c_uint,
+    /// The first `nr` are written; C copies them all, Rust reads none.
+    frags: MaybeUninit<[bindings::skb_frag_t; bindings::MAX_SKB_FRAGS as usize]>,
+    _bvecs: PhantomData<&'a [bindings::bio_vec]>,
+}
+
+// `shim.c` asserts the same offset.
+const _: () = assert!(core::mem::offset_of!(FragTemplate<'static>, frags) == 64);
+
+impl<'a> FragTemplate<'a> {
+    /// Describes, in `slot`, the frags of the `total` bytes of `bvecs` that
+    /// start `skip` bytes into them (a message [`SendMsg::zerocopy`] makes
+    /// of the same arguments), as `zcsend_fill_frags()` would attach them
+    /// to an skb without frags. In place: the description is a few hundred
+    /// bytes.
+    pub(crate) fn new_in<'s>(
+        slot: &'s mut MaybeUninit<Self>,
+        bvecs: &'a [bindings::bio_vec],
+        skip: usize,
+        total: usize,
+    ) -> &'s Self {
+        let msg = SendMsg::over_bvecs(bvecs, skip, total, 0, None);
+        // SAFETY: `slot` has the layout of `struct zcsend_frags` (`repr(C)`,
+        // the same fields; the offset of `frags` asserted on both sides),
+        // and `zcsend_frags_build()` writes every field but `frags` past
+        // `nr`, which stays `MaybeUninit` (C copies it, Rust never reads
+        // it); `msg.raw.msg_iter` is a valid iterator over bvecs borrowed
+        // for `'a`, only read. INVARIANT: built by `zcsend_frags_build()`.
+        unsafe {
+            zcsend_frags_build(slot.as_mut_ptr().cast(), &msg.raw.msg_iter);
+            slot.assume_init_ref()
+        }
+    }
+}
+
+/// The [`FragTemplate`] (or null) of the message whose `msghdr` is at `msg`.
+///
+/// # Safety
+///
+/// `msg` is the `raw` field of a live [`SendMsg`].
+pub(crate) unsafe fn frags_of(msg: *const bindings::msghdr) -> *const c_void {
+    // SAFETY: `SendMsg` is `repr(C)` with `raw` first, so `msg` is the
+    // address of the live `SendMsg` that holds it (caller's contract).
+    unsafe { (*msg.cast::<SendMsg<'_>>()).frags.cast() }
 }
 
 impl<'a> SendMsg<'a> {
@@ -238,8 +317,16 @@ impl<'a> SendMsg<'a> {
         raw.msg_flags = flags;
         Self {
             raw,
+            frags: ptr::null(),
             _data: PhantomData,
         }
+    }
+
+    /// Has the stack attach `t`'s frags to an skb that takes the whole
+    /// payload from where `t` describes it (checked when they are attached:
+    /// a template that does not match the iterator is not used).
+    pub(crate) fn set_frags(&mut self, t: &'a FragTemplate<'a>) {
+        self.frags = t;
     }
 
     /// A message that copies from user iovecs (the plain copy path).

@@ -288,20 +288,8 @@ fn read_single_iovec(ptr: u64, count: usize) -> Result<Option<UserIovec>> {
     Ok(Some(v))
 }
 
-/// The socket `fd` and the optional address at `addr` (`addrlen` bytes).
-pub(crate) fn destination(fd: i32, addr: u64, addrlen: u32) -> Result<(Socket, Option<SockAddr>)> {
-    let sock = Socket::from_fd(fd)?;
-    Ok((sock, address(addr, addrlen)?))
-}
-
-/// The optional address at `addr` (`addrlen` bytes; none if 0).
-fn address(addr: u64, addrlen: u32) -> Result<Option<SockAddr>> {
-    let mut slot = None;
-    read_address(&mut slot, addr, addrlen)?;
-    Ok(slot)
-}
-
-/// [`address`] into `slot` (`None` on entry), in place: an `Option<SockAddr>`
+/// The optional address at `addr` (`addrlen` bytes; none if 0) into `slot`
+/// (`None` on entry), in place: an `Option<SockAddr>`
 /// returned by value is copied whole (132 bytes) even when it is `None`,
 /// which is most sends.
 #[inline]

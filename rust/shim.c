@@ -28,6 +28,9 @@
 
 #include "shim.h"
 
+/* rust/ubuf.rs mirrors struct zcsend_frags (FragTemplate). */
+static_assert(offsetof(struct zcsend_frags, frags) == 64);
+
 /*
  * The notifier of skb if it has one; else attaches uarg with a new
  * reference (net_zcopy_get() + skb_zcopy_init()) and returns NULL. One
@@ -62,21 +65,90 @@ bool zcsend_kiocb_nowait(const struct kiocb *iocb)
 }
 
 /*
+ * Describe up to MAX_SKB_FRAGS - @frag segments of @left bytes of @from
+ * (a bvec iterator, advanced past them) in @frags[@frag..], taking a page
+ * reference for each unless @managed; returns the next free frag. A
+ * segment at a time (what mp_bvec_iter_bvec() and
+ * bvec_iter_advance_single() would give, without their general
+ * bookkeeping: this runs once per page of every zero-copy send).
+ */
+static int zcsend_describe(skb_frag_t *frags, int frag, struct iov_iter *from,
+			   size_t left, bool managed, size_t *copied,
+			   unsigned long *truesize)
+{
+	const struct bio_vec *bv = from->bvec;
+	size_t skip = from->iov_offset;
+	size_t done = 0;
+
+	while (left && frag < MAX_SKB_FRAGS) {
+		size_t start = bv->bv_offset + skip;
+		size_t len = min_t(size_t, bv->bv_len - skip, left);
+		/*
+		 * A multi-page segment (a folio) entered part way: start the
+		 * frag at the page that holds its first byte, so truesize
+		 * counts the pages the frag spans, not the folio before it.
+		 */
+		struct page *page = bv->bv_page + (start >> PAGE_SHIFT);
+		unsigned int off = offset_in_page(start);
+
+		if (len) {
+			if (!managed)
+				get_page(page);
+			skb_frag_fill_page_desc(&frags[frag++], page, off, len);
+			*truesize += PAGE_ALIGN(len + off);
+			done += len;
+			left -= len;
+			skip += len;
+		}
+		if (skip == bv->bv_len) {
+			bv++;
+			skip = 0;
+		}
+	}
+	from->nr_segs -= bv - from->bvec;
+	from->bvec = bv;
+	from->count -= done;
+	from->iov_offset = skip;
+	*copied = done;
+	return frag;
+}
+
+void zcsend_frags_build(struct zcsend_frags *t, const struct iov_iter *from)
+{
+	struct iov_iter it = *from;
+	size_t copied;
+
+	t->bvec = from->bvec;
+	t->offset = from->iov_offset;
+	t->len = from->count;
+	t->truesize = 0;
+	t->nr = zcsend_describe(t->frags, 0, &it, it.count, true, &copied,
+				&t->truesize);
+	if (it.count || !iov_iter_is_bvec(from))
+		t->nr = 0;	/* more segments than an skb takes: unusable */
+	t->end = it.bvec;
+	t->end_offset = it.iov_offset;
+	t->end_segs = it.nr_segs;
+}
+
+/*
  * Attach the pages of a bvec iterator to @skb as frags, without taking page
  * references (SKBFL_MANAGED_FRAG_REFS): the pages stay pinned until the
  * ubuf_info that covers this skb completes. If @skb already carries frags
  * that hold their own references (TCP appended copied data to it), each new
- * frag takes a page reference too, so the skb stays consistent.
+ * frag takes a page reference too, so the skb stays consistent. @t, if not
+ * NULL, describes @from already (zcsend_frags_build()): an skb without frags
+ * that takes all of it gets a copy of its frags.
  */
-int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
+int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
+		      const struct zcsend_frags *t)
 {
 	struct skb_shared_info *shinfo = skb_shinfo(skb);
+	size_t want = min(from->count, length);
 	int frag = shinfo->nr_frags;
 	unsigned long truesize = 0;
-	ssize_t copied = 0;
-	struct bvec_iter bi;
+	size_t copied;
 	bool managed;
-	int ret = 0;
 
 	if (WARN_ON_ONCE(!iov_iter_is_bvec(from)))
 		return -EFAULT;
@@ -85,40 +157,30 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length)
 		shinfo->flags |= SKBFL_MANAGED_FRAG_REFS;
 	managed = skb_zcopy_managed(skb);
 
-	bi.bi_size = min(from->count, length);
-	bi.bi_bvec_done = from->iov_offset;
-	bi.bi_idx = 0;
-
-	while (bi.bi_size && frag < MAX_SKB_FRAGS) {
-		struct bio_vec v = mp_bvec_iter_bvec(from->bvec, bi);
+	if (t && t->nr && !frag && managed && from->bvec == t->bvec &&
+	    from->iov_offset == t->offset && from->count == t->len &&
+	    length >= t->len) {
 		/*
-		 * A multi-page segment (a folio) entered part way: start the
-		 * frag at the page that holds its first byte, so truesize
-		 * counts the pages the frag spans, not the folio before it.
+		 * All of them, a constant size: a straight run of moves, no
+		 * call (entries past nr_frags are not read).
 		 */
-		struct page *page = v.bv_page + (v.bv_offset >> PAGE_SHIFT);
-		unsigned int off = offset_in_page(v.bv_offset);
-
-		copied += v.bv_len;
-		truesize += PAGE_ALIGN(v.bv_len + off);
-		if (!managed)
-			get_page(page);
-		__skb_fill_page_desc_noacc(shinfo, frag++, page, off, v.bv_len);
-		bvec_iter_advance_single(from->bvec, &bi, v.bv_len);
+		__builtin_memcpy_inline(shinfo->frags, t->frags, sizeof(t->frags));
+		frag = t->nr;
+		copied = t->len;
+		truesize = t->truesize;
+		from->bvec = t->end;
+		from->iov_offset = t->end_offset;
+		from->nr_segs = t->end_segs;
+		from->count = 0;
+	} else {
+		frag = zcsend_describe(shinfo->frags, frag, from, want, managed,
+				       &copied, &truesize);
 	}
-	if (bi.bi_size)
-		ret = -EMSGSIZE;
-
 	shinfo->nr_frags = frag;
-	from->bvec += bi.bi_idx;
-	from->nr_segs -= bi.bi_idx;
-	from->count -= copied;
-	from->iov_offset = bi.bi_bvec_done;
-
 	skb->data_len += copied;
 	skb->len += copied;
 	skb->truesize += truesize;
-	return ret;
+	return copied < want ? -EMSGSIZE : 0;
 }
 
 /*

@@ -6,6 +6,7 @@
 #ifndef ZCSEND_SHIM_H
 #define ZCSEND_SHIM_H
 
+#include <linux/skbuff.h>
 #include <linux/types.h>
 
 struct eventfd_ctx;
@@ -25,7 +26,25 @@ struct ubuf_info *zcsend_skb_zcopy_attach(struct sk_buff *skb,
 struct workqueue_struct *zcsend_alloc_workqueue(const char *name);
 bool zcsend_in_compat_syscall(void);
 bool zcsend_kiocb_nowait(const struct kiocb *iocb);
-int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length);
+/*
+ * The frags of one payload, described once for all its sends (fan-out):
+ * the iterator position they start at (@bvec, @offset, @len bytes) and end
+ * at; @nr = 0: not usable. Mirrored by FragTemplate in rust/ubuf.rs.
+ */
+struct zcsend_frags {
+	const struct bio_vec *bvec;
+	size_t offset;
+	size_t len;
+	const struct bio_vec *end;
+	size_t end_offset;
+	unsigned long end_segs;
+	unsigned long truesize;
+	unsigned int nr;
+	skb_frag_t frags[MAX_SKB_FRAGS];
+};
+void zcsend_frags_build(struct zcsend_frags *t, const struct iov_iter *from);
+int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
+		      const struct zcsend_frags *t);
 void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
 		      bool *zc, bool *established, bool *local);
 int zcsend_account_pinned(struct user_struct **user, unsigned long nr);

@@ -727,7 +727,8 @@ pub(crate) unsafe extern "C" fn sg_from_iter(
         if !uarg.is_null() && ptr::eq((*uarg).ops, &OPS.0) {
             (*uarg.cast::<Header>()).frags_attached.store(true, Relaxed);
         }
-        zcsend_fill_frags(skb, from, length)
+        // `msg` is the `raw` field of that `SendMsg`.
+        zcsend_fill_frags(skb, from, length, crate::net::frags_of(msg))
     }
 }
 

@@ -1925,12 +1925,14 @@ static void run_fanout_cell(enum method m, size_t size, size_t sendsz, int n, in
 	g0 = guest_cpu();
 	u0 = thread_rusage();
 	profile_switch(true);
+	tb_marker();
 	c0 = thread_cpu();
 	t0 = now();
 	run_fanout_method(m, &f, sendsz, payloads, &r);
 	fan_wait_acked(&f, &r);
 	r.wall = now() - t0;
 	r.cpu = thread_cpu() - c0;
+	tb_marker();
 	profile_switch(false);
 	r.rusage = thread_rusage() - u0;
 	r.gcpu = guest_cpu() - g0;
@@ -1948,6 +1950,10 @@ static void run_fanout_cell(enum method m, size_t size, size_t sendsz, int n, in
 		printf("  %.3g completions/payload, zero-copy %" PRIu64 "/%" PRIu64,
 		       (double)r.compl / r.calls, r.zc, r.compl);
 	putchar('\n');
+	/* Counted per destination send (payloads x N). */
+	if (getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1"))
+		printf("ZCB,tbmark,%s,%s_x%d,%zu,%d,%" PRIu64 "\n", g.path, method_name[m],
+		       n, size, rep, r.sends);
 }
 
 static void usage(void)
