@@ -284,27 +284,30 @@ fn send_all(
 ) -> (usize, usize) {
     let (mut ok, mut sum) = (0, 0);
     // The payload's frags, described once and copied into the skb of every
-    // destination that takes the whole payload in one (a datagram).
+    // destination that takes the whole payload in one (a datagram); the
+    // message built once and copied for each destination.
     let mut slot = MaybeUninit::uninit();
-    let frags = match src {
-        Source::Frags(bvecs, skip, _) => Some(FragTemplate::new_in(&mut slot, bvecs, skip, total)),
+    let zerocopy = match src {
+        Source::Frags(bvecs, skip, zc) => {
+            let mut m = SendMsg::zerocopy(zc, bvecs, skip, total, flags, None);
+            m.set_frags(FragTemplate::new_in(&mut slot, bvecs, skip, total));
+            Some(m)
+        }
         Source::User(_) => None,
     };
     for (t, d) in targets.list.iter().zip(dests.iter_mut()) {
         let addr = t.addr.and_then(|i| targets.addrs.get_mut(i as usize));
-        let res = match src {
-            Source::User(iovs) => t
+        let res = match (src, &zerocopy) {
+            (Source::User(iovs), _) => t
                 .sock
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
             // The threshold was applied to the whole payload already.
-            Source::Frags(bvecs, skip, zc) if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() => {
-                let mut msg = SendMsg::zerocopy(zc, bvecs, skip, total, flags, addr);
-                if let Some(f) = frags {
-                    msg.set_frags(f);
-                }
-                t.sock.sendmsg(&mut msg)
+            (Source::Frags(bvecs, ..), Some(m))
+                if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() =>
+            {
+                t.sock.sendmsg(&mut m.again(addr))
             }
-            Source::Frags(bvecs, skip, zc) => {
+            (Source::Frags(bvecs, skip, zc), _) => {
                 // This destination copies (a socket that takes no user
                 // pages, a local one, a datagram over the frag limit): the
                 // record will say COPIED.

@@ -322,6 +322,29 @@ impl<'a> SendMsg<'a> {
         }
     }
 
+    /// This message again, unsent, to `addr`: a copy of the `msghdr` as it
+    /// was built (a fan-out's next destination; cheaper than building it
+    /// anew). Only for a message not yet handed to [`Socket::sendmsg`],
+    /// whose iterator still stands where it was built.
+    pub(crate) fn again<'b>(&self, addr: Option<&'b mut SockAddr>) -> SendMsg<'b>
+    where
+        'a: 'b,
+    {
+        // SAFETY: `msghdr` is plain data (pointers and integers, no drop
+        // glue); the copy refers to the same data as `self`, borrowed for
+        // `'a`, which outlives `'b`.
+        let mut raw = unsafe { ptr::read(&self.raw) };
+        (raw.msg_name, raw.msg_namelen) = match addr {
+            Some(a) => (a.bytes.as_mut_ptr().cast(), a.len as c_int),
+            None => (ptr::null_mut(), 0),
+        };
+        SendMsg {
+            raw,
+            frags: self.frags,
+            _data: PhantomData,
+        }
+    }
+
     /// Has the stack attach `t`'s frags to an skb that takes the whole
     /// payload from where `t` describes it (checked when they are attached:
     /// a template that does not match the iterator is not used).

@@ -72,9 +72,10 @@ bool zcsend_kiocb_nowait(const struct kiocb *iocb)
  * bvec_iter_advance_single() would give, without their general
  * bookkeeping: this runs once per page of every zero-copy send).
  */
-static int zcsend_describe(skb_frag_t *frags, int frag, struct iov_iter *from,
-			   size_t left, bool managed, size_t *copied,
-			   unsigned long *truesize)
+static __always_inline int zcsend_describe(skb_frag_t *frags, int frag,
+					    struct iov_iter *from, size_t left,
+					    bool managed, size_t *copied,
+					    unsigned long *truesize)
 {
 	const struct bio_vec *bv = from->bvec;
 	size_t skip = from->iov_offset;
