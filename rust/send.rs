@@ -54,6 +54,7 @@ use crate::uapi::{
     ZCSEND_COMPL_COPIED,
     ZCSEND_COMPL_COPY_PATH,
     ZCSEND_COMPL_ZEROCOPY,
+    ZCSEND_SEND_BUF,
     ZCSEND_SEND_FIXED, //
 };
 use crate::ubuf::{
@@ -375,7 +376,9 @@ pub(crate) fn send(
     copy_threshold: usize,
     lookups: &mut Lookups,
 ) -> Result<usize> {
-    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED) != 0 {
+    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) != 0
+        || arg.flags & (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) == ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF
+    {
         return Err(EINVAL);
     }
     lookups.stages.mark(Stage::Entry);
@@ -384,20 +387,31 @@ pub(crate) fn send(
     }
     let sock = lookups.socks.get(arg.fd)?;
     lookups.stages.mark(Stage::Socket);
-    let count = iovec::check_count(arg.iovcnt)?;
     // The common single iovec is read onto the stack and not moved again
-    // (a `SmallBuf` returned by value is copied whole, twice per send).
+    // (a `SmallBuf` returned by value is copied whole, twice per send);
+    // ZCSEND_SEND_BUF names the one buffer in the request itself, as
+    // send(2) does: nothing more to read.
     let (one, many);
-    let iovs: &[UserIovec] = match read_single_iovec(arg.iov, count)? {
-        Some(v) => {
-            one = v;
-            core::slice::from_ref(&one)
-        }
-        None => {
-            many = read_iovecs(arg.iov, count)?;
-            &many
+    let iovs: &[UserIovec] = if arg.flags & ZCSEND_SEND_BUF != 0 {
+        one = UserIovec {
+            base: arg.iov,
+            len: arg.iovcnt.into(),
+        };
+        core::slice::from_ref(&one)
+    } else {
+        let count = iovec::check_count(arg.iovcnt)?;
+        match read_single_iovec(arg.iov, count)? {
+            Some(v) => {
+                one = v;
+                core::slice::from_ref(&one)
+            }
+            None => {
+                many = read_iovecs(arg.iov, count)?;
+                &many
+            }
         }
     };
+    let flags = arg.flags & ALLOWED_FLAGS;
     let total = iovec::total_len(iovs)?;
     let mut addr = None;
     read_address(&mut addr, arg.addr, arg.addrlen)?;
@@ -405,7 +419,7 @@ pub(crate) fn send(
 
     let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(iovs));
     if let Some(path) = copy {
-        let res = send_copy(ctx, sock, iovs, total, arg, addr.as_mut());
+        let res = send_copy(ctx, sock, iovs, total, flags, arg.user_data, addr.as_mut());
         trace::send(arg.user_data, &res, total, 0, 0, path);
         return res;
     }
@@ -422,7 +436,7 @@ pub(crate) fn send(
     lookups.stages.mark(Stage::Pin);
     let res = {
         let bvecs = submission.payload().bvecs();
-        let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, arg.flags, addr.as_mut());
+        let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, flags, addr.as_mut());
         lookups.stages.mark(Stage::Msghdr);
         let res = sock.sendmsg(&mut msg);
         lookups.stages.mark(Stage::Sendmsg);
@@ -500,13 +514,14 @@ fn send_copy(
     sock: &Socket,
     iovs: &[UserIovec],
     total: usize,
-    arg: &ZcsendSend,
+    flags: u32,
+    user_data: u64,
     addr: Option<&mut SockAddr>,
 ) -> Result<usize> {
     let reservation = ctx.reserve()?;
-    let mut msg = SendMsg::from_user_iovecs(iovs, total, arg.flags, addr);
+    let mut msg = SendMsg::from_user_iovecs(iovs, total, flags, addr);
     let n = sock.sendmsg(&mut msg)?;
-    post_copied(reservation, arg.user_data, n, 0);
+    post_copied(reservation, user_data, n, 0);
     Ok(n)
 }
 

@@ -275,6 +275,8 @@ pub(crate) const ZCSEND_SUBMIT_FANOUT: u32 = 1 << 0;
 
 pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
 pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;
+/// `zcsend_send.flags`: `iov` is the bytes' address, `iovcnt` their length.
+pub(crate) const ZCSEND_SEND_BUF: u32 = 1 << 28;
 pub(crate) const ZCSEND_MAX_BUFFERS: u32 = 1024;
 pub(crate) const ZCSEND_MAX_BATCH: u32 = 256;
 pub(crate) const ZCSEND_MAX_BUFFER_LEN: u64 = 1 << 30;

@@ -389,6 +389,55 @@ TEST_F(errors, bad_flags)
 	expect_nothing_sent(_metadata, self);
 }
 
+/*
+ * ZCSEND_SEND_BUF: the buffer named in the request. The same refusals as
+ * an iovec's, and none with ZCSEND_SEND_FIXED.
+ */
+TEST_F(errors, send_buf)
+{
+	uint8_t *p = zc_map(ZC_LEN);
+
+	ASSERT_NE(NULL, p);
+	ASSERT_EQ(0, munmap(p, ZC_LEN));
+	EXPECT_ERR(EINVAL, zc_send_buf(self->zfd, self->tcp.tx, self->buf,
+				       ZC_LEN, ZCSEND_SEND_FIXED, NULL, 0, 1));
+	EXPECT_ERR(EINVAL, zc_send_buf(self->zfd, self->tcp.tx, self->buf,
+				       ZC_MAX_RW_COUNT + 1, 0, NULL, 0, 1));
+	EXPECT_ERR(EINVAL, zc_send_buf(self->zfd, self->tcp.tx, self->buf,
+				       UINT32_MAX, 0, NULL, 0, 1));
+	EXPECT_ERR(EINVAL, zc_send_buf(self->zfd, self->tcp.tx, self->buf,
+				       ZC_LEN, MSG_OOB, NULL, 0, 1));
+	/* A range that wraps, one unmapped, a kernel one. */
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->tcp.tx,
+				       (void *)-4096L, 8192, 0, NULL, 0, 1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->tcp.tx, p, ZC_LEN, 0,
+				       NULL, 0, 1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->udp, p + 8, ZC_DGRAM,
+				       0, &self->udpp.dst, self->udpp.dstlen,
+				       1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->tcp.tx, KERNEL_ADDR,
+				       ZC_LEN, 0, NULL, 0, 1));
+	/* The address is still read from user memory. */
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->udp, self->buf,
+				       ZC_DGRAM, 0, KERNEL_ADDR,
+				       sizeof(struct sockaddr_in), 1));
+	expect_nothing_sent(_metadata, self);
+}
+
+/* ZCSEND_SEND_BUF of 0 bytes: 0, and its one completion, as an iovec's. */
+TEST_F(errors, send_buf_zero_length)
+{
+	int ret;
+
+	ret = zc_send_buf(self->zfd, self->udp, self->buf, 0, 0,
+			  &self->udpp.dst, self->udpp.dstlen, 7);
+	EXPECT_EQ(0, ret) TH_LOG("UDP: %d", ret);
+	if (!ret)
+		zc_log_add(&self->log, 7, 0);
+	zc_expect_completions(_metadata, self->zfd, &self->log,
+			      ZCSEND_COMPL_COPIED, ZCSEND_COMPL_ZEROCOPY, NULL);
+}
+
 /* Every allowed flag; MSG_MORE holds data back until the next send. */
 TEST_F(errors, good_flags_tcp)
 {

@@ -435,6 +435,15 @@ static void op_send(void)
 	s.fd = pick_fd(&pi);
 	s.flags = pick_flags(pi < 0 || STALLED(pi));
 	s.iov = pick_iov(&s.iovcnt);
+	/* Sometimes the one buffer named in the request (ZCSEND_SEND_BUF). */
+	if (fz.clean && s.iovcnt == 1 && !rn(4)) {
+		struct iovec e;
+
+		memcpy(&e, (void *)(uintptr_t)s.iov, sizeof(e));
+		s.flags |= ZCSEND_SEND_BUF;
+		s.iov = (uintptr_t)e.iov_base;
+		s.iovcnt = e.iov_len > UINT32_MAX ? UINT32_MAX : e.iov_len;
+	}
 	s.addr = pick_addr(&s.addrlen, pi, fz.addra);
 	idx = fz.ns++;
 	s.user_data = ud_of(idx);

@@ -196,6 +196,27 @@ static __maybe_unused int zc_send(int zfd, int fd, const void *buf,
 	return zc_sendv(zfd, fd, &iov, 1, flags, addr, addrlen, user_data);
 }
 
+/* One buffer named in the request (ZCSEND_SEND_BUF): nothing else read. */
+static __maybe_unused int zc_send_buf(int zfd, int fd, const void *buf,
+				      uint32_t len, unsigned int flags,
+				      const void *addr, socklen_t addrlen,
+				      uint64_t user_data)
+{
+	struct zcsend_send s = {
+		.fd = fd,
+		.flags = flags | ZCSEND_SEND_BUF,
+		.iov = (uintptr_t)buf,
+		.iovcnt = len,
+		.addrlen = addrlen,
+		.addr = (uintptr_t)addr,
+		.user_data = user_data,
+	};
+	int ret;
+
+	ret = ioctl(zfd, ZCSEND_IOC_SEND, &s);
+	return ret < 0 ? -errno : ret;
+}
+
 static __maybe_unused int zc_stats(int zfd, struct zcsend_stats *st)
 {
 	memset(st, 0xff, sizeof(*st));

@@ -998,14 +998,17 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, bool fixed, struct r
 	uint64_t i;
 
 	for (i = 0; i < calls; i++) {
-		struct iovec iov = { g.buf + slot(i, size), size };
-		/* zcsend_fixed: the same bytes, as a range of buffer 0. */
+		/*
+		 * zcsend: the buffer named in the request (ZCSEND_SEND_BUF),
+		 * as send(2) names it for MSG_ZEROCOPY; zcsend_fixed: the same
+		 * bytes, as a range of buffer 0.
+		 */
 		struct zcsend_range rg = { 0, 0, slot(i, size), size };
 		struct zcsend_send req = {
 			.fd = fd,
-			.flags = MSG_NOSIGNAL | (fixed ? ZCSEND_SEND_FIXED : 0),
-			.iov = fixed ? (uintptr_t)&rg : (uintptr_t)&iov,
-			.iovcnt = 1,
+			.flags = MSG_NOSIGNAL | (fixed ? ZCSEND_SEND_FIXED : ZCSEND_SEND_BUF),
+			.iov = fixed ? (uintptr_t)&rg : (uintptr_t)(g.buf + slot(i, size)),
+			.iovcnt = fixed ? 1 : size,
 			.user_data = i,
 		};
 		long n;

@@ -28,8 +28,10 @@
  * @fd:        socket to send on (TCP or UDP, IPv4 or IPv6)
  * @flags:     MSG_* flags passed to the socket: MSG_DONTWAIT, MSG_MORE,
  *             MSG_NOSIGNAL, MSG_EOR, MSG_CONFIRM, MSG_DONTROUTE
- * @iov:       user pointer to an array of struct iovec
+ * @iov:       user pointer to an array of struct iovec (ZCSEND_SEND_BUF:
+ *             the bytes' address)
  * @iovcnt:    number of entries in @iov, 1 to UIO_MAXIOV (1024)
+ *             (ZCSEND_SEND_BUF: the bytes' length)
  * @addrlen:   size of *@addr, 0 when there is no destination address
  * @addr:      user pointer to a struct sockaddr_in or sockaddr_in6, or 0
  * @user_data: opaque value returned in the completion record
@@ -46,6 +48,14 @@ struct zcsend_send {
 	__u64 addr;
 	__u64 user_data;
 };
+
+/*
+ * ZCSEND_SEND_BUF in zcsend_send.flags: one buffer, named in the request
+ * itself as send(2) names it: @iov is its address and @iovcnt its length in
+ * bytes (0 to 0x7ffff000), instead of an iovec array to read. Not with
+ * ZCSEND_SEND_FIXED.
+ */
+#define ZCSEND_SEND_BUF		(1U << 28)
 
 /*
  * ZCSEND_SEND_FIXED in zcsend_send.flags: @iov points to @iovcnt struct

@@ -373,6 +373,25 @@ impl Device {
         user_data: u64,
     ) -> io::Result<usize> {
         let flags = send_flags(flags, false)?;
+        // One buffer is named in the request itself (`ZCSEND_SEND_BUF`):
+        // the module reads no iovec array.
+        if let [one] = bufs {
+            let bytes = one.as_bytes();
+            // SAFETY: `ZCSEND_SEND_BUF` with the bytes of `one`, borrowed
+            // until we return; the clone taken on success keeps them
+            // afterwards (a `Buf` is never written while shared).
+            return unsafe {
+                self.send_raw(
+                    sock,
+                    Payload::bytes(bytes),
+                    flags | sys::ZCSEND_SEND_BUF,
+                    dest,
+                    user_data,
+                    None,
+                    || Held::Bufs(vec![one.clone()]),
+                )
+            };
+        }
         let iov: Vec<libc::iovec> = bufs.iter().map(Buf::iovec).collect();
         // SAFETY: iovecs (no `ZCSEND_SEND_FIXED` in `flags`) over `bufs`,
         // borrowed until we return, so the bytes stay put during the ioctl;
@@ -558,7 +577,9 @@ impl Device {
     /// # Safety
     ///
     /// `payload` is an array of `struct iovec` (without `ZCSEND_SEND_FIXED`
-    /// in `flags`) or of `struct zcsend_range` (with it), and if the send is
+    /// or `ZCSEND_SEND_BUF` in `flags`), of `struct zcsend_range` (with
+    /// `ZCSEND_SEND_FIXED`) or the bytes themselves (with
+    /// `ZCSEND_SEND_BUF`: `len` counts bytes), and if the send is
     /// accepted, the memory it describes stays allocated, mapped and
     /// unmodified until the completion has been read (see
     /// [`ioctl`](Self::ioctl)): held by what `keep` returns, by a scope
@@ -1202,6 +1223,11 @@ impl<'a> Payload<'a> {
             len: array.len(),
             _array: PhantomData,
         }
+    }
+
+    /// The bytes themselves (`ZCSEND_SEND_BUF`): `len` counts bytes.
+    pub(crate) fn bytes(bytes: &'a [u8]) -> Payload<'a> {
+        Self::of(bytes)
     }
 }
 

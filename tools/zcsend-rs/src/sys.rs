@@ -145,7 +145,7 @@ mod tests {
         static zcsend_c_fanout_layout: [c_ulong; 9];
         static zcsend_c_ring_hdr_layout: [c_ulong; 10];
         static zcsend_c_ring_slot_layout: [c_ulong; 4];
-        static zcsend_c_consts: [c_uint; 16];
+        static zcsend_c_consts: [c_uint; 17];
         static zcsend_c_consts64: [c_ulonglong; 3];
     }
 
@@ -233,6 +233,7 @@ mod tests {
                 ZCSEND_COMPL_FANOUT,
                 ZCSEND_COMPL_STABLE,
                 ZCSEND_SEND_FIXED,
+                ZCSEND_SEND_BUF,
                 ZCSEND_FANOUT_STABLE,
                 ZCSEND_MAX_FANOUT,
                 ZCSEND_MAX_BATCH,
@@ -261,13 +262,15 @@ mod tests {
         // zcsend_fanout.flags with the MSG_* flags, FANOUT and STABLE share
         // zcsend_completion.flags with the other completion bits.
         assert_eq!(ZCSEND_FANOUT_STABLE & ZCSEND_SEND_FIXED, 0);
+        // zcsend_send.flags: BUF and FIXED beside the MSG_* flags.
+        assert_eq!(ZCSEND_SEND_BUF & ZCSEND_SEND_FIXED, 0);
         let msg = (libc::MSG_DONTWAIT
             | libc::MSG_MORE
             | libc::MSG_NOSIGNAL
             | libc::MSG_EOR
             | libc::MSG_CONFIRM
             | libc::MSG_DONTROUTE) as u32;
-        assert_eq!((ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED) & msg, 0);
+        assert_eq!((ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) & msg, 0);
         let compl = [
             ZCSEND_COMPL_ZEROCOPY,
             ZCSEND_COMPL_COPIED,
