@@ -270,7 +270,10 @@ mod tests {
             | libc::MSG_EOR
             | libc::MSG_CONFIRM
             | libc::MSG_DONTROUTE) as u32;
-        assert_eq!((ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) & msg, 0);
+        assert_eq!(
+            (ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) & msg,
+            0
+        );
         let compl = [
             ZCSEND_COMPL_ZEROCOPY,
             ZCSEND_COMPL_COPIED,
