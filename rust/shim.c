@@ -28,7 +28,7 @@
 
 #include "shim.h"
 
-/* rust/ubuf.rs mirrors struct zcsend_frags (FragTemplate). */
+/* rust/net.rs mirrors struct zcsend_frags (FragTemplate). */
 static_assert(offsetof(struct zcsend_frags, frags) == 64);
 
 /*
@@ -123,9 +123,12 @@ void zcsend_frags_build(struct zcsend_frags *t, const struct iov_iter *from)
 	t->offset = from->iov_offset;
 	t->len = from->count;
 	t->truesize = 0;
+	t->nr = 0;
+	if (WARN_ON_ONCE(!iov_iter_is_bvec(from)))
+		return;
 	t->nr = zcsend_describe(t->frags, 0, &it, it.count, true, &copied,
 				&t->truesize);
-	if (it.count || !iov_iter_is_bvec(from))
+	if (it.count)
 		t->nr = 0;	/* more segments than an skb takes: unusable */
 	t->end = it.bvec;
 	t->end_offset = it.iov_offset;

@@ -29,7 +29,7 @@ bool zcsend_kiocb_nowait(const struct kiocb *iocb);
 /*
  * The frags of one payload, described once for all its sends (fan-out):
  * the iterator position they start at (@bvec, @offset, @len bytes) and end
- * at; @nr = 0: not usable. Mirrored by FragTemplate in rust/ubuf.rs.
+ * at; @nr = 0: not usable. Mirrored by FragTemplate in rust/net.rs.
  */
 struct zcsend_frags {
 	const struct bio_vec *bvec;

@@ -22,7 +22,8 @@ pub(crate) enum SmallBuf<T: Copy + Default, const N: usize> {
 }
 
 impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
-    /// `len` default items.
+    /// `len` default items; on the heap charged to the caller's memory
+    /// cgroup, as everything a system call allocates on a user's behalf.
     pub(crate) fn new(len: usize) -> Result<Self> {
         if len <= N {
             // INVARIANT: checked `len <= N`.
@@ -31,8 +32,8 @@ impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
                 len,
             });
         }
-        let mut v = KVVec::with_capacity(len, GFP_KERNEL)?;
-        v.resize(len, T::default(), GFP_KERNEL)?;
+        let mut v = KVVec::with_capacity(len, GFP_KERNEL_ACCOUNT)?;
+        v.resize(len, T::default(), GFP_KERNEL_ACCOUNT)?;
         Ok(Self::Heap(v))
     }
 
