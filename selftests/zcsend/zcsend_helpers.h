@@ -165,15 +165,16 @@ static __maybe_unused int zc_open(void)
 	return open(ZCSEND_DEVICE, O_RDWR | O_CLOEXEC | O_NONBLOCK);
 }
 
-static __maybe_unused int zc_sendv(int zfd, int fd, const struct iovec *iov,
-				   unsigned int iovcnt, unsigned int flags,
-				   const void *addr, socklen_t addrlen,
-				   uint64_t user_data)
+/* One ZCSEND_IOC_SEND; returns the bytes accepted or a negative errno. */
+static __maybe_unused int zc_send_req(int zfd, int fd, unsigned int flags,
+				      uint64_t iov, uint32_t iovcnt,
+				      const void *addr, socklen_t addrlen,
+				      uint64_t user_data)
 {
 	struct zcsend_send s = {
 		.fd = fd,
 		.flags = flags,
-		.iov = (uintptr_t)iov,
+		.iov = iov,
 		.iovcnt = iovcnt,
 		.addrlen = addrlen,
 		.addr = (uintptr_t)addr,
@@ -183,6 +184,15 @@ static __maybe_unused int zc_sendv(int zfd, int fd, const struct iovec *iov,
 
 	ret = ioctl(zfd, ZCSEND_IOC_SEND, &s);
 	return ret < 0 ? -errno : ret;
+}
+
+static __maybe_unused int zc_sendv(int zfd, int fd, const struct iovec *iov,
+				   unsigned int iovcnt, unsigned int flags,
+				   const void *addr, socklen_t addrlen,
+				   uint64_t user_data)
+{
+	return zc_send_req(zfd, fd, flags, (uintptr_t)iov, iovcnt, addr,
+			   addrlen, user_data);
 }
 
 /* One buffer; returns the bytes accepted or a negative errno. */
@@ -202,19 +212,8 @@ static __maybe_unused int zc_send_buf(int zfd, int fd, const void *buf,
 				      const void *addr, socklen_t addrlen,
 				      uint64_t user_data)
 {
-	struct zcsend_send s = {
-		.fd = fd,
-		.flags = flags | ZCSEND_SEND_BUF,
-		.iov = (uintptr_t)buf,
-		.iovcnt = len,
-		.addrlen = addrlen,
-		.addr = (uintptr_t)addr,
-		.user_data = user_data,
-	};
-	int ret;
-
-	ret = ioctl(zfd, ZCSEND_IOC_SEND, &s);
-	return ret < 0 ? -errno : ret;
+	return zc_send_req(zfd, fd, flags | ZCSEND_SEND_BUF, (uintptr_t)buf,
+			   len, addr, addrlen, user_data);
 }
 
 static __maybe_unused int zc_stats(int zfd, struct zcsend_stats *st)
