@@ -105,7 +105,7 @@ pub(crate) fn fanout(
         return Err(EINVAL);
     }
     let msg_flags = arg.flags & ALLOWED_FLAGS;
-    let mut dests = read_dests(arg.dests, arg.nr as usize)?;
+    let mut dests = SmallBuf::<ZcsendDest, INLINE_DESTS>::read_user(arg.dests, arg.nr as usize)?;
     let mut targets = resolve(&dests)?;
     // The result fields must be writable before anything is sent: write the
     // array back as it was read, results zeroed.
@@ -255,16 +255,6 @@ fn has_duplicate(list: &[Target]) -> Result<bool> {
 /// Destinations read from user space onto the stack (more: the heap).
 const INLINE_DESTS: usize = 16;
 
-/// The `n` destinations at `ptr`, on the stack if they are few.
-fn read_dests(ptr: u64, n: usize) -> Result<SmallBuf<ZcsendDest, INLINE_DESTS>> {
-    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
-    let mut dests = SmallBuf::new(n)?;
-    UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of_val(&*dests))
-        .reader()
-        .read_slice(<[ZcsendDest] as AsBytes>::as_bytes_mut(&mut dests))?;
-    Ok(dests)
-}
-
 /// Writes `dests` (with their results) back to the user array at `ptr`.
 fn write_results(ptr: u64, dests: &[ZcsendDest]) -> Result {
     let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
@@ -290,7 +280,7 @@ fn send_all(
     let zerocopy = match src {
         Source::Frags(bvecs, skip, zc) => {
             let mut m = SendMsg::zerocopy(zc, bvecs, skip, total, flags, None);
-            m.set_frags(FragTemplate::new_in(&mut slot, bvecs, skip, total));
+            m.set_frags(FragTemplate::new_in(&mut slot, &m));
             Some(m)
         }
         Source::User(_) => None,

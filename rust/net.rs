@@ -270,24 +270,17 @@ pub(crate) struct FragTemplate<'a> {
 const _: () = assert!(core::mem::offset_of!(FragTemplate<'static>, frags) == 64);
 
 impl<'a> FragTemplate<'a> {
-    /// Describes, in `slot`, the frags of the `total` bytes of `bvecs` that
-    /// start `skip` bytes into them (a message [`SendMsg::zerocopy`] makes
-    /// of the same arguments), as `zcsend_fill_frags()` would attach them
-    /// to an skb without frags. In place: the description is a few hundred
-    /// bytes.
-    pub(crate) fn new_in<'s>(
-        slot: &'s mut MaybeUninit<Self>,
-        bvecs: &'a [bindings::bio_vec],
-        skip: usize,
-        total: usize,
-    ) -> &'s Self {
-        let msg = SendMsg::over_bvecs(bvecs, skip, total, 0, None);
+    /// Describes, in `slot`, the frags of `msg`'s payload from where its
+    /// iterator stands, as `zcsend_fill_frags()` would attach them to an
+    /// skb without frags. In place: the description is a few hundred bytes.
+    pub(crate) fn new_in<'s>(slot: &'s mut MaybeUninit<Self>, msg: &SendMsg<'a>) -> &'s Self {
         // SAFETY: `slot` has the layout of `struct zcsend_frags` (`repr(C)`,
         // the same fields; the offset of `frags` asserted on both sides),
         // and `zcsend_frags_build()` writes every field but `frags` past
         // `nr`, which stays `MaybeUninit` (C copies it, Rust never reads
-        // it); `msg.raw.msg_iter` is a valid iterator over bvecs borrowed
-        // for `'a`, only read. INVARIANT: built by `zcsend_frags_build()`.
+        // it); `msg.raw.msg_iter` is a valid iterator over data borrowed
+        // for `'a`, only read (C describes nothing but bvecs). INVARIANT:
+        // built by `zcsend_frags_build()`.
         unsafe {
             zcsend_frags_build(slot.as_mut_ptr().cast(), &msg.raw.msg_iter);
             slot.assume_init_ref()

@@ -252,20 +252,14 @@ const INLINE_IOVECS: usize = 8;
 
 /// Reads `count` iovecs from user space, in the caller's ABI.
 pub(crate) fn read_iovecs(ptr: u64, count: usize) -> Result<SmallBuf<UserIovec, INLINE_IOVECS>> {
+    if !uapi::in_compat_syscall() {
+        // One user copy for the whole array (not one per entry).
+        return SmallBuf::read_user(ptr, count);
+    }
     let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
-    let compat = uapi::in_compat_syscall();
-    let size = if compat {
-        core::mem::size_of::<CompatIovec>()
-    } else {
-        core::mem::size_of::<UserIovec>()
-    };
+    let size = core::mem::size_of::<CompatIovec>();
     let mut reader = UserSlice::new(UserPtr::from_addr(ptr), count * size).reader();
     let mut iovs = SmallBuf::new(count)?;
-    if !compat {
-        // One user copy for the whole array (not one per entry).
-        reader.read_slice(<[UserIovec] as AsBytes>::as_bytes_mut(&mut iovs))?;
-        return Ok(iovs);
-    }
     for v in iovs.iter_mut() {
         let c = reader.read::<CompatIovec>()?;
         *v = UserIovec {
@@ -534,12 +528,7 @@ const INLINE_SEGMENTS: usize = 2;
 
 /// Reads the `count` ranges of a `ZCSEND_SEND_FIXED` send.
 fn read_ranges(ptr: u64, count: usize) -> Result<SmallBuf<ZcsendRange, INLINE_IOVECS>> {
-    let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
-    let size = core::mem::size_of::<ZcsendRange>();
-    let mut reader = UserSlice::new(UserPtr::from_addr(ptr), count * size).reader();
-    let mut ranges = SmallBuf::new(count)?;
-    reader.read_slice(<[ZcsendRange] as AsBytes>::as_bytes_mut(&mut ranges))?;
-    Ok(ranges)
+    SmallBuf::read_user(ptr, count)
 }
 
 /// The payload of a `ZCSEND_SEND_FIXED` send: its ranges inside one

@@ -10,6 +10,14 @@ use core::ops::{
 };
 
 use kernel::prelude::*;
+use kernel::transmute::{
+    AsBytes,
+    FromBytes, //
+};
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
+};
 
 /// `len` items, inline when `len <= N`.
 ///
@@ -70,6 +78,19 @@ impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
             Self::Inline { len, .. } => *len = 0,
             Self::Heap(_) => *self = Self::empty(),
         }
+    }
+}
+
+impl<T: Copy + Default + AsBytes + FromBytes, const N: usize> SmallBuf<T, N> {
+    /// The `len` items at user address `ptr`, read with one user copy;
+    /// `EFAULT` if they cannot be read.
+    pub(crate) fn read_user(ptr: u64, len: usize) -> Result<Self> {
+        let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+        let mut buf = Self::new(len)?;
+        UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of_val::<[T]>(&buf))
+            .reader()
+            .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut buf))?;
+        Ok(buf)
     }
 }
 

@@ -1333,14 +1333,19 @@ static void profile_switch(bool on)
  * (a no-op anywhere else), set where a cell's timed part starts and ends;
  * a ZCB,tbmark record after each cell says which cell the counts are.
  */
-static void tb_marker(void)
+static bool tb_on(void)
 {
 	static int on = -1;
 
 	if (on < 0)
 		on = getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1");
+	return on;
+}
+
+static void tb_marker(void)
+{
 #if defined(__x86_64__) || defined(__i386__)
-	if (on)
+	if (tb_on())
 		__asm__ volatile("xchg %%bx, %%bx" ::: "memory");
 #endif
 }
@@ -1444,7 +1449,7 @@ static void run_cell(enum method m, size_t size, size_t sendsz, int rep)
 		       (ts1.ctxt - ts0.ctxt) / r.calls, (ts1.intr - ts0.intr) / r.calls);
 	putchar('\n');
 	stages_print(m, size, r.calls);
-	if (getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1"))
+	if (tb_on())
 		printf("ZCB,tbmark,%s,%s,%zu,%d,%" PRIu64 "\n", g.path, mname(m), size, rep,
 		       r.calls);
 }
@@ -1954,7 +1959,7 @@ static void run_fanout_cell(enum method m, size_t size, size_t sendsz, int n, in
 		       (double)r.compl / r.calls, r.zc, r.compl);
 	putchar('\n');
 	/* Counted per destination send (payloads x N). */
-	if (getenv("ZCBENCH_TBPROF") && !strcmp(getenv("ZCBENCH_TBPROF"), "1"))
+	if (tb_on())
 		printf("ZCB,tbmark,%s,%s_x%d,%zu,%d,%" PRIu64 "\n", g.path, method_name[m],
 		       n, size, rep, r.sends);
 }
