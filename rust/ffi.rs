@@ -32,15 +32,11 @@ extern "C" {
         length: usize,
         t: *const c_void,
     ) -> c_int;
-    pub(crate) fn zcsend_sock_kind(
-        sock: *mut bindings::socket,
-        family: *mut c_int,
-        ty: *mut c_int,
-        protocol: *mut c_int,
-        zc: *mut bool,
-        established: *mut bool,
-        local: *mut bool,
-    );
+    /// `kind`: the `ZCSEND_SK_*` bits below.
+    pub(crate) fn zcsend_sock_lookup(
+        file: *mut bindings::file,
+        kind: *mut c_uint,
+    ) -> *mut bindings::socket;
     pub(crate) fn zcsend_account_pinned(
         user: *mut *mut bindings::user_struct,
         nr: c_ulong,
@@ -111,4 +107,20 @@ extern "C" {
         bytes: u64,
         stable: bool,
     );
+}
+
+/// `zcsend_sock_lookup()`'s `kind` bits (`ZCSEND_SK_*` in `shim.h`).
+pub(crate) mod sk {
+    /// IPv4 or IPv6.
+    pub(crate) const INET: u32 = 0x01;
+    /// A TCP stream socket.
+    pub(crate) const TCP: u32 = 0x02;
+    /// A UDP datagram socket.
+    pub(crate) const UDP: u32 = 0x04;
+    /// `SOCK_SUPPORT_ZC`.
+    pub(crate) const ZC: u32 = 0x08;
+    /// TCP established (or close-wait): data segments can go now.
+    pub(crate) const ESTABLISHED: u32 = 0x10;
+    /// The cached route goes out a loopback device.
+    pub(crate) const LOCAL: u32 = 0x20;
 }

@@ -17,8 +17,9 @@ use kernel::prelude::*;
 use kernel::uaccess::UserPtr;
 
 use crate::ffi::{
+    sk,
     zcsend_frags_build,
-    zcsend_sock_kind, //
+    zcsend_sock_lookup, //
 };
 use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
@@ -27,9 +28,6 @@ use kernel::uaccess::UserSlice;
 fn errno(e: u32) -> Error {
     Error::from_errno(-(e as i32))
 }
-
-const IPPROTO_TCP: c_int = 6;
-const IPPROTO_UDP: c_int = 17;
 
 /// A file descriptor of the calling task held for the system call that
 /// looked it up, as `fdget()` holds it: with a reference on the file only
@@ -104,30 +102,15 @@ impl Socket {
     /// `EPROTONOSUPPORT` for a transport other than TCP/UDP.
     pub(crate) fn from_fd(fd: i32) -> Result<Self> {
         let fd = FdRef::get(u32::try_from(fd).map_err(|_| EBADF)?)?;
-        // SAFETY: `fd.file()` is a valid file for as long as `fd` lives.
-        let sock = unsafe { bindings::sock_from_file(fd.file()) };
+        let mut kind = 0;
+        // SAFETY: `fd.file()` is a valid file for as long as `fd` lives; a
+        // socket obtained from a file always has its `sk`.
+        let sock = unsafe { zcsend_sock_lookup(fd.file(), &mut kind) };
         let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
-
-        let (mut family, mut ty, mut protocol) = (0, 0, 0);
-        let (mut zc, mut established, mut local) = (false, false, false);
-        // SAFETY: `sock` is the socket of `fd`'s file, which we hold; a socket
-        // obtained from a file always has its `sk`.
-        unsafe {
-            zcsend_sock_kind(
-                sock.as_ptr(),
-                &mut family,
-                &mut ty,
-                &mut protocol,
-                &mut zc,
-                &mut established,
-                &mut local,
-            )
-        };
-        if family != bindings::AF_INET as c_int && family != bindings::AF_INET6 as c_int {
+        if kind & sk::INET == 0 {
             return Err(errno(bindings::EAFNOSUPPORT));
         }
-        let tcp = ty == bindings::sock_type_SOCK_STREAM as c_int && protocol == IPPROTO_TCP;
-        let udp = ty == bindings::sock_type_SOCK_DGRAM as c_int && protocol == IPPROTO_UDP;
+        let (tcp, udp) = (kind & sk::TCP != 0, kind & sk::UDP != 0);
         if !tcp && !udp {
             return Err(errno(bindings::EPROTONOSUPPORT));
         }
@@ -136,8 +119,8 @@ impl Socket {
             _fd: fd,
             sock,
             datagram: udp,
-            takes_user_pages: zc && (udp || established),
-            local,
+            takes_user_pages: kind & sk::ZC != 0 && (udp || kind & sk::ESTABLISHED != 0),
+            local: kind & sk::LOCAL != 0,
         })
     }
 
@@ -300,6 +283,10 @@ pub(crate) unsafe fn frags_of(msg: *const bindings::msghdr) -> *const c_void {
 }
 
 impl<'a> SendMsg<'a> {
+    // The constructors are inlined: a `SendMsg` returned by value from a
+    // call is built on the callee's stack and copied whole (`rep movsq`,
+    // a block per word under TCG) into the caller's.
+    #[inline(always)]
     fn new(flags: u32, addr: Option<&'a mut SockAddr>) -> Self {
         // SAFETY: all-zero is a valid `msghdr`: null pointers, empty iterator.
         let mut raw: bindings::msghdr = unsafe { core::mem::zeroed() };
@@ -319,6 +306,7 @@ impl<'a> SendMsg<'a> {
     /// was built (a fan-out's next destination; cheaper than building it
     /// anew). Only for a message not yet handed to [`Socket::sendmsg`],
     /// whose iterator still stands where it was built.
+    #[inline(always)]
     pub(crate) fn again<'b>(&self, addr: Option<&'b mut SockAddr>) -> SendMsg<'b>
     where
         'a: 'b,
@@ -371,6 +359,7 @@ impl<'a> SendMsg<'a> {
 
     /// A message over the `total` bytes of `bvecs` that start `skip` bytes
     /// into them, bytes of pages the caller keeps pinned.
+    #[inline(always)]
     fn over_bvecs(
         bvecs: &'a [bindings::bio_vec],
         skip: usize,
@@ -413,6 +402,7 @@ impl<'a> SendMsg<'a> {
 
     /// A zero-copy message over `bvecs`, pages whose pins `zc`'s notifier
     /// keeps until the stack releases them.
+    #[inline(always)]
     pub(crate) fn zerocopy<P: crate::ubuf::Payload>(
         zc: &'a crate::ubuf::Submission<P>,
         bvecs: &'a [bindings::bio_vec],

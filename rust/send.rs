@@ -127,7 +127,12 @@ impl InFlight {
         user_data: u64,
         flags: u32,
     ) {
-        self.held = held;
+        // The payload comes emptied (`Held::Nothing`, see `end`); written
+        // over without a call to the out-of-line drop glue on every send.
+        if !matches!(self.held, Held::Nothing) {
+            self.held = Held::Nothing;
+        }
+        core::mem::forget(core::mem::replace(&mut self.held, held));
         self.reservation = Some(reservation);
         self.user_data = user_data;
         self.flags = flags;
@@ -197,10 +202,14 @@ impl Payload for InFlight {
         // Only a send that pinned its own pages ([`Self::start_pinned`],
         // `Held::Nothing`) has any: the others' are empty since their
         // payload last ended.
-        if matches!(self.held, Held::Nothing) {
-            self.pinned.release();
+        // Emptied in place: `Held` is as big as a `StablePages`, and moving
+        // it out to look at it is a copy of every word; only a stable copy
+        // has anything to drop.
+        match &self.held {
+            Held::Nothing => self.pinned.release(),
+            Held::Fixed => core::mem::forget(core::mem::replace(&mut self.held, Held::Nothing)),
+            Held::Stable(_) => self.held = Held::Nothing,
         }
-        self.held = Held::Nothing;
         (self.reservation.take(), self.user_data, self.flags)
     }
 

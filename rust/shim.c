@@ -188,33 +188,46 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
 }
 
 /*
- * struct sock is opaque to Rust's bindings: read the fields we check.
- * @zc: the socket may carry zero-copy frags (SOCK_SUPPORT_ZC: a ULP such as
- * kTLS, or a sockmap, clears it). @established: a TCP socket that can send
- * data segments now (not a Fast Open SYN whose data the stack copies).
+ * The socket of @file (sock_from_file(); NULL if it is none), and in *@kind
+ * the ZCSEND_SK_* facts about it, read in one call (struct sock is opaque
+ * to Rust's bindings): the family is IPv4/IPv6, the transport TCP or UDP;
+ * ZC: the socket may carry zero-copy frags (SOCK_SUPPORT_ZC: a ULP such as
+ * kTLS, or a sockmap, clears it); ESTABLISHED: a TCP socket that can send
+ * data segments now (not a Fast Open SYN whose data the stack copies);
+ * LOCAL: its cached route goes out a loopback device (a loopback or local
+ * address: local delivery, where skb_orphan_frags_rx() copies every frag
+ * anyway; only a connected socket has a cached route).
  */
-/*
- * @local: the socket's cached route goes out a loopback device (a loopback
- * or local address: local delivery, where skb_orphan_frags_rx() copies
- * every frag anyway). Only a connected socket has a cached route.
- */
-void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
-		      bool *zc, bool *established, bool *local)
+struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind)
 {
-	struct sock *sk = sock->sk;
-	int state = READ_ONCE(sk->sk_state);
+	struct socket *sock = sock_from_file(file);
 	struct dst_entry *dst;
+	struct sock *sk;
+	unsigned int k = 0;
+	int state;
 
+	*kind = 0;
+	if (!sock)
+		return NULL;
+	sk = sock->sk;
+	if (sk->sk_family == AF_INET || sk->sk_family == AF_INET6)
+		k |= ZCSEND_SK_INET;
+	if (sock->type == SOCK_STREAM && sk->sk_protocol == IPPROTO_TCP)
+		k |= ZCSEND_SK_TCP;
+	if (sock->type == SOCK_DGRAM && sk->sk_protocol == IPPROTO_UDP)
+		k |= ZCSEND_SK_UDP;
+	if (test_bit(SOCK_SUPPORT_ZC, &sock->flags))
+		k |= ZCSEND_SK_ZC;
+	state = READ_ONCE(sk->sk_state);
+	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
+		k |= ZCSEND_SK_ESTABLISHED;
 	rcu_read_lock();
 	dst = rcu_dereference(sk->sk_dst_cache);
-	*local = dst && dst->dev && (READ_ONCE(dst->dev->flags) & IFF_LOOPBACK);
+	if (dst && dst->dev && (READ_ONCE(dst->dev->flags) & IFF_LOOPBACK))
+		k |= ZCSEND_SK_LOCAL;
 	rcu_read_unlock();
-
-	*family = sk->sk_family;
-	*type = sock->type;
-	*protocol = sk->sk_protocol;
-	*zc = test_bit(SOCK_SUPPORT_ZC, &sock->flags);
-	*established = state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT;
+	*kind = k;
+	return sock;
 }
 
 /*

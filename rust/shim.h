@@ -45,8 +45,15 @@ struct zcsend_frags {
 void zcsend_frags_build(struct zcsend_frags *t, const struct iov_iter *from);
 int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
 		      const struct zcsend_frags *t);
-void zcsend_sock_kind(struct socket *sock, int *family, int *type, int *protocol,
-		      bool *zc, bool *established, bool *local);
+/* zcsend_sock_lookup()'s *kind bits; mirrored in rust/ffi.rs. */
+#define ZCSEND_SK_INET		0x01
+#define ZCSEND_SK_TCP		0x02
+#define ZCSEND_SK_UDP		0x04
+#define ZCSEND_SK_ZC		0x08
+#define ZCSEND_SK_ESTABLISHED	0x10
+#define ZCSEND_SK_LOCAL		0x20
+struct file;
+struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind);
 int zcsend_account_pinned(struct user_struct **user, unsigned long nr);
 void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
 void zcsend_put_user(struct user_struct *user);
