@@ -279,7 +279,8 @@ fn send_all(
     let mut slot = MaybeUninit::uninit();
     let zerocopy = match src {
         Source::Frags(bvecs, skip, zc) => {
-            let mut m = SendMsg::zerocopy(zc, bvecs, skip, total, flags, None);
+            let mut m = SendMsg::new(flags, None);
+            m.zerocopy(zc, bvecs, skip, total);
             m.set_frags(FragTemplate::new_in(&mut slot, &m));
             Some(m)
         }
@@ -302,9 +303,9 @@ fn send_all(
                 // pages, a local one, a datagram over the frag limit): the
                 // record will say COPIED.
                 zc.mark_copied();
-                t.sock.sendmsg(&mut SendMsg::copy_from_bvecs(
-                    bvecs, skip, total, flags, addr,
-                ))
+                let mut m = SendMsg::new(flags, addr);
+                m.copy_bvecs(bvecs, skip, total);
+                t.sock.sendmsg(&mut m)
             }
         };
         d.result = match res {

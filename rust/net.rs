@@ -283,11 +283,10 @@ pub(crate) unsafe fn frags_of(msg: *const bindings::msghdr) -> *const c_void {
 }
 
 impl<'a> SendMsg<'a> {
-    // The constructors are inlined: a `SendMsg` returned by value from a
-    // call is built on the callee's stack and copied whole (`rep movsq`,
-    // a block per word under TCG) into the caller's.
+    /// A message without data yet, to `addr` if any: [`Self::copy_bvecs`]
+    /// or [`Self::zerocopy`] give it its bytes.
     #[inline(always)]
-    fn new(flags: u32, addr: Option<&'a mut SockAddr>) -> Self {
+    pub(crate) fn new(flags: u32, addr: Option<&'a mut SockAddr>) -> Self {
         // SAFETY: all-zero is a valid `msghdr`: null pointers, empty iterator.
         let mut raw: bindings::msghdr = unsafe { core::mem::zeroed() };
         if let Some(a) = addr {
@@ -357,63 +356,46 @@ impl<'a> SendMsg<'a> {
         m
     }
 
-    /// A message over the `total` bytes of `bvecs` that start `skip` bytes
-    /// into them, bytes of pages the caller keeps pinned.
+    /// Gives the message the `total` bytes of `bvecs` that start `skip`
+    /// bytes into them, bytes of pages the caller keeps pinned; the stack
+    /// copies them (registered buffers below the copy threshold). In place,
+    /// on a message from [`Self::new`]: the iterator's address goes to C,
+    /// so a message built this way and then returned would be copied whole
+    /// into the caller's frame.
     #[inline(always)]
-    fn over_bvecs(
-        bvecs: &'a [bindings::bio_vec],
-        skip: usize,
-        total: usize,
-        flags: u32,
-        addr: Option<&'a mut SockAddr>,
-    ) -> Self {
-        let mut m = Self::new(flags, addr);
+    pub(crate) fn copy_bvecs(&mut self, bvecs: &'a [bindings::bio_vec], skip: usize, total: usize) {
         debug_assert!(bvecs.iter().map(|b| b.bv_len as usize).sum::<usize>() >= skip + total);
-        // SAFETY: `bvecs` outlives `m` (lifetime `'a`) and covers `skip +
+        // SAFETY: `bvecs` outlives `self` (lifetime `'a`) and covers `skip +
         // total` bytes (caller's contract, checked by `debug_assert`) of
         // pages kept pinned by the caller for at least that long; the
         // iterator is advanced within them.
         unsafe {
             bindings::iov_iter_bvec(
-                &mut m.raw.msg_iter,
+                &mut self.raw.msg_iter,
                 bindings::ITER_SOURCE,
                 bvecs.as_ptr(),
                 bvecs.len() as c_ulong,
                 skip + total,
             );
             if skip != 0 {
-                bindings::iov_iter_advance(&mut m.raw.msg_iter, skip);
+                bindings::iov_iter_advance(&mut self.raw.msg_iter, skip);
             }
         }
-        m
     }
 
-    /// A message the stack copies out of already pinned pages (registered
-    /// buffers below the copy threshold).
-    pub(crate) fn copy_from_bvecs(
-        bvecs: &'a [bindings::bio_vec],
-        skip: usize,
-        total: usize,
-        flags: u32,
-        addr: Option<&'a mut SockAddr>,
-    ) -> Self {
-        Self::over_bvecs(bvecs, skip, total, flags, addr)
-    }
-
-    /// A zero-copy message over `bvecs`, pages whose pins `zc`'s notifier
+    /// As [`Self::copy_bvecs`], zero-copy: pages whose pins `zc`'s notifier
     /// keeps until the stack releases them.
     #[inline(always)]
     pub(crate) fn zerocopy<P: crate::ubuf::Payload>(
+        &mut self,
         zc: &'a crate::ubuf::Submission<P>,
         bvecs: &'a [bindings::bio_vec],
         skip: usize,
         total: usize,
-        flags: u32,
-        addr: Option<&'a mut SockAddr>,
-    ) -> Self {
-        let mut m = Self::over_bvecs(bvecs, skip, total, flags | bindings::MSG_ZEROCOPY, addr);
-        m.raw.msg_ubuf = zc.as_raw();
-        m.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
-        m
+    ) {
+        self.copy_bvecs(bvecs, skip, total);
+        self.raw.msg_flags |= bindings::MSG_ZEROCOPY;
+        self.raw.msg_ubuf = zc.as_raw();
+        self.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
     }
 }

@@ -133,7 +133,11 @@ impl InFlight {
             self.held = Held::Nothing;
         }
         core::mem::forget(core::mem::replace(&mut self.held, held));
-        self.reservation = Some(reservation);
+        // Likewise the reservation, taken out when the last send ended.
+        if self.reservation.is_some() {
+            self.reservation = None;
+        }
+        core::mem::forget(self.reservation.replace(reservation));
         self.user_data = user_data;
         self.flags = flags;
     }
@@ -439,7 +443,8 @@ pub(crate) fn send(
     lookups.stages.mark(Stage::Pin);
     let res = {
         let bvecs = submission.payload().bvecs();
-        let mut msg = SendMsg::zerocopy(&submission, bvecs, 0, total, flags, addr.as_mut());
+        let mut msg = SendMsg::new(flags, addr.as_mut());
+        msg.zerocopy(&submission, bvecs, 0, total);
         lookups.stages.mark(Stage::Msghdr);
         let res = sock.sendmsg(&mut msg);
         lookups.stages.mark(Stage::Sendmsg);
@@ -682,8 +687,8 @@ fn send_fixed(
     stages.mark(Stage::Pin);
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
-        let mut msg =
-            SendMsg::copy_from_bvecs(bvecs, skip, total, arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        let mut msg = SendMsg::new(arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        msg.copy_bvecs(bvecs, skip, total);
         let res = sock.sendmsg(&mut msg);
         trace::send(arg.user_data, &res, total, 0, 0, path);
         let sent = res?;
@@ -697,14 +702,8 @@ fn send_fixed(
     })?;
     stages.mark(Stage::Notif);
     let res = {
-        let mut msg = SendMsg::zerocopy(
-            &submission,
-            bvecs,
-            skip,
-            total,
-            arg.flags & ALLOWED_FLAGS,
-            addr.as_mut(),
-        );
+        let mut msg = SendMsg::new(arg.flags & ALLOWED_FLAGS, addr.as_mut());
+        msg.zerocopy(&submission, bvecs, skip, total);
         stages.mark(Stage::Msghdr);
         let res = sock.sendmsg(&mut msg);
         stages.mark(Stage::Sendmsg);
