@@ -187,6 +187,7 @@ impl CompletionRing {
 
     /// Reserves room for one record: `EBUSY` when the ring is full of
     /// records and reservations.
+    #[inline]
     pub(crate) fn reserve(&self) -> Result {
         let mut cur = self.claimed.load(Relaxed);
         loop {

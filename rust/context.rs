@@ -135,7 +135,7 @@ impl Context {
     }
 
     /// Reserves the completion slot of a send about to be submitted.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
         self.ring.reserve()?;
         Ok(Reservation {

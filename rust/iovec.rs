@@ -54,6 +54,7 @@ pub(crate) fn total_len(iovs: &[UserIovec]) -> Result<usize> {
 /// Number of pages the byte range `[addr, addr + len)` touches.
 ///
 /// Returns 0 for an empty range and `None` if the range wraps.
+#[inline]
 pub(crate) fn pages_spanned(addr: u64, len: u64) -> Option<usize> {
     if len == 0 {
         return Some(0);
@@ -66,6 +67,7 @@ pub(crate) fn pages_spanned(addr: u64, len: u64) -> Option<usize> {
 
 /// Total number of pages `iovs` spans; entries are counted separately even
 /// when two of them share a page, since each is pinned on its own.
+#[inline]
 pub(crate) fn total_pages(iovs: &[UserIovec]) -> Result<usize> {
     let mut pages: usize = 0;
     for v in iovs {
@@ -95,6 +97,7 @@ pub(crate) fn pages_for_prefix(iovs: &[UserIovec], bytes: usize) -> usize {
 /// Number of `bio_vec`s (skb frags) pinning `iovs` yields: one per page an
 /// entry touches, less one wherever an entry continues the previous
 /// non-empty one inside the same page (`pinned.rs` merges those).
+#[inline]
 pub(crate) fn frags_needed(iovs: &[UserIovec]) -> usize {
     let mut frags: usize = 0;
     let mut prev_end: Option<u64> = None;

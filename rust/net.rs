@@ -154,6 +154,7 @@ impl Socket {
     }
 
     /// Sends `msg`; returns the bytes the stack accepted.
+    #[inline]
     pub(crate) fn sendmsg(&self, msg: &mut SendMsg<'_>) -> Result<usize> {
         // SAFETY: `self.sock` is valid by the type invariant; `msg.raw` is a
         // fully initialised msghdr whose iterator, name and ubuf outlive this

@@ -173,6 +173,7 @@ impl InFlight {
 
     /// The bytes of a send that pinned its own pages or sends the module's
     /// stable copy.
+    #[inline]
     pub(crate) fn bvecs(&self) -> &[bindings::bio_vec] {
         match &self.held {
             Held::Nothing => self.pinned.bvecs(),
@@ -482,6 +483,7 @@ pub(crate) fn send(
 /// delivery copies every frag anyway: do it now, unpinned. A datagram
 /// cannot span skbs, and one that needs more frags than an skb holds is
 /// copied rather than failed with EMSGSIZE.
+#[inline]
 pub(crate) fn copy_path(
     sock: &Socket,
     total: usize,

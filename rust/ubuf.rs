@@ -767,6 +767,7 @@ impl<P: Payload> WorkItem for Notif<P> {
 }
 
 impl<P: Payload> Notif<P> {
+    #[inline(always)]
     fn finish(self: Pin<KBox<Self>>, chain_copied: bool, chain_len: u32) {
         let h = &self.hdr;
         let copied = chain_copied || h.copied.load(Relaxed) || !h.frags_attached.load(Relaxed);
