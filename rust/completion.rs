@@ -187,26 +187,37 @@ impl CompletionRing {
 
     /// Reserves room for one record: `EBUSY` when the ring is full of
     /// records and reservations.
+    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
     #[inline]
     pub(crate) fn reserve(&self) -> Result {
+        self.reserve_many(1).map(|_| ())
+    }
+
+    /// Reserves room for up to `want` records (at least one) in one update,
+    /// for the sends of one system call: how many it reserved, `EBUSY` when
+    /// the ring is full of records and reservations.
+    #[inline]
+    pub(crate) fn reserve_many(&self, want: u64) -> Result<u64> {
         let mut cur = self.claimed.load(Relaxed);
         loop {
             // Read after `claimed`: posts only ever lower `claimed - tail`.
             let tail = self.tail.load(Acquire);
-            let reserved = cur.saturating_sub(tail);
-            if reserved as usize + self.queued_at(tail) >= MAX_RECORDS {
+            let used = cur.saturating_sub(tail) + self.queued_at(tail) as u64;
+            let room = (MAX_RECORDS as u64).saturating_sub(used);
+            if room == 0 {
                 return Err(EBUSY);
             }
-            match self.claimed.cmpxchg(cur, cur + 1, Relaxed) {
-                Ok(_) => return Ok(()),
+            let n = want.clamp(1, room);
+            match self.claimed.cmpxchg(cur, cur + n, Relaxed) {
+                Ok(_) => return Ok(n),
                 Err(now) => cur = now,
             }
         }
     }
 
-    /// Gives back a reservation that will not be posted.
-    pub(crate) fn unreserve(&self) {
-        self.claimed.fetch_sub(1, Release);
+    /// Gives back `n` reservations that will not be posted.
+    pub(crate) fn unreserve(&self, n: u64) {
+        self.claimed.fetch_sub(n, Release);
     }
 
     /// Reservations not posted or given back yet: the sends in flight.
@@ -368,12 +379,32 @@ mod tests {
         }
         assert_eq!(r.queued(), 100);
         r.reserve()?;
-        r.unreserve();
+        r.unreserve(1);
         let mut out = [ZcsendCompletion::default(); 3];
         assert_eq!(r.peek(&mut rd, &mut out).1, 3);
         assert_eq!(r.queued(), 100);
         assert_eq!(take(&r, &mut rd, &mut out[..1]), 1);
         assert_eq!(out[0].user_data, 0);
+        Ok(())
+    }
+
+    #[test]
+    fn reserve_many_takes_what_fits() -> Result {
+        let r = CompletionRing::new()?;
+        assert_eq!(r.reserve_many(0)?, 1);
+        assert_eq!(r.reserve_many(10)?, 10);
+        for i in 0..5 {
+            r.post(rec(i));
+        }
+        // 6 reserved, 5 queued: room for the rest, no more.
+        let room = (MAX_RECORDS - 11) as u64;
+        assert_eq!(r.reserve_many(u64::MAX)?, room);
+        assert_eq!(r.reserve_many(1), Err(EBUSY));
+        assert_eq!(r.reserved(), 6 + room);
+        r.unreserve(room);
+        assert_eq!(r.reserve_many(2)?, 2);
+        r.unreserve(2 + 6);
+        assert_eq!(r.reserved(), 0);
         Ok(())
     }
 
@@ -389,7 +420,7 @@ mod tests {
         let mut out = [ZcsendCompletion::default(); 4];
         assert_eq!(take(&r, &mut rd, &mut out), 4);
         r.reserve()?;
-        r.unreserve();
+        r.unreserve(1);
         // A consumer that writes nonsense into `head` only fills its ring.
         r.head_atomic().store(u64::MAX / 2, Release);
         assert_eq!(r.queued(), MAX_RECORDS);

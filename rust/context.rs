@@ -19,14 +19,18 @@
 //!
 //! # Lifetime
 //!
-//! A `Context` is an `Arc`: the open file holds one reference and every
-//! in-flight send (through its [`Reservation`]) holds another, so the queue
-//! outlives `close()` until the last send has completed.
+//! A `Context` is an `Arc` the open file holds. Every in-flight send holds
+//! it too, through its [`Reservation`], as one reference of the context's
+//! [`Inflight`] count (per CPU while the file is open: no atomic per send).
+//! `close()` hands the file's `Arc` to that count, and the last send to
+//! complete drops it (on the completion workqueue): the queue outlives
+//! `close()` until the last send has completed.
 
 use crate::atomic::{
     Atomic,
     Relaxed, //
 };
+use core::cell::Cell;
 use kernel::iov::IovIterDest;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -44,6 +48,11 @@ use crate::completion::{
 use crate::eventfd::{
     EventFd,
     EventFdSlot, //
+};
+use crate::inflight::{
+    Idle,
+    Inflight,
+    InflightRef, //
 };
 use crate::pinned::PinnedBuffer;
 use crate::send::InFlight;
@@ -65,6 +74,12 @@ use crate::ubuf::{
 };
 use crate::wait::WaitQueue;
 use crate::wq::ModuleRef;
+use kernel::workqueue::{
+    impl_has_work,
+    new_work,
+    Work,
+    WorkItem, //
+};
 
 /// Records moved to user space per lock hold in `read()`.
 const READ_BATCH: usize = 32;
@@ -100,6 +115,11 @@ pub(crate) struct Context {
     fixed_inflight: Atomic<u64>,
     /// Notifiers of completed sends, for the next ones.
     notifs: NotifCache<InFlight>,
+    /// The sends in flight, each holding the context ([`Reservation`]).
+    inflight: Inflight<Context>,
+    /// Drops the context once closed and idle ([`Idle::idle`]).
+    #[pin]
+    release: Work<Context>,
     /// Keeps the module loaded while the context lives: past `close()`,
     /// until the last in-flight send (each holds the context) completes.
     /// One module reference per open file instead of one per send.
@@ -123,10 +143,18 @@ impl Context {
                 linked: Atomic::new(0),
                 fixed_inflight: Atomic::new(0),
                 notifs: NotifCache::new(),
+                inflight: Inflight::new()?,
+                release <- new_work!("zcsend::Context::release"),
                 _module: ModuleRef::get()?,
             }),
             GFP_KERNEL_ACCOUNT,
         )
+    }
+
+    /// The file is closed: the context goes once its last send in flight
+    /// has completed.
+    pub(crate) fn close(this: Arc<Self>) {
+        Inflight::close(this);
     }
 
     /// The file's cache of notifiers.
@@ -137,14 +165,47 @@ impl Context {
     /// Reserves the completion slot of a send about to be submitted.
     #[inline(always)]
     pub(crate) fn reserve(self: ArcBorrow<'_, Self>) -> Result<Reservation> {
-        self.ring.reserve()?;
-        Ok(Reservation {
-            ctx: self.into(),
+        let ctx = self.hold()?;
+        self.ring.reserve_many(1)?;
+        Ok(self.reserved(ctx))
+    }
+
+    /// The context held for one more send in flight; `EBADF` once the file
+    /// is closed (an ioctl runs on an open file: not seen).
+    #[inline(always)]
+    fn hold(&self) -> Result<InflightRef<Context>> {
+        InflightRef::get(self).ok_or(EBADF)
+    }
+
+    /// Reserves the completion slot of a send about to be submitted, from
+    /// `pool`: when it holds none, up to `want` (the sends the system call
+    /// has left, this one included) are reserved at once, so a batch
+    /// updates the ring's reservations once, not once per send.
+    #[inline(always)]
+    pub(crate) fn reserve_in<'a>(
+        self: ArcBorrow<'a, Self>,
+        pool: &mut SlotPool<'a>,
+        want: usize,
+    ) -> Result<Reservation> {
+        let ctx = self.hold()?;
+        if pool.left == 0 {
+            pool.left = self.ring.reserve_many(want as u64)?;
+            pool.ctx = Some(self);
+        }
+        pool.left -= 1;
+        Ok(self.reserved(ctx))
+    }
+
+    /// The reservation of a slot reserved in the ring.
+    #[inline(always)]
+    fn reserved(&self, ctx: InflightRef<Context>) -> Reservation {
+        Reservation {
+            ctx,
             pinned_pages: 0,
             fixed: false,
             posted: false,
             stamp: trace::reserved(),
-        })
+        }
     }
 
     /// The ring's page `index` (0: header, then the slots), to map.
@@ -207,17 +268,30 @@ impl Context {
     /// Registered buffer `index`, held for one send until it completes
     /// ([`FixedRef`]). `EINVAL` for a bad index, `ENXIO` if none are
     /// registered.
+    ///
+    /// The count of sends from the registered buffers is raised here for
+    /// the lookup and, at once, for up to `budget` sends that will claim
+    /// it ([`Reservation::claim_fixed`]): a batch updates it once, not
+    /// once per send. What is not claimed goes back with the [`FixedRef`].
     pub(crate) fn fixed_buffer(
         self: ArcBorrow<'_, Self>,
         index: u32,
+        budget: usize,
     ) -> Result<(Arc<PinnedBuffer>, FixedRef)> {
         let state = self.state.lock();
         if state.buffers.is_empty() {
             return Err(ENXIO);
         }
         let buf = state.buffers.get(index as usize).ok_or(EINVAL)?.clone();
-        self.fixed_inflight.fetch_add(1, Relaxed);
-        Ok((buf, FixedRef { ctx: self.into() }))
+        let budget = budget as u64;
+        self.fixed_inflight.fetch_add(1 + budget, Relaxed);
+        Ok((
+            buf,
+            FixedRef {
+                ctx: self.into(),
+                budget: Cell::new(budget),
+            },
+        ))
     }
 
     /// Registers `fd` as the eventfd to signal (`fd < 0` unregisters).
@@ -303,13 +377,47 @@ impl Context {
 
 /// The file's registered buffers held in use (unregister refuses while one
 /// exists): by a lookup, until the system call returns.
+///
+/// # Invariants
+///
+/// Holds `1 + budget` of the file's count of sends from registered buffers:
+/// one for the lookup, `budget` for sends of this system call still to
+/// claim one ([`Reservation::claim_fixed`]). So the count stays above the
+/// sends in flight from the buffers for as long as this lives.
 pub(crate) struct FixedRef {
     ctx: Arc<Context>,
+    budget: Cell<u64>,
 }
 
 impl Drop for FixedRef {
     fn drop(&mut self) {
-        self.ctx.fixed_inflight.fetch_sub(1, Relaxed);
+        self.ctx
+            .fixed_inflight
+            .fetch_sub(1 + self.budget.get(), Relaxed);
+    }
+}
+
+/// Completion slots reserved at once for the sends of one system call
+/// ([`Context::reserve_in`]); those left unused when it drops are given
+/// back.
+///
+/// # Invariants
+///
+/// `left` slots of `ctx`'s ring are reserved and belong to this pool (none
+/// when `ctx` is `None`).
+#[derive(Default)]
+pub(crate) struct SlotPool<'a> {
+    ctx: Option<ArcBorrow<'a, Context>>,
+    left: u64,
+}
+
+impl Drop for SlotPool<'_> {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx {
+            if self.left != 0 {
+                ctx.ring.unreserve(self.left);
+            }
+        }
     }
 }
 
@@ -320,7 +428,7 @@ impl Drop for FixedRef {
 /// in flight (the ring's reservations are the file's `inflight`) and its
 /// share of `pinned_pages` ends.
 pub(crate) struct Reservation {
-    ctx: Arc<Context>,
+    ctx: InflightRef<Context>,
     pinned_pages: u64,
     /// Counted as a send from registered buffers ([`Self::claim_fixed`]).
     fixed: bool,
@@ -358,11 +466,18 @@ impl Reservation {
     /// count is not zero now, so unregister cannot slip in between; a proof
     /// from another file's buffers is refused (`EINVAL`), never ignored.
     pub(crate) fn claim_fixed(&mut self, held: &FixedRef) -> Result {
-        if !Arc::ptr_eq(&held.ctx, &self.ctx) {
+        if !core::ptr::eq(Arc::as_ptr(&held.ctx), self.ctx.as_ptr()) {
             return Err(EINVAL);
         }
         if !self.fixed {
-            self.ctx.fixed_inflight.fetch_add(1, Relaxed);
+            match held.budget.get() {
+                // INVARIANT (`FixedRef`): the lookup raised the count for
+                // this send already; the claim moves to the reservation.
+                n @ 1.. => held.budget.set(n - 1),
+                0 => {
+                    self.ctx.fixed_inflight.fetch_add(1, Relaxed);
+                }
+            }
             self.fixed = true;
         }
         Ok(())
@@ -371,7 +486,7 @@ impl Reservation {
     /// The identity of the file this send belongs to: sends of different
     /// files never share a notifier chain.
     pub(crate) fn owner(&self) -> usize {
-        Arc::as_ptr(&self.ctx) as usize
+        self.ctx.as_ptr() as usize
     }
 
     /// Posts the completion record and wakes readers and the eventfd.
@@ -426,10 +541,38 @@ impl Drop for Reservation {
     fn drop(&mut self) {
         if !self.posted {
             // Failed and reported by the ioctl: no record, room given back.
-            self.ctx.ring.unreserve();
+            self.ctx.ring.unreserve(1);
             trace::count(Counter::PinnedPages, -(self.pinned_pages as i64));
             trace::count(Counter::Inflight, -1);
             self.end_counts();
         }
+    }
+}
+
+// SAFETY: a `Context` holds a module reference (`_module`) for as long as
+// it lives.
+unsafe impl Idle for Context {
+    fn inflight(&self) -> &Inflight<Self> {
+        &self.inflight
+    }
+
+    fn idle(this: Arc<Self>) {
+        // Dropping the context may sleep (`vfree()` of registered buffers'
+        // arrays): on the completion workqueue. A context is queued once,
+        // by its count's last reference.
+        crate::wq::enqueue_release(this);
+    }
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Context { self.release }
+}
+
+impl WorkItem for Context {
+    type Pointer = Arc<Context>;
+
+    /// Drops the last reference of a closed, idle context.
+    fn run(this: Arc<Context>) {
+        drop(this);
     }
 }

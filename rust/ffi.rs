@@ -65,6 +65,12 @@ extern "C" {
         slot: *mut *mut bindings::eventfd_ctx,
         new: *mut bindings::eventfd_ctx,
     ) -> *mut bindings::eventfd_ctx;
+    /// The `struct zcsend_inflight *`s below are opaque to Rust.
+    pub(crate) fn zcsend_inflight_new(idle: unsafe extern "C" fn(*mut c_void)) -> *mut c_void;
+    pub(crate) fn zcsend_inflight_tryget(i: *mut c_void) -> bool;
+    pub(crate) fn zcsend_inflight_put(i: *mut c_void);
+    pub(crate) fn zcsend_inflight_close(i: *mut c_void, owner: *mut c_void);
+    pub(crate) fn zcsend_inflight_free(i: *mut c_void);
 
     // rust/trace.c
     /// `zcsend:zcsend_send` (`TRACE_EVENT` in `zcsend_trace.h`); only

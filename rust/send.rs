@@ -21,7 +21,8 @@ use kernel::uaccess::{
 use crate::context::{
     Context,
     FixedRef,
-    Reservation, //
+    Reservation,
+    SlotPool, //
 };
 use crate::iovec;
 use crate::net::{
@@ -315,12 +316,27 @@ fn read_address(slot: &mut Option<SockAddr>, addr: u64, addrlen: u32) -> Result 
 /// socket's state (`Socket::takes_user_pages`, `Socket::is_local`) is
 /// sampled at the run's first send; a descriptor closed or replaced during
 /// the call is used as it was at that send.
+///
+/// It also holds what the call reserves at once for all its sends: the
+/// completion slots ([`SlotPool`]) and the count of sends from registered
+/// buffers ([`FixedCache`]); what is left goes back when it drops.
 #[derive(Default)]
-pub(crate) struct Lookups {
+pub(crate) struct Lookups<'a> {
     socks: SockCache,
     fixed: FixedCache,
+    slots: SlotPool<'a>,
+    /// The sends the system call has left, this one included (0: one).
+    left: usize,
     /// The ioctl's stage profile (`ZCSEND_STAGES=1` builds only).
     stages: Stages,
+}
+
+impl Lookups<'_> {
+    /// The next send of the call is one of `left` still to go.
+    pub(crate) fn set_left(&mut self, left: usize) {
+        self.left = left;
+        self.fixed.left = left;
+    }
 }
 
 /// The socket of the previous send (see [`Lookups`]).
@@ -346,7 +362,13 @@ impl SockCache {
 /// registered buffers held in use (unregister: `EBUSY`) for as long as
 /// this lives; see [`Lookups`].
 #[derive(Default)]
-pub(crate) struct FixedCache(Option<(u32, Arc<PinnedBuffer>, FixedRef)>);
+pub(crate) struct FixedCache {
+    cur: Option<(u32, Arc<PinnedBuffer>, FixedRef)>,
+    /// The sends the system call has left, this one included: a lookup
+    /// counts them all as sends from the registered buffers at once
+    /// ([`Context::fixed_buffer`]). 0 counts one.
+    left: usize,
+}
 
 impl FixedCache {
     /// Registered buffer `index`, looked up if it is not the previous
@@ -357,12 +379,12 @@ impl FixedCache {
         ctx: ArcBorrow<'_, Context>,
         index: u32,
     ) -> Result<(&PinnedBuffer, &FixedRef)> {
-        if !matches!(&self.0, Some((i, _, _)) if *i == index) {
-            self.0 = None;
-            let (buf, held) = ctx.fixed_buffer(index)?;
-            self.0 = Some((index, buf, held));
+        if !matches!(&self.cur, Some((i, _, _)) if *i == index) {
+            self.cur = None;
+            let (buf, held) = ctx.fixed_buffer(index, self.left.max(1))?;
+            self.cur = Some((index, buf, held));
         }
-        match &self.0 {
+        match &self.cur {
             Some((_, buf, held)) => Ok((buf, held)),
             None => Err(EINVAL),
         }
@@ -378,11 +400,11 @@ impl FixedCache {
 ///
 /// Everything that can refuse a send (completion slot, per-file pin cap,
 /// memlock) is checked before any page is pinned.
-pub(crate) fn send(
-    ctx: ArcBorrow<'_, Context>,
+pub(crate) fn send<'a>(
+    ctx: ArcBorrow<'a, Context>,
     arg: &ZcsendSend,
     copy_threshold: usize,
-    lookups: &mut Lookups,
+    lookups: &mut Lookups<'a>,
 ) -> Result<usize> {
     if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) != 0
         || arg.flags & (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) == ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF
@@ -427,12 +449,21 @@ pub(crate) fn send(
 
     let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(iovs));
     if let Some(path) = copy {
-        let res = send_copy(ctx, sock, iovs, total, flags, arg.user_data, addr.as_mut());
+        let reservation = ctx.reserve_in(&mut lookups.slots, lookups.left)?;
+        let res = send_copy(
+            reservation,
+            sock,
+            iovs,
+            total,
+            flags,
+            arg.user_data,
+            addr.as_mut(),
+        );
         trace::send(arg.user_data, &res, total, 0, 0, path);
         return res;
     }
 
-    let mut reservation = ctx.reserve()?;
+    let mut reservation = ctx.reserve_in(&mut lookups.slots, lookups.left)?;
     lookups.stages.mark(Stage::Reserve);
     let nr_pages = iovec::total_pages(iovs)?;
     reservation.add_pinned(nr_pages)?;
@@ -520,7 +551,7 @@ pub(crate) fn post_copied(reservation: Reservation, user_data: u64, bytes: usize
 
 /// The plain copy path: the stack copies the bytes before returning.
 fn send_copy(
-    ctx: ArcBorrow<'_, Context>,
+    reservation: Reservation,
     sock: &Socket,
     iovs: &[UserIovec],
     total: usize,
@@ -528,7 +559,6 @@ fn send_copy(
     user_data: u64,
     addr: Option<&mut SockAddr>,
 ) -> Result<usize> {
-    let reservation = ctx.reserve()?;
     let mut msg = SendMsg::from_user_iovecs(iovs, total, flags, addr);
     let n = sock.sendmsg(&mut msg)?;
     post_copied(reservation, user_data, n, 0);
@@ -657,15 +687,17 @@ impl<'a> FixedPayload<'a> {
 /// A send from a registered buffer (`ZCSEND_SEND_FIXED`): no pinning, no
 /// memlock charge, no per-page work; the buffer's coalesced segments become
 /// the frags.
-fn send_fixed(
-    ctx: ArcBorrow<'_, Context>,
+fn send_fixed<'a>(
+    ctx: ArcBorrow<'a, Context>,
     arg: &ZcsendSend,
     copy_threshold: usize,
-    lookups: &mut Lookups,
+    lookups: &mut Lookups<'a>,
 ) -> Result<usize> {
     let Lookups {
         socks,
         fixed,
+        slots,
+        left,
         stages,
     } = lookups;
     let FixedPayload {
@@ -679,7 +711,7 @@ fn send_fixed(
     let mut addr = None;
     read_address(&mut addr, arg.addr, arg.addrlen)?;
     stages.mark(Stage::Socket);
-    let reservation = ctx.reserve()?;
+    let reservation = ctx.reserve_in(slots, *left)?;
     stages.mark(Stage::Reserve);
 
     // The buffer's segments, borrowed for the system call; once the send is
@@ -753,5 +785,10 @@ pub(crate) fn submit(
     copy_threshold: usize,
 ) -> Result<usize> {
     let mut lookups = Lookups::default();
-    submit_each::<ZcsendSend>(ptr, nr, |s| send(ctx, s, copy_threshold, &mut lookups))
+    let mut left = nr;
+    submit_each::<ZcsendSend>(ptr, nr, |s| {
+        lookups.set_left(left);
+        left -= 1;
+        send(ctx, s, copy_threshold, &mut lookups)
+    })
 }

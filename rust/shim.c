@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/net.h>
+#include <linux/percpu-refcount.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/user.h>
 #include <linux/capability.h>
@@ -365,4 +366,60 @@ struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventf
 void *zcsend_page_address(struct page *page)
 {
 	return page_address(page);
+}
+
+/*
+ * A file's sends in flight (rust/inflight.rs): a percpu_ref, per CPU while
+ * the file is open (no atomic per send), atomic once it is closed; when the
+ * last reference of a closed file goes, @idle gets back the @owner that
+ * zcsend_inflight_close() left.
+ */
+struct zcsend_inflight {
+	struct percpu_ref ref;
+	void *owner;
+	void (*idle)(void *owner);
+};
+
+static void zcsend_inflight_release(struct percpu_ref *ref)
+{
+	struct zcsend_inflight *i = container_of(ref, struct zcsend_inflight, ref);
+
+	i->idle(i->owner);
+}
+
+struct zcsend_inflight *zcsend_inflight_new(void (*idle)(void *owner))
+{
+	struct zcsend_inflight *i = kzalloc(sizeof(*i), GFP_KERNEL_ACCOUNT);
+
+	if (!i)
+		return NULL;
+	i->idle = idle;
+	if (percpu_ref_init(&i->ref, zcsend_inflight_release, 0,
+			    GFP_KERNEL_ACCOUNT)) {
+		kfree(i);
+		return NULL;
+	}
+	return i;
+}
+
+bool zcsend_inflight_tryget(struct zcsend_inflight *i)
+{
+	return percpu_ref_tryget_live(&i->ref);
+}
+
+void zcsend_inflight_put(struct zcsend_inflight *i)
+{
+	percpu_ref_put(&i->ref);
+}
+
+void zcsend_inflight_close(struct zcsend_inflight *i, void *owner)
+{
+	i->owner = owner;
+	percpu_ref_kill(&i->ref);
+}
+
+void zcsend_inflight_free(struct zcsend_inflight *i)
+{
+	percpu_ref_exit(&i->ref);
+	kfree(i);
 }

@@ -70,6 +70,12 @@ struct page *zcsend_alloc_chunk(unsigned int order);
 void zcsend_free_chunk(struct page *page, unsigned int order);
 void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot);
 struct eventfd_ctx *zcsend_eventfd_swap(struct eventfd_ctx **slot, struct eventfd_ctx *new);
+struct zcsend_inflight;
+struct zcsend_inflight *zcsend_inflight_new(void (*idle)(void *owner));
+bool zcsend_inflight_tryget(struct zcsend_inflight *i);
+void zcsend_inflight_put(struct zcsend_inflight *i);
+void zcsend_inflight_close(struct zcsend_inflight *i, void *owner);
+void zcsend_inflight_free(struct zcsend_inflight *i);
 
 /* rust/trace.c */
 /* Mirrors enum Counter in rust/trace.rs. */

@@ -28,7 +28,12 @@ use kernel::sync::atomic::{
     Atomic,
     Release, //
 };
-use kernel::workqueue::Queue;
+use kernel::sync::Arc;
+use kernel::workqueue::{
+    HasWork,
+    Queue,
+    WorkItem, //
+};
 
 /// The queue `completion_queue()` hands out; set while a [`CompletionQueue`]
 /// exists.
@@ -98,6 +103,20 @@ pub(crate) unsafe fn completion_queue() -> &'static Queue {
     let wq = QUEUE.load(Acquire);
     // SAFETY: published by a live `CompletionQueue` (function contract).
     unsafe { Queue::from_raw(wq) }
+}
+
+/// Queues `this` (a closed file's state, holding a [`ModuleRef`] until it
+/// is dropped) to be dropped by its work item on the completion workqueue.
+pub(crate) fn enqueue_release<T>(this: Arc<T>)
+where
+    T: WorkItem<Pointer = Arc<T>> + HasWork<T> + crate::inflight::Idle,
+{
+    // SAFETY: `this` keeps module exit from starting until its work item
+    // has run (`Idle`'s contract: a `T` holds a `ModuleRef`).
+    let queue = unsafe { completion_queue() };
+    // Queued once, by the last reference of its closed in-flight count: it
+    // cannot be pending already, and the `Arc` would come back only then.
+    let _ = queue.enqueue(this);
 }
 
 /// A reference on this module, held by every file's context.

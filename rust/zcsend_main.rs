@@ -18,7 +18,8 @@
 //!   `ubuf_info` provider and skb frags), `pinned.rs` (pinned pages,
 //!   registered buffers, stable copies, memlock), `completion.rs` (the
 //!   mmap'able lock-free ring, KUnit-tested), `wait.rs`, `eventfd.rs`,
-//!   `wq.rs` (workqueue, module references), `misc.rs` (module-owned fops),
+//!   `wq.rs` (workqueue, module references), `inflight.rs` (the count of
+//!   a file's sends in flight), `misc.rs` (module-owned fops),
 //!   `trace.rs` (tracepoints, debugfs counters), `uapi.rs` (byte-level
 //!   ABI marker impls, compat check), `atomic.rs` (atomics as inline
 //!   instructions), this file (ioctl/mmap glue);
@@ -54,6 +55,7 @@ mod context;
 mod eventfd;
 mod fanout;
 mod ffi;
+mod inflight;
 mod iovec;
 mod misc;
 mod net;
@@ -151,6 +153,11 @@ impl MiscDevice for ZcsendDevice {
             return Err(EAGAIN);
         }
         Context::new()
+    }
+
+    /// The file is closed: its state goes once its last send completes.
+    fn release(ctx: Arc<Context>, _file: &File) {
+        Context::close(ctx);
     }
 
     /// Maps the completion ring: the header page (`ZCSEND_RING_OFF_HDR`,
