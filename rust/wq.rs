@@ -5,12 +5,13 @@
 //! Unload safety: every file's context holds a [`ModuleRef`] and lives until
 //! the file is closed and its last in-flight send completed (each send holds
 //! the context), so `rmmod` fails with `EBUSY` while a send is in flight,
-//! and no send pays for a reference on the module's shared counter. The
-//! last thing a completion does is drop the context (from a work item on
-//! [`CompletionQueue`], or inline); module exit destroys the queue, which
-//! waits for any such work item to return, before the module's code is
-//! freed, then waits for RCU grace periods so that the `complete()` call
-//! that dropped it or queued the work has returned as well.
+//! and no send pays for a reference on the module's shared counter. A
+//! context is dropped by a work item on [`CompletionQueue`]
+//! ([`enqueue_release`], queued by the last reference of its closed
+//! in-flight count); module exit destroys the queue, which waits for any
+//! such work item to return, before the module's code is freed, then waits
+//! for RCU grace periods so that the call that queued the work has returned
+//! as well.
 
 use core::ptr::{
     self,

@@ -239,37 +239,6 @@ static int dummy_ns(struct __test_metadata *_metadata, bool want_v6, bool *v6)
 	return ret ? 1 : 0;
 }
 
-/* /sys/module/zcsend/refcnt, or -1. */
-static int module_refcnt(void)
-{
-	char buf[32];
-	ssize_t n;
-	int fd;
-
-	fd = open("/sys/module/" ZC_MODULE "/refcnt", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	return atoi(buf);
-}
-
-static int wait_refcnt(int want, int timeout_ms)
-{
-	int64_t end = zc_now_ms() + timeout_ms;
-	int now;
-
-	for (;;) {
-		now = module_refcnt();
-		if (now == want || zc_now_ms() > end)
-			return now;
-		zc_msleep(20);
-	}
-}
-
 /* Receives one datagram on @fd and checks it is stream bytes [0, @len). */
 static void expect_dgram(struct __test_metadata *_metadata, int fd, size_t len,
 			 int which)
@@ -1017,7 +986,7 @@ TEST_F(fanout, close_mid_flight)
 	int refbase, ref, round, i, n, zfd, ret;
 	uint8_t *buf;
 
-	refbase = module_refcnt();
+	refbase = zc_settled_refcnt(ZC_WAIT_MS);
 	if (refbase < 0)
 		TH_LOG("no /sys/module/%s/refcnt: module references not checked",
 		       ZC_MODULE);
@@ -1069,7 +1038,7 @@ TEST_F(fanout, close_mid_flight)
 		munmap(buf, CL_LEN);
 		ZC_EXPECT_PINS_BACK(self->pins);
 		if (refbase >= 0) {
-			ref = wait_refcnt(refbase, ZC_WAIT_MS);
+			ref = zc_wait_refcnt(refbase, ZC_WAIT_MS);
 			EXPECT_EQ(refbase, ref)
 				TH_LOG("round %d: module references %d, %d before",
 				       round, ref, refbase);

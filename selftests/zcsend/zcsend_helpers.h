@@ -504,6 +504,62 @@ static __maybe_unused int64_t zc_wait_pins(int64_t baseline, int timeout_ms)
 	}
 }
 
+/* /sys/module/zcsend/refcnt, or -1 (no such file: not checked). */
+static __maybe_unused int zc_module_refcnt(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+
+	fd = open("/sys/module/" ZC_MODULE "/refcnt", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	return atoi(buf);
+}
+
+/*
+ * Waits up to @timeout_ms for the module's reference count to be @want;
+ * returns the last value seen. A closed file's state holds one until it is
+ * freed, after its last send and an RCU grace period, by a work item
+ * (Documentation/zcsend.rst, "Lifetimes"): not at close() itself.
+ */
+static __maybe_unused int zc_wait_refcnt(int want, int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms;
+	int now;
+
+	for (;;) {
+		now = zc_module_refcnt();
+		if (now == want || zc_now_ms() > end)
+			return now;
+		zc_msleep(20);
+	}
+}
+
+/*
+ * The module's reference count once the files closed before are freed:
+ * read until it has not moved for 300 ms (at most @timeout_ms).
+ */
+static __maybe_unused int zc_settled_refcnt(int timeout_ms)
+{
+	int64_t end = zc_now_ms() + timeout_ms, still = zc_now_ms() + 300;
+	int last = zc_module_refcnt(), now;
+
+	while (zc_now_ms() < still && zc_now_ms() < end) {
+		zc_msleep(20);
+		now = zc_module_refcnt();
+		if (now != last)
+			still = zc_now_ms() + 300;
+		last = now;
+	}
+	return last;
+}
+
 /*
  * Used in teardowns, which may run from a failed ASSERT: log by hand rather
  * than through the EXPECT's handler, which would fire for that ASSERT too.

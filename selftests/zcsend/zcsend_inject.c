@@ -25,7 +25,6 @@
 #define SEED		0x5eed0005ULL
 #define DEBUGFS		"/sys/kernel/debug"
 #define FAIL_NTH	"/proc/thread-self/fail-nth"
-#define ZC_REFCNT	"/sys/module/" ZC_MODULE "/refcnt"
 #define INJECT_MAX	400
 #define SETTLE_MS	5
 #define BUF_LEN		(256 << 10)
@@ -497,13 +496,10 @@ static void walk_send(struct __test_metadata *_metadata,
 TEST_F(inject, open)
 {
 	struct zcsend_stats st;
-	char b[32] = "";
-	long refs = -1;
 	struct walk w;
-	int fd;
+	int fd, refs;
 
-	if (!read_line(ZC_REFCNT, b, sizeof(b)))
-		refs = atol(b);
+	refs = zc_settled_refcnt(ZC_WAIT_MS);
 	w = WALK("open");
 	while (walk_arm(_metadata, &w)) {
 		fd = open(ZCSEND_DEVICE, O_RDWR | O_CLOEXEC | O_NONBLOCK);
@@ -516,10 +512,11 @@ TEST_F(inject, open)
 		close(fd);
 	}
 	walk_report(_metadata, &w);
-	/* Failed opens leave no module reference behind. */
-	if (refs >= 0 && !read_line(ZC_REFCNT, b, sizeof(b))) {
-		EXPECT_EQ(refs, atol(b)) TH_LOG("module references");
-	}
+	/* Failed opens leave no module reference behind (closed ones go
+	 * once freed). */
+	if (refs >= 0)
+		EXPECT_EQ(refs, zc_wait_refcnt(refs, ZC_WAIT_MS))
+			TH_LOG("module references");
 }
 
 TEST_F(inject, send_copy_tcp)
