@@ -157,6 +157,18 @@ impl Context {
         Inflight::close(this);
     }
 
+    /// Wakes whoever waits for the records posted: the eventfd if the
+    /// consumer asked for it, a reader blocked in `read()`.
+    pub(crate) fn wake_readers(&self) {
+        // A full barrier, then a look at what the consumer asked for.
+        if self.ring.wants_signal() {
+            self.eventfd.signal();
+        }
+        // Only when a reader sleeps in `read()`; `wants_signal()`'s barrier
+        // is the one `wq_has_sleeper()` would issue.
+        self.readable.wake_after_barrier();
+    }
+
     /// The file's cache of notifiers.
     pub(crate) fn notifs(&self) -> &NotifCache<InFlight> {
         &self.notifs
@@ -493,6 +505,21 @@ impl Reservation {
     /// `linked`: the send shared an skb with an earlier one (`linked` stat);
     /// `chain_len`: the sends its notifier chain completed together.
     pub(crate) fn post(mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
+        self.publish(rec, linked, chain_len);
+        self.ctx.wake_readers();
+    }
+
+    /// Posts the record as [`Self::post`] does, leaving the wake-ups to a
+    /// [`Context::wake_readers`] the caller owes before its system call
+    /// returns (a batch's sends completing inside it: one barrier and one
+    /// look at the consumer for the call, not one per record).
+    pub(crate) fn post_quiet(mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
+        self.publish(rec, linked, chain_len);
+    }
+
+    /// [`Self::post`] without the wake-ups.
+    #[inline(always)]
+    fn publish(&mut self, rec: ZcsendCompletion, linked: bool, chain_len: u32) {
         let ctx = &self.ctx;
         if linked {
             ctx.linked.fetch_add(1, Relaxed);
@@ -507,15 +534,7 @@ impl Reservation {
         trace::posted(&rec, self.stamp, chain_len, self.pinned_pages, linked);
         self.end_counts();
         self.posted = true;
-        let ctx = &self.ctx;
-        ctx.ring.post(rec);
-        // A full barrier, then a look at what the consumer asked for.
-        if ctx.ring.wants_signal() {
-            ctx.eventfd.signal();
-        }
-        // Only when a reader sleeps in `read()`; `wants_signal()`'s barrier
-        // is the one `wq_has_sleeper()` would issue.
-        ctx.readable.wake_after_barrier();
+        self.ctx.ring.post(rec);
     }
 
     /// Gives a completed send's notifier back to its file's cache.

@@ -59,6 +59,7 @@ use crate::uapi::{
     ZCSEND_SEND_FIXED, //
 };
 use crate::ubuf::{
+    Inline,
     Notif,
     Outcome,
     Payload,
@@ -222,7 +223,15 @@ impl Payload for InFlight {
     /// Called once, in process context or softirq, when no skb refers to
     /// the pages any more and they are unpinned: post the record (none if
     /// the ioctl returned an error instead).
-    fn finish(rest: Self::Rest, outcome: Outcome, notif: Recycle<Self>) {
+    /// Inline in a batch ([`Inline`]), the notifier is kept for the
+    /// submitter's next send and the wake-ups are left to the end of the
+    /// call ([`Lookups`]).
+    fn finish(
+        rest: Self::Rest,
+        outcome: Outcome,
+        notif: Recycle<Self>,
+        inline: Option<&mut Inline<Self>>,
+    ) {
         let Outcome {
             accepted,
             copied,
@@ -236,10 +245,30 @@ impl Payload for InFlight {
         };
         let span = trace::span();
         // Back to the file's cache while the reservation still holds the
-        // file's context (the context may go with the reservation).
-        reservation.recycle(notif);
+        // file's context (the context may go with the reservation); or to
+        // the submitter, whose call holds it.
+        let quiet = match inline {
+            Some(i) => {
+                match &mut i.spare {
+                    s @ None => *s = Some(notif),
+                    Some(_) => reservation.recycle(notif),
+                }
+                i.owed |= accepted >= 0;
+                true
+            }
+            None => {
+                reservation.recycle(notif);
+                false
+            }
+        };
         if accepted >= 0 {
-            reservation.post(
+            let post = if quiet {
+                Reservation::post_quiet
+            } else {
+                Reservation::post
+            };
+            post(
+                reservation,
                 ZcsendCompletion {
                     user_data,
                     bytes: accepted as u64,
@@ -319,16 +348,45 @@ fn read_address(slot: &mut Option<SockAddr>, addr: u64, addrlen: u32) -> Result 
 ///
 /// It also holds what the call reserves at once for all its sends: the
 /// completion slots ([`SlotPool`]) and the count of sends from registered
-/// buffers ([`FixedCache`]); what is left goes back when it drops.
-#[derive(Default)]
+/// buffers ([`FixedCache`]); what is left goes back when it drops. And what
+/// its sends that complete inside it leave ([`Inline`]): a notifier for the
+/// next send, and the wake-ups of the consumer, done once when it drops.
 pub(crate) struct Lookups<'a> {
+    ctx: ArcBorrow<'a, Context>,
     socks: SockCache,
     fixed: FixedCache,
     slots: SlotPool<'a>,
+    inline: Inline<InFlight>,
     /// The sends the system call has left, this one included (0: one).
     left: usize,
     /// The ioctl's stage profile (`ZCSEND_STAGES=1` builds only).
     stages: Stages,
+}
+
+impl<'a> Lookups<'a> {
+    /// For a system call on `ctx`'s file.
+    pub(crate) fn new(ctx: ArcBorrow<'a, Context>) -> Self {
+        Self {
+            ctx,
+            socks: SockCache::default(),
+            fixed: FixedCache::default(),
+            slots: SlotPool::default(),
+            inline: Inline::default(),
+            left: 0,
+            stages: Stages::default(),
+        }
+    }
+}
+
+impl Drop for Lookups<'_> {
+    fn drop(&mut self) {
+        if self.inline.owed {
+            self.ctx.wake_readers();
+        }
+        if let Some(n) = self.inline.spare.take() {
+            self.ctx.notifs().put(n);
+        }
+    }
 }
 
 impl Lookups<'_> {
@@ -469,9 +527,13 @@ pub(crate) fn send<'a>(
     reservation.add_pinned(nr_pages)?;
     let owner = reservation.owner();
     // The pages are pinned into the notifier's payload, in place.
-    let mut submission = Notif::submit(owner, false, ctx.notifs(), |p| {
-        p.start_pinned(iovs, nr_pages, reservation, arg.user_data, 0)
-    })?;
+    let mut submission = Notif::submit_from(
+        owner,
+        false,
+        ctx.notifs(),
+        Some(&mut lookups.inline.spare),
+        |p| p.start_pinned(iovs, nr_pages, reservation, arg.user_data, 0),
+    )?;
     lookups.stages.mark(Stage::Pin);
     let res = {
         let bvecs = submission.payload().bvecs();
@@ -497,9 +559,9 @@ pub(crate) fn send<'a>(
     }
     submission.set_result(&res);
     lookups.stages.mark(Stage::Result);
-    // Drops the submitter's reference: the completion follows once every
-    // skb carrying the pages is gone (possibly right here).
-    drop(submission);
+    // Gives up the submitter's reference: the completion follows once
+    // every skb carrying the pages is gone (possibly right here).
+    submission.complete_in(&mut lookups.inline);
     lookups.stages.mark(Stage::Release);
     res
 }
@@ -697,8 +759,10 @@ fn send_fixed<'a>(
         socks,
         fixed,
         slots,
+        inline,
         left,
         stages,
+        ..
     } = lookups;
     let FixedPayload {
         buf,
@@ -731,9 +795,10 @@ fn send_fixed<'a>(
     }
 
     let owner = reservation.owner();
-    let submission = Notif::submit(owner, false, ctx.notifs(), |p| {
-        p.start_fixed(reservation, held, arg.user_data, 0)
-    })?;
+    let submission =
+        Notif::submit_from(owner, false, ctx.notifs(), Some(&mut inline.spare), |p| {
+            p.start_fixed(reservation, held, arg.user_data, 0)
+        })?;
     stages.mark(Stage::Notif);
     let res = {
         let mut msg = SendMsg::new(arg.flags & ALLOWED_FLAGS, addr.as_mut());
@@ -746,7 +811,7 @@ fn send_fixed<'a>(
     };
     submission.set_result(&res);
     stages.mark(Stage::Result);
-    drop(submission);
+    submission.complete_in(inline);
     stages.mark(Stage::Release);
     res
 }
@@ -784,7 +849,7 @@ pub(crate) fn submit(
     nr: usize,
     copy_threshold: usize,
 ) -> Result<usize> {
-    let mut lookups = Lookups::default();
+    let mut lookups = Lookups::new(ctx);
     let mut left = nr;
     submit_each::<ZcsendSend>(ptr, nr, |s| {
         lookups.set_left(left);

@@ -103,8 +103,36 @@ pub(crate) trait Payload: Default + Send + Sync + Sized + 'static {
 
     /// Then, with the payload emptied: `notif` is the emptied notifier: put
     /// it back in its file's [`NotifCache`] for the next send, or drop it
-    /// to free it.
-    fn finish(rest: Self::Rest, outcome: Outcome, notif: Recycle<Self>);
+    /// to free it. `inline` when the send completes inside its submitter's
+    /// system call ([`Submission::complete_in`]): the notifier may go to
+    /// its `spare` instead, and work left for the end of the call is noted
+    /// in `owed`.
+    fn finish(
+        rest: Self::Rest,
+        outcome: Outcome,
+        notif: Recycle<Self>,
+        inline: Option<&mut Inline<Self>>,
+    );
+}
+
+/// What a submitter keeps across the sends of one system call, for those
+/// that complete inside it (the stack let go of their pages before
+/// `sock_sendmsg` returned: a datagram sent out at once).
+pub(crate) struct Inline<P: Payload> {
+    /// A notifier one of its sends released, for its next send: taken and
+    /// given back without the cache's atomics.
+    pub(crate) spare: Option<Recycle<P>>,
+    /// Work a completion left for the end of the call (the payload's).
+    pub(crate) owed: bool,
+}
+
+impl<P: Payload> Default for Inline<P> {
+    fn default() -> Self {
+        Self {
+            spare: None,
+            owed: false,
+        }
+    }
 }
 
 /// How a send ended, as its notifier saw it.
@@ -387,9 +415,28 @@ impl<P: Payload> Notif<P> {
         cache: &NotifCache<P>,
         fill: impl FnOnce(&mut P) -> Result,
     ) -> Result<Submission<P>> {
-        let raw = match cache.take() {
-            Some(n) => n.as_ptr(),
-            None => Self::alloc()?,
+        Self::submit_from(owner, solo, cache, None, fill)
+    }
+
+    /// As [`Self::submit`], taking `spare`'s notifier first when it has one.
+    pub(crate) fn submit_from(
+        owner: usize,
+        solo: bool,
+        cache: &NotifCache<P>,
+        spare: Option<&mut Option<Recycle<P>>>,
+        fill: impl FnOnce(&mut P) -> Result,
+    ) -> Result<Submission<P>> {
+        let raw = match spare.and_then(Option::take) {
+            Some(n) => KBox::into_raw(
+                // SAFETY: a `Recycle` owns an emptied notif leaked from
+                // nothing else; it is turned back into a box in
+                // `run_chain` or the cache, as a cached one is.
+                unsafe { Pin::into_inner_unchecked(n.into_box()) },
+            ),
+            None => match cache.take() {
+                Some(n) => n.as_ptr(),
+                None => Self::alloc()?,
+            },
         };
         // SAFETY: an emptied notif the cache owned and handed to us, or a new
         // one: nothing else refers to it. `payload` is not structurally
@@ -475,6 +522,25 @@ impl<P: Payload> Submission<P> {
     }
 }
 
+impl<P: Payload> Submission<P> {
+    /// Gives up the submitter's reference, as dropping it does; a send
+    /// that completes right here hands its payload `inline`
+    /// ([`Payload::finish`]).
+    pub(crate) fn complete_in(self, inline: &mut Inline<P>) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: we own one reference on a live notif (type invariant);
+        // this gives it up exactly once (`this` is not dropped), as an skb
+        // free would.
+        if let Some(head) = unsafe { put(this.as_raw(), true) } {
+            // SAFETY: as in `drop`: a chain head whose last reference we
+            // own, in process context; `run_chain` is `run_chain::<P>`
+            // for the notif's payload type (`Header` invariant), whose
+            // `Notif<P>` it reclaims.
+            unsafe { run_chain_in::<P>(head, Some(inline)) };
+        }
+    }
+}
+
 impl<P: Payload> Drop for Submission<P> {
     fn drop(&mut self) {
         // SAFETY: we own one reference on a live notif (type invariant); this
@@ -489,6 +555,20 @@ impl<P: Payload> Drop for Submission<P> {
             unsafe { ((*head).run_chain)(head, true) };
         }
     }
+}
+
+/// Completes the chain headed by `head` right here, handing its payloads
+/// `inline`.
+///
+/// # Safety
+///
+/// As [`run_chain`] with `inline` true; `head` is the header of a
+/// `Notif<P>` (whose chain holds `P`s only).
+unsafe fn run_chain_in<P: Payload>(head: *mut Header, inline: Option<&mut Inline<P>>) {
+    // SAFETY: nobody else can reach the chain any more, and `head` came from
+    // a `Pin<KBox<Notif<P>>>` (function contract, `Header` invariant).
+    let head = unsafe { Pin::new_unchecked(KBox::from_raw(head.cast::<Notif<P>>())) };
+    Notif::run_in(head, inline);
 }
 
 /// The `refcount_t` of `uarg` as the atomic it is.
@@ -739,6 +819,14 @@ impl<P: Payload> WorkItem for Notif<P> {
 
     /// Completes a chain head and every notif linked to it, in order.
     fn run(head: Pin<KBox<Notif<P>>>) {
+        Notif::run_in(head, None);
+    }
+}
+
+impl<P: Payload> Notif<P> {
+    /// [`WorkItem::run`], handing the payloads `inline` when the chain
+    /// completes inside its submitter's call.
+    fn run_in(head: Pin<KBox<Notif<P>>>, mut inline: Option<&mut Inline<P>>) {
         // Any copy anywhere in the chain may have hit any member's bytes
         // (an skb carries the head's uarg for all of them): report it for all.
         let mut copied = false;
@@ -754,21 +842,24 @@ impl<P: Payload> WorkItem for Notif<P> {
         let chain_len = head.hdr.chain_len.load(Relaxed);
 
         let mut p = head.hdr.next.load(Relaxed);
-        head.finish(copied, chain_len);
+        head.finish(copied, chain_len, inline.as_deref_mut());
         while !p.is_null() {
             // SAFETY: a linked member whose own count reached zero, leaked
             // from a `Pin<KBox<Notif<P>>>` (same payload type as its head,
             // `Header` invariant); only its head's run reclaims it.
             let member = unsafe { Pin::new_unchecked(KBox::from_raw(p.cast::<Notif<P>>())) };
             p = member.hdr.next.load(Relaxed);
-            member.finish(copied, chain_len);
+            member.finish(copied, chain_len, inline.as_deref_mut());
         }
     }
-}
 
-impl<P: Payload> Notif<P> {
     #[inline(always)]
-    fn finish(self: Pin<KBox<Self>>, chain_copied: bool, chain_len: u32) {
+    fn finish(
+        self: Pin<KBox<Self>>,
+        chain_copied: bool,
+        chain_len: u32,
+        inline: Option<&mut Inline<P>>,
+    ) {
         let h = &self.hdr;
         let copied = chain_copied || h.copied.load(Relaxed) || !h.frags_attached.load(Relaxed);
         let outcome = Outcome {
@@ -782,7 +873,7 @@ impl<P: Payload> Notif<P> {
         // `payload` is not structurally pinned.
         let rest = unsafe { this.as_mut().get_unchecked_mut() }.payload.end();
         // INVARIANT: nothing refers to the notif any more; payload emptied.
-        P::finish(rest, outcome, Recycle(this));
+        P::finish(rest, outcome, Recycle(this), inline);
     }
 }
 
@@ -797,7 +888,7 @@ mod tests {
     impl Payload for Empty {
         type Rest = ();
         fn end(&mut self) {}
-        fn finish((): (), _: Outcome, notif: Recycle<Self>) {
+        fn finish((): (), _: Outcome, notif: Recycle<Self>, _: Option<&mut Inline<Self>>) {
             drop(notif);
         }
     }

@@ -216,7 +216,7 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendSend = UserSlice::new(user, core::mem::size_of::<ZcsendSend>())
                     .reader()
                     .read()?;
-                let n = send::send(ctx, &req, copy_threshold(), &mut send::Lookups::default())?;
+                let n = send::send(ctx, &req, copy_threshold(), &mut send::Lookups::new(ctx))?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SUBMIT => {
