@@ -681,6 +681,9 @@ impl<'a> FixedPayload<'a> {
     /// registered buffers. `EINVAL` for ranges of different buffers,
     /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
     /// no buffers are registered. `fixed` holds the buffers in use.
+    /// Inlined: a `FixedPayload` returned from a call is copied whole into
+    /// the caller's frame, on every send.
+    #[inline(always)]
     pub(crate) fn resolve(
         ctx: ArcBorrow<'_, Context>,
         ptr: u64,
@@ -702,6 +705,7 @@ impl<'a> FixedPayload<'a> {
     }
 
     /// Resolves `ranges` (at least one) in the file's registered buffers.
+    #[inline(always)]
     fn resolve_in(
         ctx: ArcBorrow<'_, Context>,
         ranges: &[ZcsendRange],
