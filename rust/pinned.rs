@@ -292,32 +292,50 @@ impl PinnedPages {
         self.npages += pinned;
         res?;
 
+        let pages = &self.pages[first..self.npages];
+        let bvecs = &mut self.bvecs[..];
+        let mut nbv = self.nbv;
         let mut off = iovec::page_offset(v.base);
         let mut left = v.len as usize;
-        for i in first..self.npages {
-            let page = self.pages[i].0;
+        let mut rest = pages.iter();
+        // The first page: bytes that continue the previous entry in the
+        // same page (the next iovec of a contiguous buffer) extend its
+        // `bio_vec`: fewer frags.
+        if let Some(&PagePtr(page)) = rest.next() {
             let len = left.min(PAGE_SIZE - off);
-            // Bytes that continue the previous entry in the same page (the
-            // next iovec of a contiguous buffer) extend it: fewer frags.
-            if let Some(l) = self.nbv.checked_sub(1) {
-                let last = &mut self.bvecs[l].0;
-                if last.bv_page == page && (last.bv_offset + last.bv_len) as usize == off {
+            match nbv.checked_sub(1).map(|l| &mut bvecs[l].0) {
+                Some(last)
+                    if last.bv_page == page && (last.bv_offset + last.bv_len) as usize == off =>
+                {
                     last.bv_len += len as u32;
-                    left -= len;
-                    off = 0;
-                    continue;
+                }
+                _ => {
+                    bvecs.get_mut(nbv).ok_or(EINVAL)?.0 = bindings::bio_vec {
+                        bv_page: page,
+                        bv_len: len as u32,
+                        bv_offset: off as u32,
+                    };
+                    nbv += 1;
                 }
             }
-            let slot = self.bvecs.get_mut(self.nbv).ok_or(EINVAL)?;
-            slot.0 = bindings::bio_vec {
+            left -= len;
+            off = 0;
+        }
+        // The others start at their page's first byte and extend nothing:
+        // one `bio_vec` each (this runs for every page of every send).
+        let n = rest.len();
+        let out = bvecs.get_mut(nbv..nbv + n).ok_or(EINVAL)?;
+        for (b, &PagePtr(page)) in out.iter_mut().zip(rest) {
+            let len = left.min(PAGE_SIZE);
+            b.0 = bindings::bio_vec {
                 bv_page: page,
                 bv_len: len as u32,
                 bv_offset: off as u32,
             };
-            self.nbv += 1;
             left -= len;
-            off = 0;
         }
+        // INVARIANT: the new `bio_vec`s lie within the pages just pinned.
+        self.nbv = nbv + n;
         Ok(())
     }
 
