@@ -50,7 +50,6 @@ use crate::eventfd::{
     EventFdSlot, //
 };
 use crate::inflight::{
-    Idle,
     Inflight,
     InflightRef, //
 };
@@ -117,7 +116,7 @@ pub(crate) struct Context {
     notifs: NotifCache<InFlight>,
     /// The sends in flight, each holding the context ([`Reservation`]).
     inflight: Inflight<Context>,
-    /// Drops the context once closed and idle ([`Idle::idle`]).
+    /// Drops the context once closed and idle (`inflight.rs`).
     #[pin]
     release: Work<Context>,
     /// Keeps the module loaded while the context lives: past `close()`,
@@ -568,20 +567,10 @@ impl Drop for Reservation {
     }
 }
 
-// SAFETY: a `Context` holds a module reference (`_module`) for as long as
-// it lives.
-unsafe impl Idle for Context {
-    fn inflight(&self) -> &Inflight<Self> {
-        &self.inflight
-    }
-
-    fn idle(this: Arc<Self>) {
-        // Dropping the context may sleep (`vfree()` of registered buffers'
-        // arrays): on the completion workqueue. A context is queued once,
-        // by its count's last reference.
-        crate::wq::enqueue_release(this);
-    }
-}
+crate::inflight::impl_idle!(Context {
+    inflight: inflight,
+    module: _module
+});
 
 impl_has_work! {
     impl HasWork<Self> for Context { self.release }

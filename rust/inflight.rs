@@ -10,8 +10,7 @@
 //! completes it; [`Inflight`] is a `percpu_ref` instead (as io_uring counts
 //! its requests against the ring, `ctx->refs`): a per-CPU count while the
 //! file is open, switched to one atomic count by [`Inflight::close`], after
-//! which the last send to end hands the file's reference to
-//! [`Idle::idle`].
+//! which the last send to end has the file's state dropped by a work item.
 
 use core::marker::PhantomData;
 use core::ops::Deref;
@@ -19,6 +18,10 @@ use core::ptr::NonNull;
 
 use kernel::prelude::*;
 use kernel::sync::Arc;
+use kernel::workqueue::{
+    HasWork,
+    WorkItem, //
+};
 
 use crate::ffi::{
     zcsend_inflight_close,
@@ -28,22 +31,43 @@ use crate::ffi::{
     zcsend_inflight_tryget, //
 };
 
-/// What owns an [`Inflight`]: the state of an open file.
+/// What owns an [`Inflight`]: the state of an open file. Implemented with
+/// [`impl_idle!`].
+///
+/// Once its file is closed and its last send has ended, it is queued on the
+/// module's completion workqueue, whose work item (its `WorkItem::run`)
+/// drops it: dropping it may sleep, and the count's release runs inside an
+/// RCU read-side critical section.
 ///
 /// # Safety
 ///
-/// A `T` holds a module reference for as long as it lives (so that code run
-/// for it on the module's workqueue, see [`Idle::idle`], stays loaded).
-pub(crate) unsafe trait Idle: Send + Sync + Sized + 'static {
+/// - [`Idle::inflight`] returns a field of `self`: the count whose
+///   references keep `self` alive.
+/// - A `T` holds a [`ModuleRef`](crate::wq::ModuleRef) for as long as it lives, so the module's
+///   code stays loaded until that work item has dropped it.
+pub(crate) unsafe trait Idle:
+    WorkItem<Pointer = Arc<Self>> + HasWork<Self> + Send + Sync + Sized + 'static
+{
     /// The count of `self`'s sends.
     fn inflight(&self) -> &Inflight<Self>;
-
-    /// The file was closed and its last send has ended: `this` is the
-    /// reference [`Inflight::close`] kept. Called in process context or
-    /// softirq, inside an RCU read-side critical section: dropping `this`
-    /// (which may sleep) is for a work item.
-    fn idle(this: Arc<Self>);
 }
+
+/// Implements [`Idle`] for `$t`, whose field `$inflight` is its
+/// `Inflight<$t>` and whose field `$module` its [`ModuleRef`](crate::wq::ModuleRef) (both checked
+/// by their types).
+macro_rules! impl_idle {
+    ($t:ty { inflight: $inflight:ident, module: $module:ident }) => {
+        // SAFETY: `inflight` returns `$t`'s own field `$inflight`, and `$t`
+        // holds the `ModuleRef` `$module` for as long as it lives.
+        unsafe impl $crate::inflight::Idle for $t {
+            fn inflight(&self) -> &$crate::inflight::Inflight<Self> {
+                let _: &$crate::wq::ModuleRef = &self.$module;
+                &self.$inflight
+            }
+        }
+    };
+}
+pub(crate) use impl_idle;
 
 /// The count of the sends in flight of a `T` (the state of an open file).
 ///
@@ -73,7 +97,12 @@ unsafe impl<T: Idle> Sync for Inflight<T> {}
 unsafe extern "C" fn idle<T: Idle>(owner: *mut c_void) {
     // SAFETY: see the function's contract.
     let this = unsafe { Arc::from_raw(owner.cast_const().cast::<T>()) };
-    T::idle(this);
+    // SAFETY: `this` holds a `ModuleRef` until its work item has run
+    // (`Idle`'s contract), so the completion workqueue is alive.
+    let queue = unsafe { crate::wq::completion_queue() };
+    // Queued once, by the last reference of the closed count: it cannot
+    // be pending already (the `Arc` would come back only then).
+    let _ = queue.enqueue(this);
 }
 
 impl<T: Idle> Inflight<T> {
@@ -89,9 +118,9 @@ impl<T: Idle> Inflight<T> {
     }
 
     /// The file `owner` is closed: no send can start any more
-    /// ([`InflightRef::get`] fails), and `owner` goes to [`Idle::idle`]
-    /// once the last send in flight has ended (after an RCU grace period
-    /// if none is).
+    /// ([`InflightRef::get`] fails), and `owner` is dropped on the
+    /// completion workqueue once the last send in flight has ended (after
+    /// an RCU grace period if none is).
     pub(crate) fn close(owner: Arc<T>) {
         let raw = Arc::into_raw(owner);
         // SAFETY: `raw` is live (the reference just leaked); the C side
@@ -115,7 +144,7 @@ impl<T: Idle> Drop for Inflight<T> {
 ///
 /// Holds one reference of `ptr`'s [`Inflight`], which keeps `*ptr` alive:
 /// the open file holds its `Arc<T>` until [`Inflight::close`], which
-/// leaves one for [`Idle::idle`], called only once no reference is left.
+/// leaves one for [`idle::<T>`], called only once no reference is left.
 pub(crate) struct InflightRef<T: Idle> {
     ptr: NonNull<T>,
 }

@@ -428,9 +428,10 @@ impl<P: Payload> Notif<P> {
     ) -> Result<Submission<P>> {
         let raw = match spare.and_then(Option::take) {
             Some(n) => KBox::into_raw(
-                // SAFETY: a `Recycle` owns an emptied notif leaked from
-                // nothing else; it is turned back into a box in
-                // `run_chain` or the cache, as a cached one is.
+                // SAFETY: a `Recycle` owns an emptied notif nothing else
+                // refers to (type invariant). Leaked here as the cache
+                // leaks the ones it keeps; turned back into a box after
+                // its last reference (`run_chain`), as theirs are.
                 unsafe { Pin::into_inner_unchecked(n.into_box()) },
             ),
             None => match cache.take() {

@@ -6,9 +6,8 @@
 //! the file is closed and its last in-flight send completed (each send holds
 //! the context), so `rmmod` fails with `EBUSY` while a send is in flight,
 //! and no send pays for a reference on the module's shared counter. A
-//! context is dropped by a work item on [`CompletionQueue`]
-//! ([`enqueue_release`], queued by the last reference of its closed
-//! in-flight count); module exit destroys the queue, which waits for any
+//! context is dropped by a work item on [`CompletionQueue`] (queued by the
+//! last reference of its closed in-flight count, `inflight.rs`); module exit destroys the queue, which waits for any
 //! such work item to return, before the module's code is freed, then waits
 //! for RCU grace periods so that the call that queued the work has returned
 //! as well.
@@ -29,12 +28,7 @@ use kernel::sync::atomic::{
     Atomic,
     Release, //
 };
-use kernel::sync::Arc;
-use kernel::workqueue::{
-    HasWork,
-    Queue,
-    WorkItem, //
-};
+use kernel::workqueue::Queue;
 
 /// The queue `completion_queue()` hands out; set while a [`CompletionQueue`]
 /// exists.
@@ -104,20 +98,6 @@ pub(crate) unsafe fn completion_queue() -> &'static Queue {
     let wq = QUEUE.load(Acquire);
     // SAFETY: published by a live `CompletionQueue` (function contract).
     unsafe { Queue::from_raw(wq) }
-}
-
-/// Queues `this` (a closed file's state, holding a [`ModuleRef`] until it
-/// is dropped) to be dropped by its work item on the completion workqueue.
-pub(crate) fn enqueue_release<T>(this: Arc<T>)
-where
-    T: WorkItem<Pointer = Arc<T>> + HasWork<T> + crate::inflight::Idle,
-{
-    // SAFETY: `this` keeps module exit from starting until its work item
-    // has run (`Idle`'s contract: a `T` holds a `ModuleRef`).
-    let queue = unsafe { completion_queue() };
-    // Queued once, by the last reference of its closed in-flight count: it
-    // cannot be pending already, and the `Arc` would come back only then.
-    let _ = queue.enqueue(this);
 }
 
 /// A reference on this module, held by every file's context.
