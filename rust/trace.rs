@@ -257,7 +257,7 @@ fn send_enabled() -> bool {
 
 /// A send was handed to the socket: `zcsend_send` and the fallback
 /// counters. Inline: a zero-copy send with the event off costs a patched
-/// jump, not a call.
+/// jump over the event's code, not a call.
 #[inline(always)]
 pub(crate) fn send(
     user_data: u64,
@@ -270,22 +270,9 @@ pub(crate) fn send(
     if let Some(c) = path.counter() {
         count(c, 1);
     }
-    if send_enabled() {
-        emit_send(user_data, res, bytes, pages, frags, path);
+    if !send_enabled() {
+        return;
     }
-}
-
-/// [`send`]'s event, when enabled.
-#[cold]
-#[inline(never)]
-fn emit_send(
-    user_data: u64,
-    res: &Result<usize>,
-    bytes: usize,
-    pages: usize,
-    frags: usize,
-    path: Path,
-) {
     let result = match res {
         Ok(n) => *n as i64,
         Err(e) => i64::from(e.to_errno()),
