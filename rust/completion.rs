@@ -185,14 +185,6 @@ impl CompletionRing {
         q.min(MAX_RECORDS as u64) as usize
     }
 
-    /// Reserves room for one record: `EBUSY` when the ring is full of
-    /// records and reservations.
-    #[cfg_attr(not(CONFIG_KUNIT), allow(dead_code))]
-    #[inline]
-    pub(crate) fn reserve(&self) -> Result {
-        self.reserve_many(1).map(|_| ())
-    }
-
     /// Reserves room for up to `want` records (at least one) in one update,
     /// for the sends of one system call: how many it reserved, `EBUSY` when
     /// the ring is full of records and reservations.
@@ -322,6 +314,11 @@ impl CompletionRing {
 mod tests {
     use super::*;
 
+    /// Room for one record, as a send reserves it.
+    fn reserve(r: &CompletionRing) -> Result {
+        r.reserve_many(1).map(|_| ())
+    }
+
     fn rec(n: u64) -> ZcsendCompletion {
         ZcsendCompletion {
             user_data: n,
@@ -347,7 +344,7 @@ mod tests {
         // Enough rounds to wrap the ring several times.
         for _ in 0..(3 * MAX_RECORDS / 40) {
             for _ in 0..41 {
-                r.reserve()?;
+                reserve(&r)?;
                 r.post(rec(next));
                 next += 1;
             }
@@ -374,11 +371,11 @@ mod tests {
         let r = CompletionRing::new()?;
         let mut rd = ReadSide::new();
         for i in 0..100 {
-            r.reserve()?;
+            reserve(&r)?;
             r.post(rec(i));
         }
         assert_eq!(r.queued(), 100);
-        r.reserve()?;
+        reserve(&r)?;
         r.unreserve(1);
         let mut out = [ZcsendCompletion::default(); 3];
         assert_eq!(r.peek(&mut rd, &mut out).1, 3);
@@ -413,18 +410,18 @@ mod tests {
         let r = CompletionRing::new()?;
         let mut rd = ReadSide::new();
         for i in 0..MAX_RECORDS {
-            r.reserve()?;
+            reserve(&r)?;
             r.post(rec(i as u64));
         }
-        assert_eq!(r.reserve(), Err(EBUSY));
+        assert_eq!(reserve(&r), Err(EBUSY));
         let mut out = [ZcsendCompletion::default(); 4];
         assert_eq!(take(&r, &mut rd, &mut out), 4);
-        r.reserve()?;
+        reserve(&r)?;
         r.unreserve(1);
         // A consumer that writes nonsense into `head` only fills its ring.
         r.head_atomic().store(u64::MAX / 2, Release);
         assert_eq!(r.queued(), MAX_RECORDS);
-        assert_eq!(r.reserve(), Err(EBUSY));
+        assert_eq!(reserve(&r), Err(EBUSY));
         assert!(!r.ready());
         Ok(())
     }

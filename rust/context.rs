@@ -276,7 +276,7 @@ impl Context {
         Ok(())
     }
 
-    /// Registered buffer `index`, held for one send until it completes
+    /// Registered buffer `index`, held until the system call returns
     /// ([`FixedRef`]). `EINVAL` for a bad index, `ENXIO` if none are
     /// registered.
     ///

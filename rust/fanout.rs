@@ -125,7 +125,7 @@ pub(crate) fn fanout(
     // of these iovecs, pinned into it; or (`from_fixed`) nothing but the
     // claim on the registered buffers ([`Held::Fixed`]).
     let (keep, from_fixed, to_pin, total) = if fixed {
-        let p = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut lookup)?;
+        let p = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, &mut lookup, 1)?;
         let total = p.total;
         (Held::Fixed, Some(p), None, total)
     } else {

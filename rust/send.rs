@@ -389,14 +389,6 @@ impl Drop for Lookups<'_> {
     }
 }
 
-impl Lookups<'_> {
-    /// The next send of the call is one of `left` still to go.
-    pub(crate) fn set_left(&mut self, left: usize) {
-        self.left = left;
-        self.fixed.left = left;
-    }
-}
-
 /// The socket of the previous send (see [`Lookups`]).
 #[derive(Default)]
 pub(crate) struct SockCache(Option<(i32, Socket)>);
@@ -420,29 +412,27 @@ impl SockCache {
 /// registered buffers held in use (unregister: `EBUSY`) for as long as
 /// this lives; see [`Lookups`].
 #[derive(Default)]
-pub(crate) struct FixedCache {
-    cur: Option<(u32, Arc<PinnedBuffer>, FixedRef)>,
-    /// The sends the system call has left, this one included: a lookup
-    /// counts them all as sends from the registered buffers at once
-    /// ([`Context::fixed_buffer`]). 0 counts one.
-    left: usize,
-}
+pub(crate) struct FixedCache(Option<(u32, Arc<PinnedBuffer>, FixedRef)>);
 
 impl FixedCache {
     /// Registered buffer `index`, looked up if it is not the previous
     /// send's, and the proof that the file's registered buffers are held
-    /// (for [`InFlight::start_fixed`]).
+    /// (for [`InFlight::start_fixed`]). A lookup counts the `left` sends
+    /// the system call has left (this one included; 0 counts one) as
+    /// sends from the registered buffers at once
+    /// ([`Context::fixed_buffer`]).
     fn buffer(
         &mut self,
         ctx: ArcBorrow<'_, Context>,
         index: u32,
+        left: usize,
     ) -> Result<(&PinnedBuffer, &FixedRef)> {
-        if !matches!(&self.cur, Some((i, _, _)) if *i == index) {
-            self.cur = None;
-            let (buf, held) = ctx.fixed_buffer(index, self.left.max(1))?;
-            self.cur = Some((index, buf, held));
+        if !matches!(&self.0, Some((i, _, _)) if *i == index) {
+            self.0 = None;
+            let (buf, held) = ctx.fixed_buffer(index, left.max(1))?;
+            self.0 = Some((index, buf, held));
         }
-        match &self.cur {
+        match &self.0 {
             Some((_, buf, held)) => Ok((buf, held)),
             None => Err(EINVAL),
         }
@@ -680,7 +670,8 @@ impl<'a> FixedPayload<'a> {
     /// Reads the `count` ranges at `ptr` and resolves them in the file's
     /// registered buffers. `EINVAL` for ranges of different buffers,
     /// reserved bits, a bad index or bytes outside the buffer; `ENXIO` if
-    /// no buffers are registered. `fixed` holds the buffers in use.
+    /// no buffers are registered. `fixed` holds the buffers in use, for
+    /// this send and the `left - 1` after it in the system call.
     /// Inlined: a `FixedPayload` returned from a call is copied whole into
     /// the caller's frame, on every send.
     #[inline(always)]
@@ -689,6 +680,7 @@ impl<'a> FixedPayload<'a> {
         ptr: u64,
         iovcnt: u32,
         fixed: &'a mut FixedCache,
+        left: usize,
     ) -> Result<Self> {
         let count = iovec::check_count(iovcnt)?;
         if count == 1 {
@@ -699,9 +691,9 @@ impl<'a> FixedPayload<'a> {
             )
             .reader()
             .read()?;
-            return Self::resolve_in(ctx, core::slice::from_ref(&r), fixed);
+            return Self::resolve_in(ctx, core::slice::from_ref(&r), fixed, left);
         }
-        Self::resolve_in(ctx, &read_ranges(ptr, count)?, fixed)
+        Self::resolve_in(ctx, &read_ranges(ptr, count)?, fixed, left)
     }
 
     /// Resolves `ranges` (at least one) in the file's registered buffers.
@@ -710,6 +702,7 @@ impl<'a> FixedPayload<'a> {
         ctx: ArcBorrow<'_, Context>,
         ranges: &[ZcsendRange],
         fixed: &'a mut FixedCache,
+        left: usize,
     ) -> Result<Self> {
         let index = ranges.first().ok_or(EINVAL)?.buf_index;
         let mut total: usize = 0;
@@ -723,7 +716,7 @@ impl<'a> FixedPayload<'a> {
                 return Err(EINVAL);
             }
         }
-        let (buf, held) = fixed.buffer(ctx, index)?;
+        let (buf, held) = fixed.buffer(ctx, index, left)?;
         let ranges = match ranges {
             [r] if r.len != 0 => FixedRanges::One(buf.locate(r.offset, r.len)?),
             _ => {
@@ -773,7 +766,7 @@ fn send_fixed<'a>(
         held,
         ranges,
         total,
-    } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed)?;
+    } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed, *left)?;
     stages.mark(Stage::Resolve);
     let sock = socks.get(arg.fd)?;
     let mut addr = None;
@@ -856,7 +849,7 @@ pub(crate) fn submit(
     let mut lookups = Lookups::new(ctx);
     let mut left = nr;
     submit_each::<ZcsendSend>(ptr, nr, |s| {
-        lookups.set_left(left);
+        lookups.left = left;
         left -= 1;
         send(ctx, s, copy_threshold, &mut lookups)
     })

@@ -675,13 +675,14 @@ unsafe fn put(uarg: *mut bindings::ubuf_info, zerocopy_success: bool) -> Option<
 /// the whole chain) the caller owns and gives up. Unless `inline`, the
 /// caller holds no lock and may be in hard IRQ.
 unsafe fn run_chain<P: Payload>(head: *mut Header, inline: bool) {
+    if inline {
+        // SAFETY: the function's contract, `inline` true.
+        unsafe { run_chain_in::<P>(head, None) };
+        return;
+    }
     // SAFETY: nobody else can reach the chain any more, and `head` came from
     // a `Pin<KBox<Notif<P>>>` (function contract, `Header` invariant).
     let head = unsafe { Pin::new_unchecked(KBox::from_raw(head.cast::<Notif<P>>())) };
-    if inline {
-        <Notif<P> as WorkItem>::run(head);
-        return;
-    }
     // Hard IRQ or interrupts off: finish on the workqueue. Module exit
     // waits for a grace period after the last completion work (`wq.rs`),
     // so this function is not unloaded under our feet after it hands the
