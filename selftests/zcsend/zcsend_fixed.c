@@ -397,6 +397,38 @@ static int submit(int zfd, const struct zcsend_send *s, uint32_t nr,
 }
 
 /*
+ * A batch reserves its completion slots and its hold on the registered
+ * buffers for all its descriptors at once: one stopped after its first
+ * send gives back the rest. Nothing stays in flight once that send's
+ * record is read, and the buffers unregister at once.
+ */
+TEST_F(fixed, submit_stopped_gives_back)
+{
+	struct zcsend_buffer b = { (uintptr_t)self->buf, LEN };
+	static struct zcsend_send s[ZCSEND_MAX_BATCH];
+	struct zcsend_range r = { 0, 0, 0, 1000 };
+	struct zcsend_completion c;
+	struct zcsend_stats st;
+	struct zc_pair p;
+	int i;
+
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_DGRAM, 0, 0));
+	ASSERT_EQ(0, reg(self->zfd, &b, 1, 0));
+	for (i = 0; i < ZCSEND_MAX_BATCH; i++)
+		s[i] = (struct zcsend_send){ .fd = p.tx, .flags = ZCSEND_SEND_FIXED,
+			.iov = (uintptr_t)&r, .iovcnt = 1, .user_data = i };
+	s[1].flags |= MSG_OOB;
+	EXPECT_EQ(1, submit(self->zfd, s, ZCSEND_MAX_BATCH, 0));
+	ASSERT_EQ(1, zc_read_compl(self->zfd, &c, 1));
+	EXPECT_EQ(0, c.user_data);
+	ASSERT_EQ(0, zc_stats(self->zfd, &st));
+	EXPECT_EQ(0, st.inflight) TH_LOG("slots of the stopped batch kept");
+	EXPECT_EQ(0, st.queued);
+	EXPECT_EQ(0, unreg(self->zfd)) TH_LOG("the batch's hold on the buffers kept");
+	zc_pair_close(&p);
+}
+
+/*
  * ZCSEND_IOC_SUBMIT: bad batches fail whole; a bad descriptor stops the
  * batch there (its errno if first, else the count before it); plain and
  * fixed sends mix; every submitted send completes exactly once and the
