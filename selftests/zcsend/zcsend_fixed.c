@@ -412,7 +412,7 @@ TEST_F(fixed, submit_stopped_gives_back)
 	struct zc_pair p;
 	int i;
 
-	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_DGRAM, 0, 0));
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 4 << 20));
 	ASSERT_EQ(0, reg(self->zfd, &b, 1, 0));
 	for (i = 0; i < ZCSEND_MAX_BATCH; i++)
 		s[i] = (struct zcsend_send){ .fd = p.tx, .flags = ZCSEND_SEND_FIXED,
