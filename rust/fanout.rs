@@ -75,6 +75,31 @@ struct Targets {
     addrs: KVVec<SockAddr>,
 }
 
+/// What the fan-outs of one system call reuse from one payload to the
+/// next (a batch of them, `ZCSEND_SUBMIT_FANOUT`): the destinations read
+/// from user space, the resolved targets and the duplicate check's set, in
+/// storage allocated (when it does not fit inline) once per call, not per
+/// payload. Holds no socket between payloads.
+pub(crate) struct Scratch {
+    dests: SmallBuf<ZcsendDest, INLINE_DESTS>,
+    targets: Targets,
+    set: SmallBuf<usize, 32>,
+}
+
+impl Scratch {
+    /// Nothing allocated yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            dests: SmallBuf::empty(),
+            targets: Targets {
+                list: KVVec::new(),
+                addrs: KVVec::new(),
+            },
+            set: SmallBuf::empty(),
+        }
+    }
+}
+
 /// Where the bytes of a fan-out come from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
@@ -93,6 +118,20 @@ pub(crate) fn fanout(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendFanout,
     copy_threshold: usize,
+    scratch: &mut Scratch,
+) -> Result<usize> {
+    let res = fanout_in(ctx, arg, copy_threshold, scratch);
+    // The sockets go back now, whatever happened; the storage stays.
+    scratch.targets.list.clear();
+    res
+}
+
+/// [`fanout`], in `scratch`.
+fn fanout_in(
+    ctx: ArcBorrow<'_, Context>,
+    arg: &ZcsendFanout,
+    copy_threshold: usize,
+    scratch: &mut Scratch,
 ) -> Result<usize> {
     let fixed = arg.flags & ZCSEND_SEND_FIXED != 0;
     let stable = arg.flags & ZCSEND_FANOUT_STABLE != 0;
@@ -105,14 +144,19 @@ pub(crate) fn fanout(
         return Err(EINVAL);
     }
     let msg_flags = arg.flags & ALLOWED_FLAGS;
-    let mut dests = SmallBuf::<ZcsendDest, INLINE_DESTS>::read_user(arg.dests, arg.nr as usize)?;
-    let mut targets = resolve(&dests)?;
+    let Scratch {
+        dests,
+        targets,
+        set,
+    } = scratch;
+    dests.read_user_in(arg.dests, arg.nr as usize)?;
+    resolve(dests, targets, set)?;
     // The result fields must be writable before anything is sent: write the
     // array back as it was read, results zeroed.
     for d in dests.iter_mut() {
         d.result = 0;
     }
-    write_results(arg.dests, &dests)?;
+    write_results(arg.dests, dests)?;
 
     let mut flags = ZCSEND_COMPL_FANOUT;
     if stable {
@@ -139,18 +183,12 @@ pub(crate) fn fanout(
         } else if total < copy_threshold {
             // Each destination copies from user memory: nothing to pin,
             // nothing to wait for.
-            let (ok, sum) = send_all(
-                &mut targets,
-                &mut dests,
-                Source::User(&iovs),
-                total,
-                msg_flags,
-            );
+            let (ok, sum) = send_all(targets, dests, Source::User(&iovs), total, msg_flags);
             post_copied(reservation, arg.user_data, sum, flags);
             crate::trace::fanout(arg.user_data, targets.list.len(), ok, sum, stable);
             // The caller saw the fields writable; if it unmapped them since,
             // the results are lost, the sends and the record are not.
-            let _ = write_results(arg.dests, &dests);
+            let _ = write_results(arg.dests, dests);
             return Ok(ok);
         } else {
             let nr_pages = iovec::total_pages(&iovs)?;
@@ -176,8 +214,8 @@ pub(crate) fn fanout(
             None => (submission.payload().bvecs(), 0),
         };
         send_all(
-            &mut targets,
-            &mut dests,
+            targets,
+            dests,
             Source::Frags(bvecs, skip, &submission),
             total,
             msg_flags,
@@ -187,17 +225,21 @@ pub(crate) fn fanout(
     crate::trace::fanout(arg.user_data, targets.list.len(), ok, sum, stable);
     // The completion follows once every skb on every socket is gone.
     drop(submission);
-    let _ = write_results(arg.dests, &dests);
+    let _ = write_results(arg.dests, dests);
     Ok(ok)
 }
 
-/// Looks up every destination: `EBADF`, `ENOTSOCK` and the other errors of
+/// Looks up every destination into `targets` (emptied first; `set` is the
+/// duplicate check's): `EBADF`, `ENOTSOCK` and the other errors of
 /// [`Socket::from_fd`], `EFAULT` for an unreadable address, `EINVAL` for a
 /// bad address length or a socket named twice.
-fn resolve(dests: &[ZcsendDest]) -> Result<Targets> {
-    let mut list = KVVec::with_capacity(dests.len(), GFP_KERNEL_ACCOUNT)?;
+fn resolve(dests: &[ZcsendDest], targets: &mut Targets, set: &mut SmallBuf<usize, 32>) -> Result {
+    let Targets { list, addrs } = targets;
+    list.clear();
+    addrs.clear();
+    list.reserve(dests.len(), GFP_KERNEL_ACCOUNT)?;
     let addressed = dests.iter().filter(|d| d.addrlen != 0).count();
-    let mut addrs = KVVec::with_capacity(addressed, GFP_KERNEL_ACCOUNT)?;
+    addrs.reserve(addressed, GFP_KERNEL_ACCOUNT)?;
     for d in dests {
         if d.addrlen != 0 && d.addrlen < MIN_ADDRLEN {
             return Err(EINVAL);
@@ -217,23 +259,24 @@ fn resolve(dests: &[ZcsendDest]) -> Result<Targets> {
         list.push_within_capacity(Target { sock, addr })
             .map_err(|_| ENOMEM)?;
     }
-    if has_duplicate(&list)? {
+    if has_duplicate(list, set)? {
         return Err(EINVAL);
     }
-    Ok(Targets { list, addrs })
+    Ok(())
 }
 
-/// Whether a socket is named twice: a set of the sockets' identities, open
-/// addressing in twice as many slots as destinations (a power of two; on
-/// the stack for up to 16 destinations), so each costs one hash and a probe
-/// or two, where sorting them cost tens of comparisons each.
-fn has_duplicate(list: &[Target]) -> Result<bool> {
+/// Whether a socket is named twice: a set of the sockets' identities (in
+/// `set`), open addressing in twice as many slots as destinations (a power
+/// of two; inline for up to 16 destinations), so each costs one hash and a
+/// probe or two, where sorting them cost tens of comparisons each.
+fn has_duplicate(list: &[Target], set: &mut SmallBuf<usize, 32>) -> Result<bool> {
     // Fibonacci hashing: the golden ratio's multiple spreads the identities
     // (addresses of `struct socket`) over the top bits.
     const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
     let slots = (list.len() * 2).next_power_of_two().max(2);
     let shift = u64::BITS - slots.trailing_zeros();
-    let mut set = SmallBuf::<usize, 32>::new(slots)?;
+    set.reset(slots)?;
+    set.fill(0);
     for t in list {
         // Never 0 (a pointer), the empty slot.
         let id = t.sock.id();
@@ -296,7 +339,7 @@ fn send_all(
             (Source::Frags(bvecs, ..), Some(m))
                 if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() =>
             {
-                t.sock.sendmsg(&mut m.again(addr))
+                t.sock.sendmsg(m.again_in(&mut MaybeUninit::uninit(), addr))
             }
             (Source::Frags(bvecs, skip, zc), _) => {
                 // This destination copies (a socket that takes no user

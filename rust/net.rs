@@ -302,27 +302,49 @@ impl<'a> SendMsg<'a> {
         }
     }
 
-    /// This message again, unsent, to `addr`: a copy of the `msghdr` as it
-    /// was built (a fan-out's next destination; cheaper than building it
-    /// anew). Only for a message not yet handed to [`Socket::sendmsg`],
-    /// whose iterator still stands where it was built.
+    /// This message again, unsent, to `addr`, built in `slot`: a copy of the
+    /// `msghdr` as it was built (a fan-out's next destination; cheaper than
+    /// building it anew). Only for a message not yet handed to
+    /// [`Socket::sendmsg`], whose iterator still stands where it was built.
+    ///
+    /// In place and a word at a time: the compiler's copy of a `msghdr` is a
+    /// `rep movsq` or a call to `memcpy()` (under QEMU TCG a block per
+    /// word), once per destination.
     #[inline(always)]
-    pub(crate) fn again<'b>(&self, addr: Option<&'b mut SockAddr>) -> SendMsg<'b>
+    pub(crate) fn again_in<'s, 'b>(
+        &self,
+        slot: &'s mut MaybeUninit<SendMsg<'b>>,
+        addr: Option<&'b mut SockAddr>,
+    ) -> &'s mut SendMsg<'b>
     where
         'a: 'b,
     {
-        // SAFETY: `msghdr` is plain data (pointers and integers, no drop
-        // glue); the copy refers to the same data as `self`, borrowed for
-        // `'a`, which outlives `'b`.
-        let mut raw = unsafe { ptr::read(&self.raw) };
-        (raw.msg_name, raw.msg_namelen) = match addr {
-            Some(a) => (a.bytes.as_mut_ptr().cast(), a.len as c_int),
-            None => (ptr::null_mut(), 0),
-        };
-        SendMsg {
-            raw,
-            frags: self.frags,
-            _data: PhantomData,
+        const WORDS: usize = core::mem::size_of::<bindings::msghdr>() / 8;
+        const _: () = assert!(core::mem::size_of::<bindings::msghdr>() % 8 == 0);
+        let src = ptr::from_ref(&self.raw).cast::<MaybeUninit<u64>>();
+        let dst = slot.as_mut_ptr().cast::<MaybeUninit<u64>>();
+        for i in 0..WORDS {
+            // SAFETY: `raw` is the first field of both (`repr(C)`), a
+            // `msghdr` of `WORDS` whole words aligned to 8 (it holds
+            // pointers); each is copied as it is, padding included
+            // (`MaybeUninit`). Volatile, so that the moves stay moves.
+            unsafe { dst.add(i).write_volatile(src.add(i).read_volatile()) };
+        }
+        // SAFETY: `raw` now holds a copy of `self.raw`: plain data (pointers
+        // and integers, no drop glue) referring to the same data as `self`,
+        // borrowed for `'a`, which outlives `'b`; the other fields are
+        // written here before the value is used.
+        unsafe {
+            let m = slot.as_mut_ptr();
+            (*m).raw.msg_name = ptr::null_mut();
+            (*m).raw.msg_namelen = 0;
+            if let Some(a) = addr {
+                (*m).raw.msg_name = a.bytes.as_mut_ptr().cast();
+                (*m).raw.msg_namelen = a.len as c_int;
+            }
+            ptr::addr_of_mut!((*m).frags).write(self.frags);
+            ptr::addr_of_mut!((*m)._data).write(PhantomData);
+            slot.assume_init_mut()
         }
     }
 

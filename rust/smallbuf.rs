@@ -55,14 +55,20 @@ impl<T: Copy + Default, const N: usize> SmallBuf<T, N> {
     }
 
     /// Makes this `len` items long for reuse, in place: the inline storage
-    /// when they fit, which is not rewritten (its items are whatever earlier
-    /// use left there, plain `Copy` values the caller overwrites before it
-    /// reads them), else `len` default items on the heap.
+    /// when they fit, or a heap array with room for them, neither rewritten
+    /// (its items are whatever earlier use left there, plain `Copy` values
+    /// the caller overwrites before it reads them, defaults past the old
+    /// length), else `len` default items in a new heap array.
     pub(crate) fn reset(&mut self, len: usize) -> Result {
         match self {
             Self::Inline { len: l, .. } if len <= N => {
                 // INVARIANT: checked `len <= N`.
                 *l = len;
+                Ok(())
+            }
+            Self::Heap(v) if v.capacity() >= len => {
+                // Within capacity: no allocation.
+                v.resize(len, T::default(), GFP_KERNEL_ACCOUNT)?;
                 Ok(())
             }
             _ => {
@@ -85,12 +91,19 @@ impl<T: Copy + Default + AsBytes + FromBytes, const N: usize> SmallBuf<T, N> {
     /// The `len` items at user address `ptr`, read with one user copy;
     /// `EFAULT` if they cannot be read.
     pub(crate) fn read_user(ptr: u64, len: usize) -> Result<Self> {
-        let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
-        let mut buf = Self::new(len)?;
-        UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of_val::<[T]>(&buf))
-            .reader()
-            .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut buf))?;
+        let mut buf = Self::empty();
+        buf.read_user_in(ptr, len)?;
         Ok(buf)
+    }
+
+    /// [`Self::read_user`] into `self`, reused as [`Self::reset`] does (the
+    /// same storage for every payload of a batch, never moved).
+    pub(crate) fn read_user_in(&mut self, ptr: u64, len: usize) -> Result {
+        let ptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
+        self.reset(len)?;
+        UserSlice::new(UserPtr::from_addr(ptr), core::mem::size_of_val::<[T]>(self))
+            .reader()
+            .read_slice(<[T] as AsBytes>::as_bytes_mut(self))
     }
 }
 
@@ -147,6 +160,12 @@ mod tests {
         a.reset(6)?;
         assert!(matches!(a, SmallBuf::Heap(_)));
         assert_eq!(&a[..], &[0; 6]);
+        // A heap array with room is kept: shorter, then as long again.
+        a[5] = 9;
+        a.reset(5)?;
+        assert!(matches!(a, SmallBuf::Heap(_)));
+        a.reset(6)?;
+        assert_eq!(&a[..], &[0, 0, 0, 0, 0, 0]);
         a.clear();
         assert!(matches!(a, SmallBuf::Inline { len: 0, .. }));
         Ok(())

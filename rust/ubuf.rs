@@ -794,7 +794,7 @@ unsafe extern "C" fn link_skb(
 ///
 /// Called by `__zerocopy_sg_from_iter` with `from` being the `msg_iter` of the
 /// `msghdr` that [`crate::net::SendMsg::zerocopy`] set up (or
-/// [`crate::net::SendMsg::again`] copied from one), the `raw` field of a
+/// [`crate::net::SendMsg::again_in`] copied from one), the `raw` field of a
 /// live `SendMsg`: only those install this function.
 pub(crate) unsafe extern "C" fn sg_from_iter(
     skb: *mut bindings::sk_buff,

@@ -231,8 +231,9 @@ impl MiscDevice for ZcsendDevice {
                 }
                 let (nr, thr) = (req.nr as usize, copy_threshold());
                 let n = if req.flags & ZCSEND_SUBMIT_FANOUT != 0 {
+                    let mut scratch = fanout::Scratch::new();
                     send::submit_each::<ZcsendFanout>(req.sends, nr, |f| {
-                        fanout::fanout(ctx, f, thr)
+                        fanout::fanout(ctx, f, thr, &mut scratch)
                     })?
                 } else {
                     send::submit(ctx, req.sends, nr, thr)?
@@ -243,7 +244,7 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendFanout = UserSlice::new(user, core::mem::size_of::<ZcsendFanout>())
                     .reader()
                     .read()?;
-                let n = fanout::fanout(ctx, &req, copy_threshold())?;
+                let n = fanout::fanout(ctx, &req, copy_threshold(), &mut fanout::Scratch::new())?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SET_EVENTFD => {
