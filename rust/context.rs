@@ -10,8 +10,8 @@
 //! lock-free ring (`completion.rs`), signal the RCU-published eventfd and
 //! wake the wait queue. Two mutexes, process context only:
 //!
-//! - `state`: the registered buffers, taken by the ioctls; never held across
-//!   a copy to or from user space.
+//! - `state`: the registered buffers and sockets, taken by the ioctls;
+//!   never held across a copy to or from user space.
 //! - `reader`: one `read()` at a time moves the ring's consumer head. It is
 //!   held across the copy to user space, so a reader whose copy faults on a
 //!   FUSE or userfaultfd mapping and waits forever stalls only the other
@@ -30,7 +30,10 @@ use crate::atomic::{
     Atomic,
     Relaxed, //
 };
-use core::cell::Cell;
+use core::cell::{
+    Cell,
+    OnceCell, //
+};
 use kernel::iov::IovIterDest;
 use kernel::new_mutex;
 use kernel::prelude::*;
@@ -53,8 +56,10 @@ use crate::inflight::{
     Inflight,
     InflightRef, //
 };
+use crate::net::SockTable;
 use crate::pinned::PinnedBuffer;
 use crate::send::InFlight;
+use crate::smallbuf::SmallBuf;
 use crate::trace::{
     self,
     Counter, //
@@ -86,7 +91,16 @@ const READ_BATCH: usize = 32;
 struct State {
     /// Registered buffers (`ZCSEND_IOC_REGISTER_BUFFERS`), by index.
     buffers: KVVec<Arc<PinnedBuffer>>,
+    /// Registered sockets (`ZCSEND_IOC_REGISTER_SOCKETS`). A system call
+    /// that names one holds the table ([`Context::sockets_in`]) until it
+    /// returns; unregistering drops this reference only.
+    sockets: Option<Arc<SockTable>>,
 }
+
+/// Where a system call keeps the file's registered sockets once it names
+/// one ([`Context::sockets_in`]), looked up once per call: the sockets it
+/// borrows from them live as long as the call.
+pub(crate) type SockTableCell = OnceCell<Arc<SockTable>>;
 
 /// The state of one open file of `/dev/zcsend`.
 #[pin_data]
@@ -132,6 +146,7 @@ impl Context {
             try_pin_init!(Context {
                 state <- new_mutex!(State {
                     buffers: KVVec::new(),
+                    sockets: None,
                 }),
                 reader <- new_mutex!(ReadSide::new()),
                 ring: CompletionRing::new()?,
@@ -274,6 +289,48 @@ impl Context {
         drop(old);
         trace::count(Counter::RegisteredPages, -(pages as i64));
         Ok(())
+    }
+
+    /// Registers the sockets `fds` (indexes `0..fds.len()`): `EBUSY` if
+    /// some are registered already, `EINVAL` if one is named twice, and the
+    /// errors of a send's lookup ([`crate::net::Socket::from_fd`]).
+    pub(crate) fn register_sockets(&self, fds: &[i32]) -> Result {
+        if self.state.lock().sockets.is_some() {
+            return Err(EBUSY);
+        }
+        let table = SockTable::register(fds)?;
+        let mut set = SmallBuf::empty();
+        if crate::fanout::has_duplicate(table.len(), table.ids(), &mut set)? {
+            return Err(EINVAL);
+        }
+        let table = Arc::new(table, GFP_KERNEL_ACCOUNT)?;
+        let mut state = self.state.lock();
+        if state.sockets.is_some() {
+            // Another thread registered meanwhile.
+            return Err(EBUSY);
+        }
+        state.sockets = Some(table);
+        Ok(())
+    }
+
+    /// Drops the registered sockets (`ENXIO` if there are none). Sends in
+    /// flight on them are unaffected: their skbs hold the sockets; a call
+    /// that looked the table up keeps it until it returns.
+    pub(crate) fn unregister_sockets(&self) -> Result {
+        let old = self.state.lock().sockets.take().ok_or(ENXIO)?;
+        // The files are put outside the lock.
+        drop(old);
+        Ok(())
+    }
+
+    /// The registered sockets, kept in `cell` for the rest of the system
+    /// call (looked up by its first use); `ENXIO` if there are none.
+    pub(crate) fn sockets_in<'c>(&self, cell: &'c SockTableCell) -> Result<&'c SockTable> {
+        if let Some(t) = cell.get() {
+            return Ok(t);
+        }
+        let table = self.state.lock().sockets.clone().ok_or(ENXIO)?;
+        Ok(cell.get_or_init(|| table))
     }
 
     /// Registered buffer `index`, held until the system call returns

@@ -25,12 +25,16 @@ use kernel::uaccess::{
     UserSlice, //
 };
 
-use crate::context::Context;
+use crate::context::{
+    Context,
+    SockTableCell, //
+};
 use crate::iovec;
 use crate::net::{
     FragTemplate,
     SendMsg,
     SockAddr,
+    SockTable,
     Socket, //
 };
 use crate::pinned::StablePages;
@@ -53,7 +57,8 @@ use crate::uapi::{
     ZCSEND_COMPL_STABLE,
     ZCSEND_FANOUT_STABLE,
     ZCSEND_MAX_FANOUT,
-    ZCSEND_SEND_FIXED, //
+    ZCSEND_SEND_FIXED,
+    ZCSEND_SEND_FIXED_SOCKET, //
 };
 use crate::ubuf::{
     Notif,
@@ -61,8 +66,8 @@ use crate::ubuf::{
 };
 
 /// One destination, resolved before anything is sent.
-struct Target {
-    sock: Socket,
+struct Target<'t> {
+    sock: Socket<'t>,
     /// Its address, if it names one: an index into [`Targets::addrs`]
     /// (kept apart: most destinations are connected sockets, and a 132-byte
     /// address per destination would be moved for nothing).
@@ -70,8 +75,8 @@ struct Target {
 }
 
 /// The destinations of one call, in the caller's order.
-struct Targets {
-    list: KVVec<Target>,
+struct Targets<'t> {
+    list: KVVec<Target<'t>>,
     addrs: KVVec<SockAddr>,
 }
 
@@ -79,17 +84,21 @@ struct Targets {
 /// next (a batch of them, `ZCSEND_SUBMIT_FANOUT`): the destinations read
 /// from user space, the resolved targets and the duplicate check's set, in
 /// storage allocated (when it does not fit inline) once per call, not per
-/// payload. Holds no socket between payloads.
-pub(crate) struct Scratch {
+/// payload. Holds no socket between payloads; the file's registered
+/// sockets, once one is named ([`ZCSEND_SEND_FIXED_SOCKET`]), until the
+/// call returns.
+pub(crate) struct Scratch<'t> {
     dests: SmallBuf<ZcsendDest, INLINE_DESTS>,
-    targets: Targets,
+    targets: Targets<'t>,
     set: SmallBuf<usize, 32>,
+    table: &'t SockTableCell,
 }
 
-impl Scratch {
-    /// Nothing allocated yet.
-    pub(crate) fn new() -> Self {
+impl<'t> Scratch<'t> {
+    /// Nothing allocated yet; the registered sockets go in `table`.
+    pub(crate) fn new(table: &'t SockTableCell) -> Self {
         Self {
+            table,
             dests: SmallBuf::empty(),
             targets: Targets {
                 list: KVVec::new(),
@@ -118,7 +127,7 @@ pub(crate) fn fanout(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendFanout,
     copy_threshold: usize,
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<'_>,
 ) -> Result<usize> {
     let res = fanout_in(ctx, arg, copy_threshold, scratch);
     // The sockets go back now, whatever happened; the storage stays.
@@ -127,15 +136,17 @@ pub(crate) fn fanout(
 }
 
 /// [`fanout`], in `scratch`.
-fn fanout_in(
+fn fanout_in<'t>(
     ctx: ArcBorrow<'_, Context>,
     arg: &ZcsendFanout,
     copy_threshold: usize,
-    scratch: &mut Scratch,
+    scratch: &mut Scratch<'t>,
 ) -> Result<usize> {
     let fixed = arg.flags & ZCSEND_SEND_FIXED != 0;
     let stable = arg.flags & ZCSEND_FANOUT_STABLE != 0;
-    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_FANOUT_STABLE) != 0
+    if arg.flags
+        & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED_SOCKET)
+        != 0
         || (fixed && stable)
         || arg.resv != 0
         || arg.nr == 0
@@ -148,9 +159,16 @@ fn fanout_in(
         dests,
         targets,
         set,
+        table,
     } = scratch;
     dests.read_user_in(arg.dests, arg.nr as usize)?;
-    resolve(dests, targets, set)?;
+    // Registered sockets: the table is looked up once per call.
+    let table = if arg.flags & ZCSEND_SEND_FIXED_SOCKET != 0 {
+        Some(ctx.sockets_in(table)?)
+    } else {
+        None
+    };
+    resolve(dests, table, targets, set)?;
     // The result fields must be writable before anything is sent: write the
     // array back as it was read, results zeroed.
     for d in dests.iter_mut() {
@@ -230,10 +248,17 @@ fn fanout_in(
 }
 
 /// Looks up every destination into `targets` (emptied first; `set` is the
-/// duplicate check's): `EBADF`, `ENOTSOCK` and the other errors of
-/// [`Socket::from_fd`], `EFAULT` for an unreadable address, `EINVAL` for a
-/// bad address length or a socket named twice.
-fn resolve(dests: &[ZcsendDest], targets: &mut Targets, set: &mut SmallBuf<usize, 32>) -> Result {
+/// duplicate check's), by descriptor or, given `table`, by index in the
+/// registered sockets: `EBADF`, `ENOTSOCK` and the other errors of
+/// [`Socket::from_fd`] (`EBADF` for an index past the table), `EFAULT` for
+/// an unreadable address, `EINVAL` for a bad address length or a socket
+/// named twice.
+fn resolve<'t>(
+    dests: &[ZcsendDest],
+    table: Option<&'t SockTable>,
+    targets: &mut Targets<'t>,
+    set: &mut SmallBuf<usize, 32>,
+) -> Result {
     let Targets { list, addrs } = targets;
     list.clear();
     addrs.clear();
@@ -244,7 +269,10 @@ fn resolve(dests: &[ZcsendDest], targets: &mut Targets, set: &mut SmallBuf<usize
         if d.addrlen != 0 && d.addrlen < MIN_ADDRLEN {
             return Err(EINVAL);
         }
-        let sock = Socket::from_fd(d.fd)?;
+        let sock = match table {
+            Some(t) => t.get(d.fd)?,
+            None => Socket::from_fd(d.fd)?,
+        };
         let addr = if d.addrlen != 0 {
             // `addrs` has room for every addressed destination.
             let i = addrs.len();
@@ -259,27 +287,31 @@ fn resolve(dests: &[ZcsendDest], targets: &mut Targets, set: &mut SmallBuf<usize
         list.push_within_capacity(Target { sock, addr })
             .map_err(|_| ENOMEM)?;
     }
-    if has_duplicate(list, set)? {
+    if has_duplicate(list.len(), list.iter().map(|t| t.sock.id()), set)? {
         return Err(EINVAL);
     }
     Ok(())
 }
 
-/// Whether a socket is named twice: a set of the sockets' identities (in
-/// `set`), open addressing in twice as many slots as destinations (a power
-/// of two; inline for up to 16 destinations), so each costs one hash and a
-/// probe or two, where sorting them cost tens of comparisons each.
-fn has_duplicate(list: &[Target], set: &mut SmallBuf<usize, 32>) -> Result<bool> {
+/// Whether a socket is named twice among the `n` identities `ids`
+/// ([`Socket::id`]): a set of them (in `set`), open addressing in twice as
+/// many slots (a power of two; inline for up to 16 sockets), so each costs
+/// one hash and a probe or two, where sorting them cost tens of comparisons
+/// each.
+pub(crate) fn has_duplicate(
+    n: usize,
+    ids: impl Iterator<Item = usize>,
+    set: &mut SmallBuf<usize, 32>,
+) -> Result<bool> {
     // Fibonacci hashing: the golden ratio's multiple spreads the identities
     // (addresses of `struct socket`) over the top bits.
     const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-    let slots = (list.len() * 2).next_power_of_two().max(2);
+    let slots = (n * 2).next_power_of_two().max(2);
     let shift = u64::BITS - slots.trailing_zeros();
     set.reset(slots)?;
     set.fill(0);
-    for t in list {
+    for id in ids {
         // Never 0 (a pointer), the empty slot.
-        let id = t.sock.id();
         let mut i = ((id as u64).wrapping_mul(GOLDEN) >> shift) as usize;
         loop {
             match set[i] {
@@ -309,7 +341,7 @@ fn write_results(ptr: u64, dests: &[ZcsendDest]) -> Result {
 /// Sends the payload to every target in order, each result into its
 /// `dests` entry; returns how many succeeded and the bytes accepted in all.
 fn send_all(
-    targets: &mut Targets,
+    targets: &mut Targets<'_>,
     dests: &mut [ZcsendDest],
     src: Source<'_>,
     total: usize,

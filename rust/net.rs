@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Sockets: look one up from a file descriptor and send a message on it.
+//! Sockets: look one up from a file descriptor (or in the file's registered
+//! sockets) and send a message on it.
 //!
 //! One of the abstraction files that hold zcsend's `unsafe` code (listed in
 //! `zcsend_main.rs`). Everything above it sees [`Socket`] and [`SendMsg`].
@@ -13,7 +14,12 @@ use core::ptr::{
 };
 
 use kernel::bindings;
+use kernel::fs::file::{
+    File,
+    LocalFile, //
+};
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::uaccess::UserPtr;
 
 use crate::ffi::{
@@ -79,22 +85,30 @@ impl Drop for FdRef {
 }
 
 /// A TCP or UDP socket of the calling process, for the system call that
-/// looked it up.
+/// looked it up: by descriptor ([`Self::from_fd`]) or in the file's
+/// registered sockets ([`SockTable::get`]), borrowed for `'t`.
 ///
 /// # Invariants
 ///
-/// `sock` is the socket of `_fd`'s file (`sock_from_file()`), so it stays
-/// valid for as long as this value holds `_fd` (held only to be put back
-/// when the socket is dropped).
-pub(crate) struct Socket {
-    _fd: FdRef,
+/// `sock` is the socket of the file `hold` keeps open (`sock_from_file()`),
+/// so it stays valid for as long as this value lives.
+pub(crate) struct Socket<'t> {
+    _hold: Hold<'t>,
     sock: NonNull<bindings::socket>,
     datagram: bool,
     takes_user_pages: bool,
     local: bool,
 }
 
-impl Socket {
+/// What keeps a [`Socket`]'s file open.
+enum Hold<'t> {
+    /// The descriptor, held as `fdget()` holds it (put back on drop).
+    Fd { _ref: FdRef },
+    /// A registered socket: the table, borrowed for `'t`, holds the file.
+    Table(PhantomData<&'t SockTable>),
+}
+
+impl Socket<'static> {
     /// Looks up the socket behind `fd` in the current task.
     ///
     /// Fails with `EBADF` for a bad descriptor, `ENOTSOCK` if it is not a
@@ -102,10 +116,25 @@ impl Socket {
     /// `EPROTONOSUPPORT` for a transport other than TCP/UDP.
     pub(crate) fn from_fd(fd: i32) -> Result<Self> {
         let fd = FdRef::get(u32::try_from(fd).map_err(|_| EBADF)?)?;
+        let file = fd.file();
+        // SAFETY: `file` is open for as long as `fd` lives, which the result
+        // holds.
+        unsafe { Self::of_file(file, Hold::Fd { _ref: fd }) }
+    }
+}
+
+impl<'t> Socket<'t> {
+    /// The socket of `file`, checked as [`Socket::from_fd`] checks it, with
+    /// its state sampled now.
+    ///
+    /// # Safety
+    ///
+    /// `hold` keeps `file` open for as long as the result lives.
+    unsafe fn of_file(file: *mut bindings::file, hold: Hold<'t>) -> Result<Self> {
         let mut kind = 0;
-        // SAFETY: `fd.file()` is a valid file for as long as `fd` lives; a
-        // socket obtained from a file always has its `sk`.
-        let sock = unsafe { zcsend_sock_lookup(fd.file(), &mut kind) };
+        // SAFETY: `file` is a valid open file (caller's contract); a socket
+        // obtained from a file always has its `sk`.
+        let sock = unsafe { zcsend_sock_lookup(file, &mut kind) };
         let sock = NonNull::new(sock).ok_or_else(|| errno(bindings::ENOTSOCK))?;
         if kind & sk::INET == 0 {
             return Err(errno(bindings::EAFNOSUPPORT));
@@ -114,9 +143,10 @@ impl Socket {
         if !tcp && !udp {
             return Err(errno(bindings::EPROTONOSUPPORT));
         }
-        // INVARIANT: `sock` came from `sock_from_file()` of `fd`'s file.
+        // INVARIANT: `sock` came from `sock_from_file()` of the file `hold`
+        // keeps open (caller's contract).
         Ok(Self {
-            _fd: fd,
+            _hold: hold,
             sock,
             datagram: udp,
             takes_user_pages: kind & sk::ZC != 0 && (udp || kind & sk::ESTABLISHED != 0),
@@ -164,6 +194,61 @@ impl Socket {
             return Err(Error::from_errno(ret));
         }
         Ok(ret as usize)
+    }
+}
+
+/// The sockets a file registered (`ZCSEND_IOC_REGISTER_SOCKETS`), by
+/// index: a send that names one ([`Self::get`]) does no descriptor lookup.
+///
+/// # Invariants
+///
+/// Each entry holds a reference on the file of an IPv4 or IPv6 TCP or UDP
+/// socket (checked when registered; a socket's family and transport never
+/// change).
+pub(crate) struct SockTable {
+    files: KVVec<ARef<File>>,
+}
+
+impl SockTable {
+    /// Takes a reference on the file of every socket in `fds`, checked as
+    /// [`Socket::from_fd`] checks one (with its errors).
+    pub(crate) fn register(fds: &[i32]) -> Result<Self> {
+        let mut files = KVVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT)?;
+        for &fd in fds {
+            let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?)?;
+            // SAFETY: in an ioctl on another file, this thread holds no
+            // `fdget_pos()` on a socket it passes here.
+            let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
+            // SAFETY: `file` is open while the reference lives, past this
+            // check.
+            unsafe { Socket::of_file(file.as_ptr(), Hold::Table(PhantomData)) }?;
+            files.push(file, GFP_KERNEL_ACCOUNT)?;
+        }
+        // INVARIANT: every file checked above.
+        Ok(Self { files })
+    }
+
+    /// The identities ([`Socket::id`]) of the registered sockets, in order.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.files.len()).filter_map(|i| self.get(i as i32).ok().map(|s| s.id()))
+    }
+
+    /// The socket registered at `index`, its state sampled now; `EBADF`
+    /// past the table.
+    #[inline]
+    pub(crate) fn get(&self, index: i32) -> Result<Socket<'_>> {
+        let file = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.files.get(i))
+            .ok_or(EBADF)?;
+        // SAFETY: the table holds `file` open (type invariant) for as long
+        // as it is borrowed, which bounds the result.
+        unsafe { Socket::of_file(file.as_ptr(), Hold::Table(PhantomData)) }
+    }
+
+    /// How many sockets are registered.
+    pub(crate) fn len(&self) -> usize {
+        self.files.len()
     }
 }
 

@@ -22,7 +22,8 @@ use crate::context::{
     Context,
     FixedRef,
     Reservation,
-    SlotPool, //
+    SlotPool,
+    SockTableCell, //
 };
 use crate::iovec;
 use crate::net::{
@@ -56,7 +57,8 @@ use crate::uapi::{
     ZCSEND_COMPL_COPY_PATH,
     ZCSEND_COMPL_ZEROCOPY,
     ZCSEND_SEND_BUF,
-    ZCSEND_SEND_FIXED, //
+    ZCSEND_SEND_FIXED,
+    ZCSEND_SEND_FIXED_SOCKET, //
 };
 use crate::ubuf::{
     Inline,
@@ -353,7 +355,7 @@ fn read_address(slot: &mut Option<SockAddr>, addr: u64, addrlen: u32) -> Result 
 /// next send, and the wake-ups of the consumer, done once when it drops.
 pub(crate) struct Lookups<'a> {
     ctx: ArcBorrow<'a, Context>,
-    socks: SockCache,
+    socks: SockCache<'a>,
     fixed: FixedCache,
     slots: SlotPool<'a>,
     inline: Inline<InFlight>,
@@ -364,11 +366,12 @@ pub(crate) struct Lookups<'a> {
 }
 
 impl<'a> Lookups<'a> {
-    /// For a system call on `ctx`'s file.
-    pub(crate) fn new(ctx: ArcBorrow<'a, Context>) -> Self {
+    /// For a system call on `ctx`'s file; its registered sockets, if a send
+    /// names one, go in `table`.
+    pub(crate) fn new(ctx: ArcBorrow<'a, Context>, table: &'a SockTableCell) -> Self {
         Self {
             ctx,
-            socks: SockCache::default(),
+            socks: SockCache { last: None, table },
             fixed: FixedCache::default(),
             slots: SlotPool::default(),
             inline: Inline::default(),
@@ -389,20 +392,31 @@ impl Drop for Lookups<'_> {
     }
 }
 
-/// The socket of the previous send (see [`Lookups`]).
-#[derive(Default)]
-pub(crate) struct SockCache(Option<(i32, Socket)>);
+/// The socket of the previous send (see [`Lookups`]), and where the file's
+/// registered sockets are kept once a send names one.
+pub(crate) struct SockCache<'a> {
+    /// The socket, the send's `fd` and whether that is an index in the
+    /// registered sockets (`ZCSEND_SEND_FIXED_SOCKET`).
+    last: Option<(i32, bool, Socket<'a>)>,
+    table: &'a SockTableCell,
+}
 
-impl SockCache {
-    /// The socket `fd`, looked up if it is not the previous send's.
-    fn get(&mut self, fd: i32) -> Result<&Socket> {
-        if !matches!(&self.0, Some((f, _)) if *f == fd) {
+impl<'a> SockCache<'a> {
+    /// The socket `fd` (with `fixed`, registered socket `fd`), looked up
+    /// if it is not the previous send's.
+    fn get(&mut self, ctx: &Context, fd: i32, fixed: bool) -> Result<&Socket<'a>> {
+        if !matches!(&self.last, Some((f, x, _)) if *f == fd && *x == fixed) {
             // The previous socket goes before the lookup can fail.
-            self.0 = None;
-            self.0 = Some((fd, Socket::from_fd(fd)?));
+            self.last = None;
+            let sock = if fixed {
+                ctx.sockets_in(self.table)?.get(fd)?
+            } else {
+                Socket::from_fd(fd)?
+            };
+            self.last = Some((fd, fixed, sock));
         }
-        match &self.0 {
-            Some((_, s)) => Ok(s),
+        match &self.last {
+            Some((.., s)) => Ok(s),
             None => Err(EBADF),
         }
     }
@@ -454,7 +468,8 @@ pub(crate) fn send<'a>(
     copy_threshold: usize,
     lookups: &mut Lookups<'a>,
 ) -> Result<usize> {
-    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) != 0
+    if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF | ZCSEND_SEND_FIXED_SOCKET)
+        != 0
         || arg.flags & (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) == ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF
     {
         return Err(EINVAL);
@@ -463,7 +478,8 @@ pub(crate) fn send<'a>(
     if arg.flags & ZCSEND_SEND_FIXED != 0 {
         return send_fixed(ctx, arg, copy_threshold, lookups);
     }
-    let sock = lookups.socks.get(arg.fd)?;
+    let fixed_sock = arg.flags & ZCSEND_SEND_FIXED_SOCKET != 0;
+    let sock = lookups.socks.get(&ctx, arg.fd, fixed_sock)?;
     lookups.stages.mark(Stage::Socket);
     // The common single iovec is read onto the stack and not moved again
     // (a `SmallBuf` returned by value is copied whole, twice per send);
@@ -568,7 +584,7 @@ pub(crate) fn send<'a>(
 /// copied rather than failed with EMSGSIZE.
 #[inline]
 pub(crate) fn copy_path(
-    sock: &Socket,
+    sock: &Socket<'_>,
     total: usize,
     copy_threshold: usize,
     frags: usize,
@@ -604,7 +620,7 @@ pub(crate) fn post_copied(reservation: Reservation, user_data: u64, bytes: usize
 /// The plain copy path: the stack copies the bytes before returning.
 fn send_copy(
     reservation: Reservation,
-    sock: &Socket,
+    sock: &Socket<'_>,
     iovs: &[UserIovec],
     total: usize,
     flags: u32,
@@ -768,7 +784,7 @@ fn send_fixed<'a>(
         total,
     } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed, *left)?;
     stages.mark(Stage::Resolve);
-    let sock = socks.get(arg.fd)?;
+    let sock = socks.get(&ctx, arg.fd, arg.flags & ZCSEND_SEND_FIXED_SOCKET != 0)?;
     let mut addr = None;
     read_address(&mut addr, arg.addr, arg.addrlen)?;
     stages.mark(Stage::Socket);
@@ -846,7 +862,8 @@ pub(crate) fn submit(
     nr: usize,
     copy_threshold: usize,
 ) -> Result<usize> {
-    let mut lookups = Lookups::new(ctx);
+    let table = SockTableCell::new();
+    let mut lookups = Lookups::new(ctx, &table);
     let mut left = nr;
     submit_each::<ZcsendSend>(ptr, nr, |s| {
         lookups.left = left;

@@ -120,6 +120,16 @@ pub(crate) struct ZcsendRegister {
     pub(crate) flags: u32,
 }
 
+/// Argument of [`ZCSEND_IOC_REGISTER_SOCKETS`], `struct
+/// zcsend_register_sockets`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct ZcsendRegisterSockets {
+    pub(crate) fds: u64,
+    pub(crate) nr: u32,
+    pub(crate) flags: u32,
+}
+
 /// One destination of [`ZCSEND_IOC_FANOUT`], `struct zcsend_dest`.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
@@ -181,6 +191,8 @@ unsafe impl FromBytes for ZcsendBuffer {}
 unsafe impl AsBytes for ZcsendBuffer {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for ZcsendRegister {}
+// SAFETY: plain integers; every bit pattern is valid and there is no padding.
+unsafe impl FromBytes for ZcsendRegisterSockets {}
 // SAFETY: plain integers without padding (8 + 8 + 4 + 4 bytes).
 unsafe impl AsBytes for ZcsendCompletion {}
 // SAFETY: plain integers without padding.
@@ -192,6 +204,7 @@ const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 64);
 const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
+const _: () = assert!(core::mem::size_of::<ZcsendRegisterSockets>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendDest>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendFanout>() == 40);
@@ -227,6 +240,9 @@ const _: () = {
     assert!(offset_of!(ZcsendRegister, bufs) == 0);
     assert!(offset_of!(ZcsendRegister, nr) == 8);
     assert!(offset_of!(ZcsendRegister, flags) == 12);
+    assert!(offset_of!(ZcsendRegisterSockets, fds) == 0);
+    assert!(offset_of!(ZcsendRegisterSockets, nr) == 8);
+    assert!(offset_of!(ZcsendRegisterSockets, flags) == 12);
     assert!(offset_of!(ZcsendSubmit, sends) == 0);
     assert!(offset_of!(ZcsendSubmit, nr) == 8);
     assert!(offset_of!(ZcsendSubmit, flags) == 12);
@@ -277,6 +293,10 @@ pub(crate) const ZCSEND_MAX_COMPLETIONS: u32 = 4096;
 pub(crate) const ZCSEND_SEND_FIXED: u32 = 1 << 31;
 /// `zcsend_send.flags`: `iov` is the bytes' address, `iovcnt` their length.
 pub(crate) const ZCSEND_SEND_BUF: u32 = 1 << 28;
+/// `zcsend_send.flags`, `zcsend_fanout.flags`: socket `fd`s are indexes in
+/// the registered sockets.
+pub(crate) const ZCSEND_SEND_FIXED_SOCKET: u32 = 1 << 24;
+pub(crate) const ZCSEND_MAX_SOCKETS: u32 = 1024;
 pub(crate) const ZCSEND_MAX_BUFFERS: u32 = 1024;
 pub(crate) const ZCSEND_MAX_BATCH: u32 = 256;
 pub(crate) const ZCSEND_MAX_BUFFER_LEN: u64 = 1 << 30;
@@ -294,6 +314,9 @@ pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 = _IOW::<ZcsendRegister>(ZCSEN
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
 pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC, 0x07);
+pub(crate) const ZCSEND_IOC_REGISTER_SOCKETS: u32 =
+    _IOW::<ZcsendRegisterSockets>(ZCSEND_IOC_MAGIC, 0x08);
+pub(crate) const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x09);
 
 /// Whether the current ioctl comes from a 32-bit process, whose `iovec`
 /// array uses [`CompatIovec`].

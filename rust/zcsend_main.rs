@@ -69,7 +69,10 @@ mod wait;
 mod wq;
 
 use crate::ffi::zcsend_kiocb_nowait;
-use context::Context;
+use context::{
+    Context,
+    SockTableCell, //
+};
 use uapi::*;
 
 module! {
@@ -216,7 +219,9 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendSend = UserSlice::new(user, core::mem::size_of::<ZcsendSend>())
                     .reader()
                     .read()?;
-                let n = send::send(ctx, &req, copy_threshold(), &mut send::Lookups::new(ctx))?;
+                let table = SockTableCell::new();
+                let mut lookups = send::Lookups::new(ctx, &table);
+                let n = send::send(ctx, &req, copy_threshold(), &mut lookups)?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SUBMIT => {
@@ -231,7 +236,8 @@ impl MiscDevice for ZcsendDevice {
                 }
                 let (nr, thr) = (req.nr as usize, copy_threshold());
                 let n = if req.flags & ZCSEND_SUBMIT_FANOUT != 0 {
-                    let mut scratch = fanout::Scratch::new();
+                    let table = SockTableCell::new();
+                    let mut scratch = fanout::Scratch::new(&table);
                     send::submit_each::<ZcsendFanout>(req.sends, nr, |f| {
                         fanout::fanout(ctx, f, thr, &mut scratch)
                     })?
@@ -244,7 +250,9 @@ impl MiscDevice for ZcsendDevice {
                 let req: ZcsendFanout = UserSlice::new(user, core::mem::size_of::<ZcsendFanout>())
                     .reader()
                     .read()?;
-                let n = fanout::fanout(ctx, &req, copy_threshold(), &mut fanout::Scratch::new())?;
+                let table = SockTableCell::new();
+                let mut scratch = fanout::Scratch::new(&table);
+                let n = fanout::fanout(ctx, &req, copy_threshold(), &mut scratch)?;
                 Ok(n as isize)
             }
             ZCSEND_IOC_SET_EVENTFD => {
@@ -278,6 +286,22 @@ impl MiscDevice for ZcsendDevice {
             }
             ZCSEND_IOC_UNREGISTER_BUFFERS => {
                 ctx.unregister_buffers()?;
+                Ok(0)
+            }
+            ZCSEND_IOC_REGISTER_SOCKETS => {
+                let req: ZcsendRegisterSockets =
+                    UserSlice::new(user, core::mem::size_of::<ZcsendRegisterSockets>())
+                        .reader()
+                        .read()?;
+                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_SOCKETS {
+                    return Err(EINVAL);
+                }
+                let fds = read_user_array::<i32>(req.fds, req.nr as usize)?;
+                ctx.register_sockets(&fds)?;
+                Ok(0)
+            }
+            ZCSEND_IOC_UNREGISTER_SOCKETS => {
+                ctx.unregister_sockets()?;
                 Ok(0)
             }
             _ => Err(ENOTTY),

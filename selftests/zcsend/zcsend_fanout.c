@@ -13,6 +13,8 @@
  *   ZCSEND_MAX_FANOUT destinations at once;
  * - ranges of a registered buffer (ZCSEND_SEND_FIXED): nothing pinned per
  *   call, unregistering refused while the fan-out is in flight;
+ * - registered sockets (ZCSEND_SEND_FIXED_SOCKET): destinations by index,
+ *   a bad or repeated index failing the call before anything is sent;
  * - ZCSEND_FANOUT_STABLE: the caller overwrites and unmaps its buffer as
  *   soon as the ioctl returns and every receiver still gets the original;
  * - the file and the sockets closed mid-flight: pins and module references
@@ -832,6 +834,67 @@ TEST_F(fanout, fixed_udp_verified)
 		      ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_STABLE);
 	EXPECT_EQ(0, unreg(self->zfd));
 	EXPECT_EQ(self->pins, zc_pins_outstanding());
+	pairs_close(p, 4);
+	munmap(buf, 16 * PAGE);
+}
+
+/*
+ * Destinations by index in the registered sockets (two of them addressed,
+ * two connected, from a registered buffer): every receiver gets the
+ * datagram, one record. An index past the table (EBADF) or named twice
+ * (EINVAL), or none registered (ENXIO), fails the call before anything is
+ * sent.
+ */
+TEST_F(fanout, fixed_sockets_udp_verified)
+{
+	struct zcsend_range r = { 0, 0, 0, UDP_LEN };
+	struct zcsend_register_sockets rs;
+	struct zcsend_dest d[4];
+	struct zc_pair p[4];
+	struct zc_rx rx[4];
+	uint64_t sends;
+	uint8_t *buf;
+	int fds[4], i, n;
+
+	buf = zc_map_pattern(16 * PAGE, SEED);
+	ASSERT_NE(NULL, buf);
+	udp_pairs(_metadata, p, 4, AF_INET);
+	for (i = 0; i < 4; i++) {
+		/* Index 3 - i: the table's order is not the descriptors'. */
+		fds[3 - i] = p[i].tx;
+		udp_dest(&d[i], &p[i], i);
+		d[i].fd = 3 - i;
+	}
+	ASSERT_EQ(0, reg(self->zfd, buf, 16 * PAGE));
+	sends = file_sends(self->zfd);
+	EXPECT_EQ(-ENXIO, fanout(self->zfd, ZCSEND_SEND_FIXED | ZCSEND_SEND_FIXED_SOCKET,
+				 &r, 1, d, 4, 1));
+	rs = (struct zcsend_register_sockets){ (uintptr_t)fds, 4, 0 };
+	ASSERT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_REGISTER_SOCKETS, &rs));
+	d[2].fd = 4;
+	EXPECT_EQ(-EBADF, fanout(self->zfd, ZCSEND_SEND_FIXED | ZCSEND_SEND_FIXED_SOCKET,
+				 &r, 1, d, 4, 1));
+	d[2].fd = 3;
+	EXPECT_EQ(-EINVAL, fanout(self->zfd, ZCSEND_SEND_FIXED | ZCSEND_SEND_FIXED_SOCKET,
+				  &r, 1, d, 4, 1));
+	d[2].fd = 1;
+	for (i = 0; i < 4; i++)
+		EXPECT_EQ(0, inq(p[i].rx)) TH_LOG("dest %d got bytes of a failed call", i);
+	EXPECT_EQ(sends, file_sends(self->zfd));
+	for (i = 0; i < 4; i++)
+		ASSERT_EQ(0, zc_rx_start(&rx[i], p[i].rx, SEED, UDP_LEN));
+	n = fanout(self->zfd, ZCSEND_SEND_FIXED | ZCSEND_SEND_FIXED_SOCKET, &r, 1, d,
+		   4, 0xf5);
+	EXPECT_EQ(4, n) TH_LOG("fan-out: %d (%s)", n, n < 0 ? strerror(-n) : "destinations");
+	for (i = 0; i < 4; i++) {
+		EXPECT_EQ(UDP_LEN, d[i].result) TH_LOG("dest %d", i);
+		ZC_EXPECT_RX(&rx[i], UDP_LEN);
+	}
+	expect_record(_metadata, self->zfd, sends, 0xf5, 4ULL * UDP_LEN,
+		      ZCSEND_COMPL_COPIED | ZCSEND_COMPL_FANOUT,
+		      ZCSEND_COMPL_ZEROCOPY | ZCSEND_COMPL_STABLE);
+	EXPECT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_UNREGISTER_SOCKETS));
+	EXPECT_EQ(0, unreg(self->zfd));
 	pairs_close(p, 4);
 	munmap(buf, 16 * PAGE);
 }

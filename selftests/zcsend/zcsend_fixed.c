@@ -5,6 +5,11 @@
  * per send); ZCSEND_IOC_UNREGISTER_BUFFERS refuses while a send from them is
  * in flight. Bad input of both ioctls, memlock charged once and given back,
  * pins balanced, bytes verified on loopback TCP, ZEROCOPY out dummy0.
+ *
+ * Registered sockets: ZCSEND_IOC_REGISTER_SOCKETS holds the sockets by
+ * index for ZCSEND_SEND_FIXED_SOCKET (sends, batches; fan-outs in
+ * zcsend_fanout.c): bad input, the file reference it holds (a closed
+ * descriptor's socket lives on until unregistered), sends by index.
  */
 #include <grp.h>
 #include <sys/resource.h>
@@ -568,6 +573,185 @@ TEST_F(fixed, submit_runs_switch_sockets_and_buffers)
 		zc_pair_close(&p[k]);
 	}
 	zc_log_free(&log);
+}
+
+/* ----------------------------------------------------------------------
+ * Registered sockets
+ */
+
+static int reg_socks(int zfd, const int *fds, uint32_t nr, uint32_t flags)
+{
+	struct zcsend_register_sockets r = { .fds = (uintptr_t)fds, .nr = nr,
+					     .flags = flags };
+
+	return ioctl(zfd, ZCSEND_IOC_REGISTER_SOCKETS, &r) ? -errno : 0;
+}
+
+static int unreg_socks(int zfd)
+{
+	return ioctl(zfd, ZCSEND_IOC_UNREGISTER_SOCKETS) ? -errno : 0;
+}
+
+/*
+ * Every bad registration fails whole with its errno and registers nothing
+ * (a send by index then says ENXIO); one table at a time (EBUSY), and
+ * unregistering twice says ENXIO.
+ */
+TEST_F(fixed, sockets_register_bad_input)
+{
+	static int many[ZCSEND_MAX_SOCKETS + 1];
+	int fds[2], pfd[2], un[2], bad, dupfd, raw;
+	struct zc_pair p, q;
+
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 0));
+	ASSERT_EQ(0, zc_loopback_pair(&q, AF_INET, SOCK_DGRAM, 0, 0));
+	fds[0] = p.tx;
+	fds[1] = q.tx;
+	EXPECT_EQ(-EINVAL, reg_socks(self->zfd, fds, 0, 0));
+	EXPECT_EQ(-EINVAL, reg_socks(self->zfd, many, ZCSEND_MAX_SOCKETS + 1, 0));
+	EXPECT_EQ(-EINVAL, reg_socks(self->zfd, fds, 2, 1));
+	EXPECT_EQ(-EFAULT, reg_socks(self->zfd, (void *)16, 1, 0));
+	bad = 999;
+	EXPECT_EQ(-EBADF, reg_socks(self->zfd, &bad, 1, 0));
+	bad = -1;
+	EXPECT_EQ(-EBADF, reg_socks(self->zfd, &bad, 1, 0));
+	ASSERT_EQ(0, pipe(pfd));
+	EXPECT_EQ(-ENOTSOCK, reg_socks(self->zfd, pfd, 1, 0));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, un));
+	EXPECT_EQ(-EAFNOSUPPORT, reg_socks(self->zfd, un, 1, 0));
+	raw = socket(AF_INET, SOCK_RAW, IPPROTO_UDP);
+	if (raw >= 0)
+		EXPECT_EQ(-EPROTONOSUPPORT, reg_socks(self->zfd, &raw, 1, 0));
+	/* A good one before a bad one: nothing registered either. */
+	fds[1] = 999;
+	EXPECT_EQ(-EBADF, reg_socks(self->zfd, fds, 2, 0));
+	/* One socket twice, by the same descriptor or a dup() of it. */
+	fds[1] = p.tx;
+	EXPECT_EQ(-EINVAL, reg_socks(self->zfd, fds, 2, 0));
+	dupfd = dup(p.tx);
+	ASSERT_LE(0, dupfd);
+	fds[1] = dupfd;
+	EXPECT_EQ(-EINVAL, reg_socks(self->zfd, fds, 2, 0));
+	EXPECT_EQ(-ENXIO, zc_send(self->zfd, 0, self->buf, 100,
+				  ZCSEND_SEND_FIXED_SOCKET, NULL, 0, 1));
+	EXPECT_EQ(-ENXIO, unreg_socks(self->zfd));
+	fds[1] = q.tx;
+	ASSERT_EQ(0, reg_socks(self->zfd, fds, 2, 0));
+	EXPECT_EQ(-EBUSY, reg_socks(self->zfd, fds, 2, 0));
+	EXPECT_EQ(0, unreg_socks(self->zfd));
+	EXPECT_EQ(-ENXIO, unreg_socks(self->zfd));
+	ASSERT_EQ(0, reg_socks(self->zfd, fds, 2, 0));
+	EXPECT_EQ(0, unreg_socks(self->zfd));
+	/* Nothing was posted for any of it. */
+	EXPECT_EQ(0, zc_read_compl(self->zfd, (void *)many, 1));
+	if (raw >= 0)
+		close(raw);
+	close(dupfd);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(un[0]);
+	close(un[1]);
+	zc_pair_close(&p);
+	zc_pair_close(&q);
+}
+
+/*
+ * Sends by index: plain iovecs and a registered buffer's range on a TCP
+ * socket whose descriptor was closed after registering (the table keeps it
+ * open), an addressed datagram on a UDP one; bad indexes say EBADF; one
+ * record each. Unregistering drops the last reference: the TCP peer sees
+ * the stream end, with every byte intact.
+ */
+TEST_F(fixed, sockets_send_by_index)
+{
+	struct zcsend_buffer b = { (uintptr_t)self->buf, LEN };
+	struct zcsend_range r = { 0, 0, 3000, 20000 };
+	struct zcsend_completion c[4];
+	uint8_t dgram[2000];
+	struct zc_pair p, q;
+	struct zc_rx rx;
+	int fds[2], tx, i;
+	uint64_t seen = 0;
+
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 0));
+	ASSERT_EQ(0, zc_loopback_pair(&q, AF_INET, SOCK_DGRAM, 0, 0));
+	ASSERT_EQ(0, zc_rx_start(&rx, p.rx, SEED, 0));
+	fds[0] = q.tx;
+	fds[1] = p.tx;
+	ASSERT_EQ(0, reg_socks(self->zfd, fds, 2, 0));
+	EXPECT_EQ(-EBADF, zc_send(self->zfd, 2, self->buf, 100,
+				  ZCSEND_SEND_FIXED_SOCKET, NULL, 0, 1));
+	EXPECT_EQ(-EBADF, zc_send(self->zfd, -1, self->buf, 100,
+				  ZCSEND_SEND_FIXED_SOCKET, NULL, 0, 1));
+	/* The descriptor goes; the registered socket stays open. */
+	tx = p.tx;
+	p.tx = -1;
+	close(tx);
+	EXPECT_EQ(3000, zc_send(self->zfd, 1, self->buf, 3000,
+				ZCSEND_SEND_FIXED_SOCKET | MSG_NOSIGNAL, NULL, 0, 10));
+	ASSERT_EQ(0, reg(self->zfd, &b, 1, 0));
+	EXPECT_EQ(20000, send_fixed(self->zfd, 1, &r, 1,
+				    ZCSEND_SEND_FIXED_SOCKET | MSG_NOSIGNAL,
+				    NULL, 0, 11));
+	/* By its descriptor, index 1 is gone: EBADF, not the socket. */
+	EXPECT_EQ(-EBADF, zc_send(self->zfd, tx, self->buf, 100, 0, NULL, 0, 1));
+	EXPECT_EQ(1500, zc_send(self->zfd, 0, self->buf, 1500,
+				ZCSEND_SEND_FIXED_SOCKET, &q.dst, q.dstlen, 12));
+	EXPECT_EQ(1500, recv(q.rx, dgram, sizeof(dgram), MSG_DONTWAIT));
+	EXPECT_EQ(0, memcmp(dgram, self->buf, 1500));
+	ASSERT_EQ(3, zc_collect(self->zfd, c, 3, ZC_WAIT_MS));
+	for (i = 0; i < 3; i++) {
+		EXPECT_EQ(0, c[i].result);
+		seen |= 1ULL << (c[i].user_data - 10);
+	}
+	EXPECT_EQ(7, seen) TH_LOG("records of sends 10, 11 and 12 once each");
+	EXPECT_EQ(0, zc_read_compl(self->zfd, c, 1));
+	EXPECT_EQ(0, unreg_socks(self->zfd));
+	EXPECT_EQ(-ENXIO, zc_send(self->zfd, 1, self->buf, 100,
+				  ZCSEND_SEND_FIXED_SOCKET, NULL, 0, 1));
+	/* The table held the last reference: the stream ends now. */
+	ZC_EXPECT_RX(&rx, 23000);
+	EXPECT_EQ(0, unreg(self->zfd));
+	zc_pair_close(&p);
+	zc_pair_close(&q);
+}
+
+/*
+ * A batch mixing sends by index and by descriptor on two sockets: every
+ * send completes once, the stream arrives intact; a bad index stops the
+ * batch there (the count before it).
+ */
+TEST_F(fixed, sockets_submit_mixed)
+{
+	static struct zcsend_send s[8];
+	struct zcsend_completion c[8];
+	struct iovec iov[8];
+	struct zc_pair p;
+	struct zc_rx rx;
+	int i;
+
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 4 << 20));
+	ASSERT_EQ(0, zc_rx_start(&rx, p.rx, SEED, 0));
+	ASSERT_EQ(0, reg_socks(self->zfd, &p.tx, 1, 0));
+	for (i = 0; i < 8; i++) {
+		iov[i] = (struct iovec){ self->buf + i * 20000, 20000 };
+		s[i] = (struct zcsend_send){
+			.fd = i % 2 ? 0 : p.tx,
+			.flags = MSG_NOSIGNAL | (i % 2 ? ZCSEND_SEND_FIXED_SOCKET : 0),
+			.iov = (uintptr_t)&iov[i], .iovcnt = 1, .user_data = i };
+	}
+	/* Index 1 (send 5): past the one-socket table. */
+	s[5].fd = 1;
+	EXPECT_EQ(5, submit(self->zfd, s, 8, 0));
+	ASSERT_EQ(5, zc_collect(self->zfd, c, 5, ZC_WAIT_MS));
+	for (i = 0; i < 5; i++)
+		EXPECT_EQ(20000, c[i].bytes);
+	EXPECT_EQ(0, zc_read_compl(self->zfd, c, 1));
+	EXPECT_EQ(-EBADF, submit(self->zfd, &s[5], 1, 0));
+	EXPECT_EQ(0, unreg_socks(self->zfd));
+	shutdown(p.tx, SHUT_WR);
+	ZC_EXPECT_RX(&rx, 5 * 20000);
+	zc_pair_close(&p);
 }
 
 TEST_HARNESS_MAIN

@@ -33,9 +33,10 @@
  *                          drained every 32 payloads (N notifications per
  *                          payload, before coalescing)
  *   fanout_uring_zc_fixed  the payload's N SEND_ZC SQEs from the registered
- *                          buffer, submitted together (a ring of its own:
- *                          SQ FANOUT_SQ, CQ FANOUT_CQ); TCP: the next
- *                          payloads once these have sent
+ *                          buffer to the registered files (IOSQE_FIXED_FILE),
+ *                          submitted together (a ring of its own: SQ
+ *                          FANOUT_SQ, CQ FANOUT_CQ); TCP: the next payloads
+ *                          once these have sent
  *   fanout_tee             vmsplice() the payload into a pipe once, tee()
  *                          it into a pipe per destination and splice() that
  *                          to the socket; the last destination gets the
@@ -43,8 +44,9 @@
  *   zcsend_fanout          fan-outs batched with ZCSEND_SUBMIT_FANOUT as the
  *                          io_uring method batches its SQEs, the payload a
  *                          ZCSEND_SEND_FIXED range of the registered buffer
- *                          (the cheap path: nothing pinned per payload); one
- *                          record per payload, read from the mmap'ed ring
+ *                          (the cheap path: nothing pinned per payload) to
+ *                          the registered sockets (ZCSEND_SEND_FIXED_SOCKET);
+ *                          one record per payload, read from the mmap'ed ring
  *   zcsend_fanout_stable   the same with ZCSEND_FANOUT_STABLE, a plain iovec
  *                          (the module copies it once)
  * At most inflight_cap() payloads (buffer slots) are in flight, as sends
@@ -183,6 +185,8 @@ struct fan {
 	int *pr, *pw;			/* fanout_tee: a pipe per destination */
 	size_t pipe_cap;		/* fanout_tee: bytes every pipe holds */
 	struct zcsend_dest *dest;	/* ZCSEND_IOC_FANOUT */
+	uint32_t dest_flags;		/* ZCSEND_SEND_FIXED_SOCKET if registered */
+	bool uring_files;		/* fanout_uring_zc_fixed: registered files */
 };
 
 static struct {
@@ -1475,6 +1479,30 @@ static void fan_open(struct fan *f, enum method m, int n, size_t size)
 		f->fd[i] = open_sock_port(m == M_FO_MSGZC, g.tcp ? 0 : i);
 		f->dest[i].fd = f->fd[i];
 	}
+	if (m == M_FO_URING && g.fring_ok) {
+		/* Registered files, as zcsend's registered sockets below. */
+		int ret = io_uring_register_files(&g.fring, f->fd, n);
+
+		if (!ret)
+			f->uring_files = true;
+		else
+			printf("%s: io_uring_register_files: %s (descriptors)\n", prog,
+			       strerror(-ret));
+	}
+	if (m == M_FO_ZCSEND || m == M_FO_STABLE) {
+		/*
+		 * The destinations as registered sockets, by index (as
+		 * io_uring's registered files would be): no descriptor lookup
+		 * per destination. By descriptor if the module has none.
+		 */
+		struct zcsend_register_sockets rs = { (uintptr_t)f->fd, n, 0 };
+
+		if (!ioctl(g.zfd, ZCSEND_IOC_REGISTER_SOCKETS, &rs)) {
+			f->dest_flags = ZCSEND_SEND_FIXED_SOCKET;
+			for (i = 0; i < n; i++)
+				f->dest[i].fd = i;
+		}
+	}
 	if (m != M_FO_TEE)
 		return;
 	/* The source pipe and one per destination but the last, all the
@@ -1505,6 +1533,11 @@ static void fan_open(struct fan *f, enum method m, int n, size_t size)
 static void fan_close(struct fan *f)
 {
 	int i;
+
+	if (f->dest_flags & ZCSEND_SEND_FIXED_SOCKET)
+		ioctl(g.zfd, ZCSEND_IOC_UNREGISTER_SOCKETS);
+	if (f->uring_files)
+		io_uring_unregister_files(&g.fring);
 
 	for (i = 0; i < f->n; i++) {
 		close(f->fd[i]);
@@ -1650,9 +1683,11 @@ static void run_fo_uring(struct fan *f, size_t size, uint64_t payloads, struct r
 
 				if (!sqe)
 					die("fan-out io_uring: SQ full");
-				io_uring_prep_send_zc_fixed(sqe, f->fd[i], g.buf + slot(k, size),
-							    size, msgflags,
+				io_uring_prep_send_zc_fixed(sqe, f->uring_files ? i : f->fd[i],
+							    g.buf + slot(k, size), size, msgflags,
 							    IORING_SEND_ZC_REPORT_USAGE, 0);
+				if (f->uring_files)
+					sqe->flags |= IOSQE_FIXED_FILE;
 				sqe->user_data = k;
 				if (g.tcp && b + 1 < np)
 					sqe->flags |= IOSQE_IO_LINK;
@@ -1805,7 +1840,7 @@ static void run_fo_zcsend(struct fan *f, size_t size, uint64_t payloads, bool st
 			rg[k] = (struct zcsend_range){ 0, 0, slot(p, size), size };
 			memcpy(&dd[k * n], f->dest, n * sizeof(*dd));
 			fo[k] = (struct zcsend_fanout){
-				.flags = MSG_NOSIGNAL |
+				.flags = MSG_NOSIGNAL | f->dest_flags |
 					 (stable ? ZCSEND_FANOUT_STABLE : ZCSEND_SEND_FIXED),
 				.iovcnt = 1,
 				.iov = stable ? (uintptr_t)&iov[k] : (uintptr_t)&rg[k],

@@ -58,6 +58,15 @@ struct zcsend_send {
 #define ZCSEND_SEND_BUF		(1U << 28)
 
 /*
+ * ZCSEND_SEND_FIXED_SOCKET in zcsend_send.flags (in zcsend_fanout.flags: for
+ * every destination): @fd is an index into the sockets registered with
+ * ZCSEND_IOC_REGISTER_SOCKETS, not a descriptor: the send looks up no
+ * descriptor. EBADF for an index past the table, ENXIO if none are
+ * registered.
+ */
+#define ZCSEND_SEND_FIXED_SOCKET	(1U << 24)
+
+/*
  * ZCSEND_SEND_FIXED in zcsend_send.flags: @iov points to @iovcnt struct
  * zcsend_range, ranges inside one buffer registered with
  * ZCSEND_IOC_REGISTER_BUFFERS, instead of struct iovec. Nothing is pinned or
@@ -103,6 +112,21 @@ struct zcsend_register {
 };
 
 /**
+ * struct zcsend_register_sockets - argument of ZCSEND_IOC_REGISTER_SOCKETS
+ * @fds:   user pointer to @nr __s32 socket descriptors (TCP or UDP, IPv4 or
+ *         IPv6), each socket at most once
+ * @nr:    1 to ZCSEND_MAX_SOCKETS
+ * @flags: must be 0
+ */
+struct zcsend_register_sockets {
+	__u64 fds;
+	__u32 nr;
+	__u32 flags;
+};
+
+#define ZCSEND_MAX_SOCKETS	1024
+
+/**
  * struct zcsend_submit - argument of ZCSEND_IOC_SUBMIT
  * @sends: user pointer to @nr struct zcsend_send (plain or ZCSEND_SEND_FIXED),
  *         or with ZCSEND_SUBMIT_FANOUT to @nr struct zcsend_fanout
@@ -142,7 +166,8 @@ struct zcsend_dest {
 /**
  * struct zcsend_fanout - argument of ZCSEND_IOC_FANOUT
  * @flags:     MSG_* flags as in struct zcsend_send, plus ZCSEND_SEND_FIXED
- *             (@iov holds struct zcsend_range) or ZCSEND_FANOUT_STABLE
+ *             (@iov holds struct zcsend_range) or ZCSEND_FANOUT_STABLE, and
+ *             ZCSEND_SEND_FIXED_SOCKET (every zcsend_dest.fd is an index)
  * @iovcnt:    entries at @iov, 1 to UIO_MAXIOV
  * @iov:       user pointer to struct iovec (or struct zcsend_range)
  * @dests:     user pointer to @nr struct zcsend_dest
@@ -350,5 +375,22 @@ struct zcsend_ring_slot {
  * ones (the record then says COPIED).
  */
 #define ZCSEND_IOC_FANOUT	_IOW(ZCSEND_IOC_MAGIC, 0x07, struct zcsend_fanout)
+/*
+ * Registers the sockets (struct zcsend_register_sockets) as indexes
+ * 0..nr-1 for ZCSEND_SEND_FIXED_SOCKET. The file holds a reference on each
+ * socket (closing its descriptor does not close it) until
+ * ZCSEND_IOC_UNREGISTER_SOCKETS or the file's release. EBUSY if sockets are
+ * registered already; EINVAL for a bad count or flags or a socket named
+ * twice; EFAULT, and a send's errors for a descriptor that is not an IPv4
+ * or IPv6 TCP or UDP socket (EBADF, ENOTSOCK, EAFNOSUPPORT,
+ * EPROTONOSUPPORT).
+ */
+#define ZCSEND_IOC_REGISTER_SOCKETS	_IOW(ZCSEND_IOC_MAGIC, 0x08, struct zcsend_register_sockets)
+/*
+ * Drops the registered sockets at once; ENXIO if none are registered. Sends
+ * in flight on them are unaffected (their skbs hold the sockets), and a
+ * system call that already named one keeps the table until it returns.
+ */
+#define ZCSEND_IOC_UNREGISTER_SOCKETS	_IO(ZCSEND_IOC_MAGIC, 0x09)
 
 #endif /* _UAPI_LINUX_ZCSEND_H */
