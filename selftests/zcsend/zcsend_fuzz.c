@@ -4,7 +4,9 @@
  * /dev/zcsend. Every ioctl with every struct zcsend_send field good and bad;
  * fan-outs to random sets of the sockets (the same socket twice, bad fds,
  * arrays that cannot be read or written back, ranges of registered
- * buffers, STABLE copies); unknown ioctl numbers and sizes;
+ * buffers, STABLE copies); registered sockets (good, bad, twice) and
+ * sends and fan-outs naming them by index, or past them; unknown ioctl
+ * numbers and sizes;
  * read(2)/readv(2) into good, short and bad buffers; mmap, write and poll
  * on the device; extra files opened and closed; forked children; buffers
  * remapped, reprotected, zapped and truncated while sends may be in
@@ -445,6 +447,11 @@ static void op_send(void)
 		s.iovcnt = e.iov_len > UINT32_MAX ? UINT32_MAX : e.iov_len;
 	}
 	s.addr = pick_addr(&s.addrlen, pi, fz.addra);
+	/* Sometimes by index in the registered sockets (or past them). */
+	if (!fz.clean && !rn(6)) {
+		s.flags |= ZCSEND_SEND_FIXED_SOCKET | (rn(50) ? MSG_DONTWAIT : 0);
+		s.fd = rn(NPAIR + 3) - 1;
+	}
 	idx = fz.ns++;
 	s.user_data = ud_of(idx);
 	r = fz.clean ? 3 : rn(60);
@@ -560,6 +567,33 @@ static void op_register(void)
 	fz.nreg[slot] = n;	/* for op_fanout's ranges */
 	for (i = 0; i < n; i++)
 		fz.reg[slot][i] = bb[i].len;
+}
+
+/*
+ * Registers 1 to NPAIR + 2 sockets (the pairs' senders, so past NPAIR one
+ * twice; sometimes any descriptor), a bad count, flags or array, or
+ * unregisters; sends and fan-outs with ZCSEND_SEND_FIXED_SOCKET name them
+ * by index, or get EBADF or ENXIO.
+ */
+static void op_socks(void)
+{
+	int fds[NPAIR + 2], slot = pick_slot(), n = 1 + rn(NPAIR + 2), i, pi;
+	struct zcsend_register_sockets rs;
+	long ret;
+
+	if (rn(3) == 0) {
+		ret = ioctl(fz.zfd[slot], ZCSEND_IOC_UNREGISTER_SOCKETS);
+		hist(H_REGISTER, ret);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		fds[i] = rn(8) ? fz.pr[i % NPAIR].tx : pick_fd(&pi);
+	rs = (struct zcsend_register_sockets){ (uintptr_t)fds, n, rn(30) ? 0 : rnd() };
+	if (!rn(30))
+		rs.nr = rn(2) ? 0 : ZCSEND_MAX_SOCKETS + 1 + rn(100);
+	ret = ioctl(fz.zfd[slot], ZCSEND_IOC_REGISTER_SOCKETS,
+		    rn(40) ? (void *)&rs : (void *)(uintptr_t)bad_ptr());
+	hist(H_REGISTER, ret);
 }
 
 /*
@@ -698,6 +732,12 @@ static void op_fanout(void)
 		f.flags |= ZCSEND_SEND_FIXED;
 	else if (r < 49 && !good)
 		f.flags |= ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED;
+	/* Destinations by index in the registered sockets (or past them). */
+	if (!good && !rn(8)) {
+		f.flags |= ZCSEND_SEND_FIXED_SOCKET | MSG_DONTWAIT;
+		for (i = 0; i < n; i++)
+			dv[i].fd = rn(NPAIR + 3) - 1;
+	}
 	fz.clean = good || rn(100) < 70;
 	if (f.flags & ZCSEND_SEND_FIXED && (good || rn(5)))
 		f.iov = pick_ranges(slot, &f.iovcnt);
@@ -886,7 +926,7 @@ static void op_unknown(void)
 	else if (r == 2)
 		/* past the real ones: SUBMIT's and FANOUT's sends would go
 		 * untracked */
-		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 8 + rn(248), rn(64));
+		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 10 + rn(246), rn(64));
 	else if (r == 3)
 		cmd = _IOC(d, (uint8_t)"\xe4\xe6\xa5\xee"[rn(4)], nr, sz);
 	/* Else anything clear of what the VFS does for every file (FIONBIO). */
@@ -1085,6 +1125,7 @@ static void fuzz_op(void)
 		{ 40, op_eventfd }, { 50, op_unknown }, { 40, op_mem },
 		{ 60, op_dev }, { 50, op_pair }, { 1, op_fork },
 		{ 30, op_submit }, { 20, op_register }, { 30, op_fanout },
+		{ 15, op_socks },
 	};
 	int r = 0, k = 0;
 
