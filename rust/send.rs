@@ -403,22 +403,30 @@ pub(crate) struct SockCache<'a> {
 
 impl<'a> SockCache<'a> {
     /// The socket `fd` (with `fixed`, registered socket `fd`), looked up
-    /// if it is not the previous send's.
+    /// if it is not the previous send's. Inlined: in a batch, every send
+    /// but a run's first only compares.
+    #[inline(always)]
     fn get(&mut self, ctx: &Context, fd: i32, fixed: bool) -> Result<&Socket<'a>> {
         if !matches!(&self.last, Some((f, x, _)) if *f == fd && *x == fixed) {
-            // The previous socket goes before the lookup can fail.
-            self.last = None;
-            let sock = if fixed {
-                ctx.sockets_in(self.table)?.get(fd)?
-            } else {
-                Socket::from_fd(fd)?
-            };
-            self.last = Some((fd, fixed, sock));
+            self.lookup(ctx, fd, fixed)?;
         }
         match &self.last {
             Some((.., s)) => Ok(s),
             None => Err(EBADF),
         }
+    }
+
+    /// [`Self::get`]'s lookup, in place of the previous socket.
+    fn lookup(&mut self, ctx: &Context, fd: i32, fixed: bool) -> Result {
+        // The previous socket goes before the lookup can fail.
+        self.last = None;
+        let sock = if fixed {
+            ctx.sockets_in(self.table)?.get(fd)?
+        } else {
+            Socket::from_fd(fd)?
+        };
+        self.last = Some((fd, fixed, sock));
+        Ok(())
     }
 }
 
