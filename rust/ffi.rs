@@ -43,6 +43,7 @@ extern "C" {
     ) -> c_int;
     pub(crate) fn zcsend_unaccount_pinned(user: *mut bindings::user_struct, nr: c_ulong);
     pub(crate) fn zcsend_put_user(user: *mut bindings::user_struct);
+    pub(crate) fn zcsend_nofile_limit() -> c_ulong;
     pub(crate) fn zcsend_publish_fops(
         misc: *mut bindings::miscdevice,
         fops: *const bindings::file_operations,

@@ -25,6 +25,7 @@ use kernel::uaccess::UserPtr;
 use crate::ffi::{
     sk,
     zcsend_frags_build,
+    zcsend_nofile_limit,
     zcsend_sock_lookup, //
 };
 use crate::uapi::UserIovec;
@@ -211,13 +212,20 @@ pub(crate) struct SockTable {
 
 impl SockTable {
     /// Takes a reference on the file of every socket in `fds`, checked as
-    /// [`Socket::from_fd`] checks one (with its errors).
+    /// [`Socket::from_fd`] checks one (with its errors). `EMFILE` for more
+    /// than the caller's `RLIMIT_NOFILE`: a registered socket outlives its
+    /// descriptor, and the limit bounds how many one table keeps (as
+    /// io_uring bounds its registered files).
     pub(crate) fn register(fds: &[i32]) -> Result<Self> {
+        // SAFETY: reads the current task's limit; process context.
+        if fds.len() > unsafe { zcsend_nofile_limit() } {
+            return Err(EMFILE);
+        }
         let mut files = KVVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT)?;
         for &fd in fds {
             let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?)?;
-            // SAFETY: in an ioctl on another file, this thread holds no
-            // `fdget_pos()` on a socket it passes here.
+            // SAFETY: inside an ioctl system call, which takes no
+            // `fdget_pos()`: none is active on this thread.
             let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
             // SAFETY: `file` is open while the reference lives, past this
             // check.

@@ -18,6 +18,7 @@
 #include <linux/net.h>
 #include <linux/percpu-refcount.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/user.h>
 #include <linux/capability.h>
 #include <net/tcp_states.h>
@@ -289,6 +290,16 @@ int zcsend_account_pinned(struct user_struct **user, unsigned long nr)
 void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr)
 {
 	atomic_long_sub(nr, &user->locked_vm);
+}
+
+/*
+ * The calling task's RLIMIT_NOFILE: the most sockets one table may hold, as
+ * io_uring bounds its registered files (a registered socket outlives its
+ * descriptor).
+ */
+unsigned long zcsend_nofile_limit(void)
+{
+	return rlimit(RLIMIT_NOFILE);
 }
 
 /* Drops the user reference of a charge (after its last unaccount). */

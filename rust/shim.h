@@ -57,6 +57,7 @@ struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind);
 int zcsend_account_pinned(struct user_struct **user, unsigned long nr);
 void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
 void zcsend_put_user(struct user_struct *user);
+unsigned long zcsend_nofile_limit(void);
 void zcsend_publish_fops(struct miscdevice *misc, const struct file_operations *fops);
 void zcsend_synchronize_rcu_tasks(void);
 bool zcsend_folio_next(struct page *prev, struct page *next);

@@ -112,20 +112,13 @@ pub(crate) struct ZcsendSubmit {
     pub(crate) flags: u32,
 }
 
+/// Argument of [`ZCSEND_IOC_REGISTER_BUFFERS`], `struct zcsend_register`,
+/// and of [`ZCSEND_IOC_REGISTER_SOCKETS`], `struct zcsend_register_sockets`
+/// (the same layout, `fds` for `bufs`).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct ZcsendRegister {
     pub(crate) bufs: u64,
-    pub(crate) nr: u32,
-    pub(crate) flags: u32,
-}
-
-/// Argument of [`ZCSEND_IOC_REGISTER_SOCKETS`], `struct
-/// zcsend_register_sockets`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-pub(crate) struct ZcsendRegisterSockets {
-    pub(crate) fds: u64,
     pub(crate) nr: u32,
     pub(crate) flags: u32,
 }
@@ -191,8 +184,6 @@ unsafe impl FromBytes for ZcsendBuffer {}
 unsafe impl AsBytes for ZcsendBuffer {}
 // SAFETY: plain integers; every bit pattern is valid and there is no padding.
 unsafe impl FromBytes for ZcsendRegister {}
-// SAFETY: plain integers; every bit pattern is valid and there is no padding.
-unsafe impl FromBytes for ZcsendRegisterSockets {}
 // SAFETY: plain integers without padding (8 + 8 + 4 + 4 bytes).
 unsafe impl AsBytes for ZcsendCompletion {}
 // SAFETY: plain integers without padding.
@@ -204,7 +195,6 @@ const _: () = assert!(core::mem::size_of::<ZcsendStats>() == 64);
 const _: () = assert!(core::mem::size_of::<ZcsendRange>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendBuffer>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendRegister>() == 16);
-const _: () = assert!(core::mem::size_of::<ZcsendRegisterSockets>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendSubmit>() == 16);
 const _: () = assert!(core::mem::size_of::<ZcsendDest>() == 24);
 const _: () = assert!(core::mem::size_of::<ZcsendFanout>() == 40);
@@ -240,9 +230,6 @@ const _: () = {
     assert!(offset_of!(ZcsendRegister, bufs) == 0);
     assert!(offset_of!(ZcsendRegister, nr) == 8);
     assert!(offset_of!(ZcsendRegister, flags) == 12);
-    assert!(offset_of!(ZcsendRegisterSockets, fds) == 0);
-    assert!(offset_of!(ZcsendRegisterSockets, nr) == 8);
-    assert!(offset_of!(ZcsendRegisterSockets, flags) == 12);
     assert!(offset_of!(ZcsendSubmit, sends) == 0);
     assert!(offset_of!(ZcsendSubmit, nr) == 8);
     assert!(offset_of!(ZcsendSubmit, flags) == 12);
@@ -314,8 +301,9 @@ pub(crate) const ZCSEND_IOC_REGISTER_BUFFERS: u32 = _IOW::<ZcsendRegister>(ZCSEN
 pub(crate) const ZCSEND_IOC_UNREGISTER_BUFFERS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x05);
 pub(crate) const ZCSEND_IOC_SUBMIT: u32 = _IOW::<ZcsendSubmit>(ZCSEND_IOC_MAGIC, 0x06);
 pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC, 0x07);
-pub(crate) const ZCSEND_IOC_REGISTER_SOCKETS: u32 =
-    _IOW::<ZcsendRegisterSockets>(ZCSEND_IOC_MAGIC, 0x08);
+/// Takes `struct zcsend_register_sockets`, [`ZcsendRegister`]'s layout
+/// (`fds` where it has `bufs`; `zcsend_helpers.h` asserts both from C).
+pub(crate) const ZCSEND_IOC_REGISTER_SOCKETS: u32 = _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x08);
 pub(crate) const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x09);
 
 /// Whether the current ioctl comes from a 32-bit process, whose `iovec`

@@ -145,6 +145,24 @@ pub(crate) fn read_user_array<
     Ok(v)
 }
 
+/// The array of a registration (`struct zcsend_register` at `user`, or
+/// `struct zcsend_register_sockets`, the same layout): `nr` (1 to `max`)
+/// entries of `T`; `EINVAL` for a bad count or flags.
+fn read_registration<
+    T: kernel::transmute::FromBytes + kernel::transmute::AsBytes + Default + Clone,
+>(
+    user: UserPtr,
+    max: u32,
+) -> Result<KVVec<T>> {
+    let req: ZcsendRegister = UserSlice::new(user, core::mem::size_of::<ZcsendRegister>())
+        .reader()
+        .read()?;
+    if req.flags != 0 || req.nr == 0 || req.nr > max {
+        return Err(EINVAL);
+    }
+    read_user_array::<T>(req.bufs, req.nr as usize)
+}
+
 #[vtable]
 impl MiscDevice for ZcsendDevice {
     type Ptr = Arc<Context>;
@@ -273,14 +291,7 @@ impl MiscDevice for ZcsendDevice {
                 Ok(0)
             }
             ZCSEND_IOC_REGISTER_BUFFERS => {
-                let req: ZcsendRegister =
-                    UserSlice::new(user, core::mem::size_of::<ZcsendRegister>())
-                        .reader()
-                        .read()?;
-                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_BUFFERS {
-                    return Err(EINVAL);
-                }
-                let bufs = read_user_array::<ZcsendBuffer>(req.bufs, req.nr as usize)?;
+                let bufs = read_registration::<ZcsendBuffer>(user, ZCSEND_MAX_BUFFERS)?;
                 let segments = ctx.register_buffers(&bufs)?;
                 Ok(segments.min(isize::MAX as usize) as isize)
             }
@@ -289,14 +300,7 @@ impl MiscDevice for ZcsendDevice {
                 Ok(0)
             }
             ZCSEND_IOC_REGISTER_SOCKETS => {
-                let req: ZcsendRegisterSockets =
-                    UserSlice::new(user, core::mem::size_of::<ZcsendRegisterSockets>())
-                        .reader()
-                        .read()?;
-                if req.flags != 0 || req.nr == 0 || req.nr > ZCSEND_MAX_SOCKETS {
-                    return Err(EINVAL);
-                }
-                let fds = read_user_array::<i32>(req.fds, req.nr as usize)?;
+                let fds = read_registration::<i32>(user, ZCSEND_MAX_SOCKETS)?;
                 ctx.register_sockets(&fds)?;
                 Ok(0)
             }

@@ -600,7 +600,8 @@ static int unreg_socks(int zfd)
 TEST_F(fixed, sockets_register_bad_input)
 {
 	static int many[ZCSEND_MAX_SOCKETS + 1];
-	int fds[2], pfd[2], un[2], bad, dupfd, raw;
+	int fds[2], pfd[2], un[2], bad, dupfd, raw, ret;
+	struct rlimit rl, lim;
 	struct zc_pair p, q;
 
 	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 0));
@@ -642,6 +643,13 @@ TEST_F(fixed, sockets_register_bad_input)
 	EXPECT_EQ(-ENXIO, unreg_socks(self->zfd));
 	ASSERT_EQ(0, reg_socks(self->zfd, fds, 2, 0));
 	EXPECT_EQ(0, unreg_socks(self->zfd));
+	/* More sockets than RLIMIT_NOFILE allows descriptors: EMFILE. */
+	ASSERT_EQ(0, getrlimit(RLIMIT_NOFILE, &rl));
+	lim = (struct rlimit){ 1, rl.rlim_max };
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &lim));
+	ret = reg_socks(self->zfd, fds, 2, 0);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	EXPECT_EQ(-EMFILE, ret);
 	/* Nothing was posted for any of it. */
 	EXPECT_EQ(0, zc_read_compl(self->zfd, (void *)many, 1));
 	if (raw >= 0)

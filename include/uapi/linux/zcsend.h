@@ -381,9 +381,10 @@ struct zcsend_ring_slot {
  * socket (closing its descriptor does not close it) until
  * ZCSEND_IOC_UNREGISTER_SOCKETS or the file's release. EBUSY if sockets are
  * registered already; EINVAL for a bad count or flags or a socket named
- * twice; EFAULT, and a send's errors for a descriptor that is not an IPv4
- * or IPv6 TCP or UDP socket (EBADF, ENOTSOCK, EAFNOSUPPORT,
- * EPROTONOSUPPORT).
+ * twice; EMFILE for more than the caller's RLIMIT_NOFILE (a registered
+ * socket outlives its descriptor); EFAULT, and a send's errors for a
+ * descriptor that is not an IPv4 or IPv6 TCP or UDP socket (EBADF,
+ * ENOTSOCK, EAFNOSUPPORT, EPROTONOSUPPORT).
  */
 #define ZCSEND_IOC_REGISTER_SOCKETS	_IOW(ZCSEND_IOC_MAGIC, 0x08, struct zcsend_register_sockets)
 /*
