@@ -506,9 +506,14 @@ def fmethods_of(run, path):
 
 
 def best_peer(fagg, path, method, size, n):
-    """The cheapest other method (sender CPU per GB) of a fan-out column."""
+    """The cheapest other method (sender CPU per GB) of a fan-out column; for
+    one of zcsend's methods, the cheapest peer's (zcsend's other mode is not
+    a peer: stable mode can be the cheaper of the two at many
+    destinations)."""
+    own = method.startswith("zcsend")
     peers = [(a["cpu"], m) for (p, m, s, k), a in fagg.items()
-             if p == path and s == size and k == n and m != method and a["cpu"] > 0]
+             if p == path and s == size and k == n and m != method and a["cpu"] > 0
+             and not (own and m.startswith("zcsend"))]
     return min(peers) if peers else None
 
 
