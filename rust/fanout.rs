@@ -369,7 +369,7 @@ fn send_all(
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),
             // The threshold was applied to the whole payload already.
             (Source::Frags(bvecs, ..), Some(m))
-                if copy_path(&t.sock, 0, 0, bvecs.len()).is_none() =>
+                if copy_path(&t.sock, 0, 0, || bvecs.len()).is_none() =>
             {
                 t.sock.sendmsg(m.again_in(&mut MaybeUninit::uninit(), addr))
             }

@@ -519,7 +519,14 @@ pub(crate) fn send<'a>(
     read_address(&mut addr, arg.addr, arg.addrlen)?;
     lookups.stages.mark(Stage::Resolve);
 
-    let copy = copy_path(sock, total, copy_threshold, iovec::frags_needed(iovs));
+    // A datagram's frags: one iovec (the common case) needs one per page,
+    // its `nr_pages` (both counted once); several may share pages.
+    let nr_pages = iovec::total_pages(iovs)?;
+    let frags = || match iovs {
+        [_] => nr_pages,
+        _ => iovec::frags_needed(iovs),
+    };
+    let copy = copy_path(sock, total, copy_threshold, frags);
     if let Some(path) = copy {
         let reservation = ctx.reserve_in(&mut lookups.slots, lookups.left)?;
         let res = send_copy(
@@ -537,7 +544,6 @@ pub(crate) fn send<'a>(
 
     let mut reservation = ctx.reserve_in(&mut lookups.slots, lookups.left)?;
     lookups.stages.mark(Stage::Reserve);
-    let nr_pages = iovec::total_pages(iovs)?;
     reservation.add_pinned(nr_pages)?;
     let owner = reservation.owner();
     // The pages are pinned into the notifier's payload, in place.
@@ -580,8 +586,8 @@ pub(crate) fn send<'a>(
     res
 }
 
-/// Why a send of `total` bytes in `frags` frags on `sock` takes the copy
-/// path, if it does.
+/// Why a send of `total` bytes in `frags()` frags (counted only for a
+/// datagram) on `sock` takes the copy path, if it does.
 ///
 /// Below the threshold pinning costs more than copying. A socket without
 /// SOCK_SUPPORT_ZC (a ULP such as kTLS, a sockmap) would copy anyway, and a
@@ -595,7 +601,7 @@ pub(crate) fn copy_path(
     sock: &Socket<'_>,
     total: usize,
     copy_threshold: usize,
-    frags: usize,
+    frags: impl FnOnce() -> usize,
 ) -> Option<Path> {
     if total < copy_threshold {
         Some(Path::CopyThreshold)
@@ -603,7 +609,7 @@ pub(crate) fn copy_path(
         Some(Path::UnsupportedSocket)
     } else if sock.is_local() && crate::local_copy() {
         Some(Path::Local)
-    } else if sock.is_datagram() && frags > MAX_DATAGRAM_FRAGS {
+    } else if sock.is_datagram() && frags() > MAX_DATAGRAM_FRAGS {
         Some(Path::FragLimit)
     } else {
         None
@@ -802,7 +808,7 @@ fn send_fixed<'a>(
     // The buffer's segments, borrowed for the system call; once the send is
     // in flight its reservation keeps them registered ([`Held::Fixed`]).
     let (bvecs, skip) = ranges.frags(buf)?;
-    let copy = copy_path(sock, total, copy_threshold, bvecs.len());
+    let copy = copy_path(sock, total, copy_threshold, || bvecs.len());
     stages.mark(Stage::Pin);
     if let Some(path) = copy {
         // The stack copies straight out of the registered pages.
