@@ -168,6 +168,12 @@ impl Context {
     /// The file is closed: the context goes once its last send in flight
     /// has completed.
     pub(crate) fn close(this: Arc<Self>) {
+        // The registered sockets go now, not with the context: a send in
+        // flight on one of them holds the context until the socket lets go
+        // of its skbs, which a socket only the table keeps open (corked
+        // data, a peer that stopped reading) would never do: a cycle.
+        let sockets = this.state.lock().sockets.take();
+        drop(sockets);
         Inflight::close(this);
     }
 

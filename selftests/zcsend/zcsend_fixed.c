@@ -762,4 +762,44 @@ TEST_F(fixed, sockets_submit_mixed)
 	zc_pair_close(&p);
 }
 
+/*
+ * A send held in flight (a peer that does not read) on a registered TCP
+ * socket whose descriptor is closed: only the table keeps the socket, and
+ * the socket keeps the send (and so the file's state) alive. Closing the
+ * file drops the table: the socket closes (SO_LINGER 0: at once, with a
+ * reset that frees its queue), the send completes, and the file's state and
+ * module reference go, while the peer is still open: no cycle.
+ */
+TEST_F(fixed, sockets_released_with_the_file)
+{
+	struct zcsend_buffer b = { (uintptr_t)self->buf, LEN };
+	struct zcsend_range r = { 0, 0, 0, 256 << 10 };
+	struct linger lg = { 1, 0 };
+	struct zcsend_stats st;
+	int before, zfd, n;
+	struct zc_pair p;
+
+	/* -1: no refcount to read (a built-in module). */
+	before = zc_settled_refcnt(ZC_WAIT_MS);
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 4096, 4 << 20));
+	ASSERT_EQ(0, setsockopt(p.tx, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)));
+	zfd = zc_open();
+	ASSERT_LE(0, zfd);
+	ASSERT_EQ(0, reg(zfd, &b, 1, 0));
+	ASSERT_EQ(0, reg_socks(zfd, &p.tx, 1, 0));
+	n = send_fixed(zfd, 0, &r, 1, ZCSEND_SEND_FIXED_SOCKET | MSG_DONTWAIT | MSG_NOSIGNAL,
+		       NULL, 0, 1);
+	EXPECT_LT(0, n) TH_LOG("send: %s", n < 0 ? strerror(-n) : "none");
+	ASSERT_EQ(0, zc_stats(zfd, &st));
+	EXPECT_EQ(1, st.inflight) TH_LOG("the send is not in flight: the test set up nothing");
+	close(p.tx);
+	p.tx = -1;
+	close(zfd);
+	if (before >= 0)
+		EXPECT_EQ(before, zc_wait_refcnt(before, ZC_WAIT_MS))
+			TH_LOG("the closed file's state (and module reference) stayed");
+	EXPECT_EQ(self->pins, zc_wait_pins(self->pins, ZC_WAIT_MS));
+	zc_pair_close(&p);
+}
+
 TEST_HARNESS_MAIN

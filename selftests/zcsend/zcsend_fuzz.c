@@ -1273,6 +1273,11 @@ static void close_sockets(void)
 {
 	int i;
 
+	/* A registered socket stays open until its table goes. */
+	for (i = 0; i < NFILE; i++)
+		if (fz.zfd[i] >= 0)
+			ioctl(fz.zfd[i], ZCSEND_IOC_UNREGISTER_SOCKETS);
+
 	for (i = 0; i < NPAIR; i++)
 		zc_pair_close(&fz.pr[i]);
 	for (i = 0; i < fz.nmisc; i++)
