@@ -72,7 +72,10 @@ bool zcsend_kiocb_nowait(const struct kiocb *iocb)
  * reference for each unless @managed; returns the next free frag. A
  * segment at a time (what mp_bvec_iter_bvec() and
  * bvec_iter_advance_single() would give, without their general
- * bookkeeping: this runs once per page of every zero-copy send).
+ * bookkeeping: this runs once per page of every zero-copy send). Every
+ * segment but the first and the last is taken whole, so the loop decides
+ * once per frag whether the segment ends the send, and counts the bytes
+ * done only at the end.
  */
 static __always_inline int zcsend_describe(skb_frag_t *frags, int frag,
 					    struct iov_iter *from, size_t left,
@@ -81,38 +84,49 @@ static __always_inline int zcsend_describe(skb_frag_t *frags, int frag,
 {
 	const struct bio_vec *bv = from->bvec;
 	size_t skip = from->iov_offset;
-	size_t done = 0;
+	size_t want = left;
+	unsigned long ts = 0;
 
 	while (left && frag < MAX_SKB_FRAGS) {
 		size_t start = bv->bv_offset + skip;
-		size_t len = min_t(size_t, bv->bv_len - skip, left);
+		size_t len = bv->bv_len - skip;
+		struct page *page = bv->bv_page;
+		unsigned int off;
+
+		/* One test for 0 < len <= left: left is not 0 here. */
+		if (likely(len - 1 < left)) {
+			/* The rest of the segment (all of it, but the first). */
+			skip = 0;
+			bv++;
+		} else if (!len) {
+			/* An empty segment, or an iterator at a segment's end. */
+			skip = 0;
+			bv++;
+			continue;
+		} else {
+			/* The send ends inside this segment. */
+			len = left;
+			skip += len;
+		}
 		/*
 		 * A multi-page segment (a folio) entered part way: start the
 		 * frag at the page that holds its first byte, so truesize
 		 * counts the pages the frag spans, not the folio before it.
 		 */
-		struct page *page = bv->bv_page + (start >> PAGE_SHIFT);
-		unsigned int off = offset_in_page(start);
-
-		if (len) {
-			if (!managed)
-				get_page(page);
-			skb_frag_fill_page_desc(&frags[frag++], page, off, len);
-			*truesize += PAGE_ALIGN(len + off);
-			done += len;
-			left -= len;
-			skip += len;
-		}
-		if (skip == bv->bv_len) {
-			bv++;
-			skip = 0;
-		}
+		page += start >> PAGE_SHIFT;
+		off = offset_in_page(start);
+		if (!managed)
+			get_page(page);
+		skb_frag_fill_page_desc(&frags[frag++], page, off, len);
+		ts += PAGE_ALIGN(len + off);
+		left -= len;
 	}
 	from->nr_segs -= bv - from->bvec;
 	from->bvec = bv;
-	from->count -= done;
+	from->count -= want - left;
 	from->iov_offset = skip;
-	*copied = done;
+	*copied = want - left;
+	*truesize += ts;
 	return frag;
 }
 
@@ -203,8 +217,13 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
 		from->nr_segs = t->end_segs;
 		from->count = 0;
 	} else {
-		frag = zcsend_describe(shinfo->frags, frag, from, want, managed,
-				       &copied, &truesize);
+		/* Unswitched: @managed tested once, not per frag. */
+		if (managed)
+			frag = zcsend_describe(shinfo->frags, frag, from, want,
+					       true, &copied, &truesize);
+		else
+			frag = zcsend_describe(shinfo->frags, frag, from, want,
+					       false, &copied, &truesize);
 	}
 	shinfo->nr_frags = frag;
 	skb->data_len += copied;
