@@ -17,6 +17,8 @@ const unsigned int zcsend_c_ioc_register_buffers = ZCSEND_IOC_REGISTER_BUFFERS;
 const unsigned int zcsend_c_ioc_unregister_buffers = ZCSEND_IOC_UNREGISTER_BUFFERS;
 const unsigned int zcsend_c_ioc_submit = ZCSEND_IOC_SUBMIT;
 const unsigned int zcsend_c_ioc_fanout = ZCSEND_IOC_FANOUT;
+const unsigned int zcsend_c_ioc_register_sockets = ZCSEND_IOC_REGISTER_SOCKETS;
+const unsigned int zcsend_c_ioc_unregister_sockets = ZCSEND_IOC_UNREGISTER_SOCKETS;
 
 /* { sizeof, alignof, then the offset of every member in declaration order } */
 const unsigned long zcsend_c_send_layout[] = {
@@ -69,6 +71,13 @@ const unsigned long zcsend_c_register_layout[] = {
 	offsetof(struct zcsend_register, bufs),
 	offsetof(struct zcsend_register, nr),
 	offsetof(struct zcsend_register, flags),
+};
+
+const unsigned long zcsend_c_register_sockets_layout[] = {
+	sizeof(struct zcsend_register_sockets), _Alignof(struct zcsend_register_sockets),
+	offsetof(struct zcsend_register_sockets, fds),
+	offsetof(struct zcsend_register_sockets, nr),
+	offsetof(struct zcsend_register_sockets, flags),
 };
 
 const unsigned long zcsend_c_submit_layout[] = {
@@ -140,4 +149,6 @@ const unsigned int zcsend_c_consts[] = {
 	ZCSEND_MAX_PINNED_PAGES,
 	ZCSEND_WAKEUP_ON_REQUEST,
 	ZCSEND_WAKEUP_ARMED,
+	ZCSEND_SEND_FIXED_SOCKET,
+	ZCSEND_MAX_SOCKETS,
 };

@@ -6,11 +6,12 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 
 use crate::buf::Buf;
 use crate::device::{send_flags, sockaddr, Device, Held, MsgFlags, SockAddr};
 use crate::registered::Fixed;
+use crate::sockets::SockRef;
 use crate::sys;
 
 /// Most sends of one [`Batch`] (`ZCSEND_MAX_BATCH`).
@@ -24,8 +25,10 @@ enum Payload {
 }
 
 struct Entry {
+    /// A descriptor, or an index with `ZCSEND_SEND_FIXED_SOCKET` in `flags`.
     fd: RawFd,
-    /// Final `zcsend_send.flags` (with `ZCSEND_SEND_FIXED` for ranges).
+    /// Final `zcsend_send.flags` (with `ZCSEND_SEND_FIXED` for ranges,
+    /// `ZCSEND_SEND_FIXED_SOCKET` for a registered socket).
     flags: u32,
     dest: Option<SocketAddr>,
     user_data: u64,
@@ -39,7 +42,12 @@ struct Entry {
 /// Ownership is that of [`Device::send`] and [`Device::send_fixed`]: the
 /// batch keeps clones of the buffers while the sends are queued, and a
 /// submitted send's clones move to the device, which drops them when the
-/// send's completion has been read. `'fd` is the borrow of the sockets.
+/// send's completion has been read. `'fd` is the borrow of the sockets:
+/// descriptors, or registered sockets ([`Sockets::get`]), whose table then
+/// stays registered while the batch lives. Each send says by its own flags
+/// whether its socket is an index, so one batch may mix both.
+///
+/// [`Sockets::get`]: crate::Sockets::get
 ///
 /// ```no_run
 /// # use std::{net::TcpStream, os::fd::AsFd};
@@ -59,7 +67,7 @@ struct Entry {
 pub struct Batch<'d, 'fd> {
     dev: &'d Device,
     queue: VecDeque<Entry>,
-    _fd: PhantomData<BorrowedFd<'fd>>,
+    _fd: PhantomData<SockRef<'fd>>,
 }
 
 fn full() -> io::Error {
@@ -80,25 +88,32 @@ impl<'d, 'fd> Batch<'d, 'fd> {
 
     /// Queues [`Device::send`] of `bufs` on `sock`. Fails (queueing nothing)
     /// when the batch is full, or with `EINVAL` when `flags` has the
-    /// module's own bits.
+    /// module's own bits or `sock` is a registered socket of another
+    /// [`Device`].
     pub fn send(
         &mut self,
-        sock: BorrowedFd<'fd>,
+        sock: impl Into<SockRef<'fd>>,
         bufs: &[Buf],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<()> {
         let flags = send_flags(flags, false)?;
-        self.push(sock, flags, dest, user_data, Payload::Bufs(bufs.to_vec()))
+        self.push(
+            sock.into(),
+            flags,
+            dest,
+            user_data,
+            Payload::Bufs(bufs.to_vec()),
+        )
     }
 
     /// Queues [`Device::send_fixed`] of `ranges` on `sock`. Fails (queueing
     /// nothing) when the batch is full, or with `EINVAL` as `send_fixed`
-    /// does for `ranges` and `flags`.
+    /// does for `sock`, `ranges` and `flags`.
     pub fn send_fixed(
         &mut self,
-        sock: BorrowedFd<'fd>,
+        sock: impl Into<SockRef<'fd>>,
         ranges: &[Fixed],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
@@ -107,7 +122,7 @@ impl<'d, 'fd> Batch<'d, 'fd> {
         let flags = send_flags(flags, true)?;
         self.dev.check_fixed(ranges)?;
         self.push(
-            sock,
+            sock.into(),
             flags,
             dest,
             user_data,
@@ -117,18 +132,19 @@ impl<'d, 'fd> Batch<'d, 'fd> {
 
     fn push(
         &mut self,
-        sock: BorrowedFd<'fd>,
+        sock: SockRef<'fd>,
         flags: u32,
         dest: Option<&SocketAddr>,
         user_data: u64,
         payload: Payload,
     ) -> io::Result<()> {
+        let (fd, sock_flag) = sock.raw(self.dev.file())?;
         if self.is_full() {
             return Err(full());
         }
         self.queue.push_back(Entry {
-            fd: sock.as_raw_fd(),
-            flags,
+            fd,
+            flags: flags | sock_flag,
             dest: dest.copied(),
             user_data,
             payload,
@@ -303,7 +319,7 @@ mod tests {
     use crate::registered::tests::unregistered;
     use crate::registered::RegBuf;
     use crate::Completion;
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, AsRawFd};
     use std::sync::Arc;
 
     fn null_dev() -> Device {
@@ -384,7 +400,12 @@ mod tests {
         let einval =
             |r: io::Result<()>| assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
         // The module's bits come from the library only.
-        for bit in [sys::ZCSEND_SEND_FIXED, sys::ZCSEND_FANOUT_STABLE] {
+        for bit in [
+            sys::ZCSEND_SEND_FIXED,
+            sys::ZCSEND_FANOUT_STABLE,
+            sys::ZCSEND_SEND_BUF,
+            sys::ZCSEND_SEND_FIXED_SOCKET,
+        ] {
             let f = MsgFlags::from_bits_retain(bit);
             einval(batch.send(sock.as_fd(), &[Buf::from("x")], f, None, 1));
             einval(batch.send_fixed(sock.as_fd(), &[reg.fixed(0, ..)], f, None, 1));
@@ -429,6 +450,67 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
         batch.clear();
         assert!(batch.is_empty());
+    }
+
+    /// Sends by index and by descriptor in one batch: each carries its own
+    /// `ZCSEND_SEND_FIXED_SOCKET` bit; another device's table is refused.
+    #[test]
+    fn encodes_registered_sockets() {
+        use crate::sockets::tests::unregistered as sockets;
+        let dev = null_dev();
+        let other = null_dev();
+        let socks = sockets(dev.file(), 4);
+        let theirs = sockets(other.file(), 4);
+        let reg = unregistered(dev.file(), vec![RegBuf::from(vec![9u8; 100])]);
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let to: SocketAddr = "10.77.0.1:7879".parse().unwrap();
+        let mut batch = dev.batch();
+        let b = || [Buf::from("x")];
+        batch
+            .send(socks.get(3).unwrap(), &b(), MsgFlags::NOSIGNAL, None, 1)
+            .unwrap();
+        batch
+            .send(sock.as_fd(), &b(), MsgFlags::NOSIGNAL, None, 2)
+            .unwrap();
+        batch
+            .send_fixed(
+                socks.get(0).unwrap(),
+                &[reg.fixed(0, ..)],
+                MsgFlags::NONE,
+                Some(&to),
+                3,
+            )
+            .unwrap();
+        batch.send(&sock, &b(), MsgFlags::NONE, None, 4).unwrap();
+        for r in [
+            batch.send(theirs.get(0).unwrap(), &b(), MsgFlags::NONE, None, 5),
+            batch.send_fixed(
+                theirs.get(0).unwrap(),
+                &[reg.fixed(0, ..)],
+                MsgFlags::NONE,
+                None,
+                5,
+            ),
+        ] {
+            assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        }
+        assert_eq!(batch.len(), 4, "refused entries are not queued");
+        let raw = Encoded::new(batch.queue.make_contiguous(), 0);
+        let sent: Vec<(i32, u32)> = raw.sends.iter().map(|s| (s.fd, s.flags)).collect();
+        let (fixed_sock, nosig) = (sys::ZCSEND_SEND_FIXED_SOCKET, libc::MSG_NOSIGNAL as u32);
+        assert_eq!(
+            sent,
+            [
+                (3, nosig | fixed_sock),
+                (sock.as_raw_fd(), nosig),
+                (0, sys::ZCSEND_SEND_FIXED | fixed_sock),
+                (sock.as_raw_fd(), 0),
+            ]
+        );
+        assert_eq!(
+            raw.sends[2].addrlen as usize,
+            size_of::<libc::sockaddr_in>()
+        );
     }
 
     /// A failed submit (the device is /dev/null: ENOTTY) keeps everything

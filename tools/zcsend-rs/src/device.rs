@@ -8,7 +8,7 @@ use std::marker::PhantomData;
 use std::mem::{size_of, size_of_val};
 use std::net::SocketAddr;
 use std::ops::{BitOr, BitOrAssign};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError};
 use std::time::{Duration, Instant};
@@ -18,6 +18,7 @@ use crate::buf::Buf;
 use crate::eventfd::EventFd;
 use crate::registered::{Fixed, RegBuf, RegisterError, Registered, UnregisterError};
 use crate::ring::Ring;
+use crate::sockets::{SockRef, Sockets};
 use crate::sys;
 
 /// Counters of one open file (`ZCSEND_IOC_STATS`), straight from the ABI.
@@ -119,26 +120,37 @@ impl Completion {
 }
 
 /// One destination of a fan-out ([`Device::fanout`], [`Scope::fanout`]).
+///
+/// The socket is a descriptor or a registered socket ([`Sockets::get`]);
+/// the module reads every destination of one fan-out the same way
+/// (`ZCSEND_SEND_FIXED_SOCKET` is a flag of the whole call), so one
+/// fan-out's destinations must be all descriptors or all registered
+/// sockets: a mix is refused with `EINVAL` before the system call.
 #[derive(Clone, Copy, Debug)]
 pub struct Dest<'a> {
     /// The socket (TCP or UDP, IPv4 or IPv6). One fan-out may name a socket
     /// only once (`EINVAL`).
-    pub sock: BorrowedFd<'a>,
+    pub sock: SockRef<'a>,
     /// Where to send on an unconnected UDP socket, as `dest` of
     /// [`Device::send`]; `None` for connected sockets.
     pub addr: Option<SocketAddr>,
 }
 
 impl<'a> Dest<'a> {
-    /// A connected socket.
-    pub fn new(sock: BorrowedFd<'a>) -> Dest<'a> {
-        Dest { sock, addr: None }
+    /// A connected socket: a `BorrowedFd` (or `&` anything [`AsFd`]), or a
+    /// registered socket's [`SockRef`].
+    pub fn new(sock: impl Into<SockRef<'a>>) -> Dest<'a> {
+        Dest {
+            sock: sock.into(),
+            addr: None,
+        }
     }
 
-    /// An unconnected UDP socket and the address to send to.
-    pub fn to(sock: BorrowedFd<'a>, addr: SocketAddr) -> Dest<'a> {
+    /// An unconnected UDP socket (descriptor or registered) and the
+    /// address to send to.
+    pub fn to(sock: impl Into<SockRef<'a>>, addr: SocketAddr) -> Dest<'a> {
         Dest {
-            sock,
+            sock: sock.into(),
             addr: Some(addr),
         }
     }
@@ -146,6 +158,12 @@ impl<'a> Dest<'a> {
 
 impl<'a> From<BorrowedFd<'a>> for Dest<'a> {
     fn from(sock: BorrowedFd<'a>) -> Dest<'a> {
+        Dest::new(sock)
+    }
+}
+
+impl<'a> From<SockRef<'a>> for Dest<'a> {
+    fn from(sock: SockRef<'a>) -> Dest<'a> {
         Dest::new(sock)
     }
 }
@@ -358,20 +376,27 @@ impl Device {
     /// `Ok` (even `Ok(0)`) is followed by exactly one [`Completion`] carrying
     /// `user_data`; an `Err` by none.
     ///
+    /// `sock` is a descriptor (`sock.as_fd()`, or `&sock`) or a registered
+    /// socket ([`Sockets::get`], sent by index with
+    /// `ZCSEND_SEND_FIXED_SOCKET`: no descriptor lookup).
+    ///
     /// `dest` is for unconnected UDP sockets. Errors are the module's (see
     /// Documentation/zcsend.rst): `EINVAL` for no buffer or more than 1024,
     /// `ENOBUFS` past `RLIMIT_MEMLOCK`, `EAGAIN` with
-    /// [`MsgFlags::DONTWAIT`], and the socket's own; `EINVAL` also when
-    /// `flags` carries the module's own bits (`ZCSEND_SEND_FIXED`,
-    /// `ZCSEND_FANOUT_STABLE`), which only the library sets.
-    pub fn send(
+    /// [`MsgFlags::DONTWAIT`], and the socket's own; `EINVAL` also, before
+    /// the system call, when `flags` carries the module's own bits
+    /// (`ZCSEND_SEND_FIXED`, `ZCSEND_SEND_BUF`, `ZCSEND_SEND_FIXED_SOCKET`,
+    /// `ZCSEND_FANOUT_STABLE`), which only the library sets, or when `sock`
+    /// is a registered socket of another `Device`.
+    pub fn send<'s>(
         &self,
-        sock: BorrowedFd<'_>,
+        sock: impl Into<SockRef<'s>>,
         bufs: &[Buf],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
+        let sock = sock.into();
         let flags = send_flags(flags, false)?;
         // One buffer is named in the request itself (`ZCSEND_SEND_BUF`):
         // the module reads no iovec array.
@@ -421,16 +446,18 @@ impl Device {
     /// ([`Registered::get_mut`]) nor unregistered.
     ///
     /// `EINVAL` before anything is sent if `ranges` is empty, names more than
-    /// one buffer, or comes from a registration of another `Device`; then the
-    /// module's errors (`ENXIO` if nothing is registered, those of `send`).
-    pub fn send_fixed(
+    /// one buffer, or comes from a registration of another `Device`, and for
+    /// `sock` and `flags` as in `send`; then the module's errors (`ENXIO` if
+    /// nothing is registered, those of `send`).
+    pub fn send_fixed<'s>(
         &self,
-        sock: BorrowedFd<'_>,
+        sock: impl Into<SockRef<'s>>,
         ranges: &[Fixed],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
+        let sock = sock.into();
         let flags = send_flags(flags, true)?;
         self.check_fixed(ranges)?;
         let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
@@ -458,7 +485,9 @@ impl Device {
     ///
     /// `Err`: the call failed before anything was sent (`EINVAL` for no or
     /// more than [`MAX_FANOUT`](crate::MAX_FANOUT) destinations, a socket
-    /// named twice, bad flags or no buffer; `EBADF`, `ENOTSOCK`, `EFAULT`;
+    /// named twice, bad flags or no buffer, and before the system call for
+    /// registered sockets mixed with descriptors or of another `Device`'s
+    /// table (see [`Dest`]); `EBADF`, `ENOTSOCK`, `EFAULT`;
     /// the limits of [`send`](Self::send), `EBUSY` and `ENOBUFS`), and no
     /// completion follows. `Ok`: one result per destination, in the order of
     /// `dests`: the bytes that socket accepted, which a stream socket may
@@ -478,7 +507,7 @@ impl Device {
     ///
     /// `flags` are those of [`send`](Self::send), applied to every socket;
     /// the stable mode is chosen by `stable` only (`EINVAL` if `flags`
-    /// carries `ZCSEND_FANOUT_STABLE` or `ZCSEND_SEND_FIXED` bits).
+    /// carries the module's own bits, as for `send`).
     pub fn fanout(
         &self,
         dests: &[Dest<'_>],
@@ -535,9 +564,9 @@ impl Device {
     /// allocated, mapped and unmodified until the send's [`Completion`] has
     /// been read from this `Device`; and if the `Device` is dropped before
     /// that, forever. Prefer [`send`](Self::send) or [`scope`](Self::scope).
-    pub unsafe fn send_borrowed(
+    pub unsafe fn send_borrowed<'s>(
         &self,
-        sock: BorrowedFd<'_>,
+        sock: impl Into<SockRef<'s>>,
         bufs: &[IoSlice<'_>],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
@@ -548,9 +577,15 @@ impl Device {
         // SAFETY: iovecs over `bufs`; past the call, this function's caller
         // keeps them (its `# Safety`).
         unsafe {
-            self.send_raw(sock, Payload::of(iov), flags, dest, user_data, None, || {
-                Held::Nothing
-            })
+            self.send_raw(
+                sock.into(),
+                Payload::of(iov),
+                flags,
+                dest,
+                user_data,
+                None,
+                || Held::Nothing,
+            )
         }
     }
 
@@ -572,7 +607,9 @@ impl Device {
     }
 
     /// One `ZCSEND_IOC_SEND` of `payload` (iovecs, or ranges with
-    /// `ZCSEND_SEND_FIXED` in `flags`), filed with `keep` on success.
+    /// `ZCSEND_SEND_FIXED` in `flags`) on `sock` (with
+    /// `ZCSEND_SEND_FIXED_SOCKET` added for a registered socket: `EINVAL`
+    /// if it is of another file's table), filed with `keep` on success.
     ///
     /// # Safety
     ///
@@ -587,7 +624,7 @@ impl Device {
     #[allow(clippy::too_many_arguments)]
     unsafe fn send_raw(
         &self,
-        sock: BorrowedFd<'_>,
+        sock: SockRef<'_>,
         payload: Payload<'_>,
         flags: u32,
         dest: Option<&SocketAddr>,
@@ -595,6 +632,7 @@ impl Device {
         scope: Option<u64>,
         keep: impl FnOnce() -> Held,
     ) -> io::Result<usize> {
+        let (fd, sock_flag) = sock.raw(&self.fd)?;
         let iovcnt =
             u32::try_from(payload.len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
         let (addr, addrlen) = match dest {
@@ -603,8 +641,8 @@ impl Device {
         };
         let id = self.new_ids(1);
         let mut req = sys::zcsend_send {
-            fd: sock.as_raw_fd(),
-            flags,
+            fd,
+            flags: flags | sock_flag,
             iov: payload.ptr,
             iovcnt,
             addrlen,
@@ -624,7 +662,9 @@ impl Device {
         Ok(n as usize)
     }
 
-    /// One `ZCSEND_IOC_FANOUT`; `flags` as made by [`fanout_flags`].
+    /// One `ZCSEND_IOC_FANOUT`; `flags` as made by [`fanout_flags`], plus
+    /// `ZCSEND_SEND_FIXED_SOCKET` when `dests` are registered sockets
+    /// (`EINVAL` for a mix, or for another file's table).
     ///
     /// # Safety
     ///
@@ -645,10 +685,10 @@ impl Device {
         let iovcnt = u32::try_from(payload.len).map_err(einval)?;
         let nr = u32::try_from(dests.len()).map_err(einval)?;
         // `_addrs` holds the addresses `raw` points to until we return.
-        let (_addrs, mut raw) = fanout_dests(dests);
+        let (_addrs, mut raw, sock_flag) = fanout_dests(dests, &self.fd)?;
         let id = self.new_ids(1);
         let mut req = sys::zcsend_fanout {
-            flags,
+            flags: flags | sock_flag,
             iovcnt,
             iov: payload.ptr,
             dests: raw.as_mut_ptr() as u64,
@@ -734,13 +774,40 @@ impl Device {
         reg.unregister()
     }
 
+    /// Registers `socks` with the module (`ZCSEND_IOC_REGISTER_SOCKETS`):
+    /// they become indexes `0..n`, in order, whose [`SockRef`]s
+    /// ([`Sockets::get`]) name them in any send, fan-out or batch of this
+    /// device with no descriptor lookup per send
+    /// (`ZCSEND_SEND_FIXED_SOCKET`).
+    ///
+    /// The module holds a reference on each socket: closing the descriptors
+    /// afterwards does not close the sockets until the table is
+    /// unregistered ([`Sockets::unregister`], or dropping the handle) or the
+    /// device is closed. One table per device at a time.
+    ///
+    /// Fails whole, registering nothing: `EBUSY` if this file has sockets
+    /// registered already, `EINVAL` for no socket, more than
+    /// [`MAX_SOCKETS`](crate::MAX_SOCKETS) (1024) or a socket named twice
+    /// (by one descriptor or two of the same socket), `EMFILE` for more
+    /// sockets than the caller's `RLIMIT_NOFILE`, and for a descriptor that
+    /// is not an IPv4 or IPv6 TCP or UDP socket `EBADF`, `ENOTSOCK`,
+    /// `EAFNOSUPPORT` or `EPROTONOSUPPORT`.
+    pub fn register_sockets<I>(&self, socks: I) -> io::Result<Sockets>
+    where
+        I: IntoIterator,
+        I::Item: AsFd,
+    {
+        let fds = socks.into_iter().map(|s| s.as_fd().as_raw_fd()).collect();
+        Sockets::register(self, fds)
+    }
+
     /// A builder of sends submitted together with one `ZCSEND_IOC_SUBMIT`.
     pub fn batch<'fd>(&self) -> Batch<'_, 'fd> {
         Batch::new(self)
     }
 
-    /// The file.
-    #[cfg(test)]
+    /// The file (its address identifies it: [`Fixed`] ranges and
+    /// [`SockRef`]s of registered sockets compare it).
     pub(crate) fn file(&self) -> &Arc<OwnedFd> {
         &self.fd
     }
@@ -1094,9 +1161,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// [`Device::send`] over slices borrowed for `'scope`: they can only come
     /// from outside the scope and stay borrowed (so unmodified) until
     /// [`Device::scope`] has seen every completion of the scope and returns.
-    pub fn send(
+    pub fn send<'s>(
         &self,
-        sock: BorrowedFd<'_>,
+        sock: impl Into<SockRef<'s>>,
         bufs: &[IoSlice<'scope>],
         flags: MsgFlags,
         dest: Option<&SocketAddr>,
@@ -1109,7 +1176,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // completion (filed under `self.id`) and returned.
         unsafe {
             self.dev.send_raw(
-                sock,
+                sock.into(),
                 Payload::of(iov),
                 flags,
                 dest,
@@ -1180,12 +1247,19 @@ fn as_iovecs<'a>(bufs: &'a [IoSlice<'_>]) -> &'a [libc::iovec] {
 
 /// The module's own bits of `zcsend_send.flags`/`zcsend_fanout.flags`:
 /// set by the library only, never taken from a caller's [`MsgFlags`].
-const MODULE_BITS: u32 = sys::ZCSEND_SEND_FIXED | sys::ZCSEND_FANOUT_STABLE;
+const MODULE_BITS: u32 = sys::ZCSEND_SEND_FIXED
+    | sys::ZCSEND_FANOUT_STABLE
+    | sys::ZCSEND_SEND_BUF
+    | sys::ZCSEND_SEND_FIXED_SOCKET;
 
 /// `zcsend_send.flags`: the `MSG_*` flags, plus `ZCSEND_SEND_FIXED` for a
 /// send of registered ranges. A caller's flags with the module's bits are
 /// refused: a `FIXED` bit on iovecs would make the module read them as
-/// ranges and send registered memory that no [`Fixed`] of ours holds.
+/// ranges and send registered memory that no [`Fixed`] of ours holds; a
+/// `BUF` bit would make it send the iovec array itself, which is freed
+/// when the call returns; a `FIXED_SOCKET` bit would make it read a
+/// descriptor as an index into a table it may not be of. The socket's bit
+/// comes from the [`SockRef`] only.
 pub(crate) fn send_flags(flags: MsgFlags, fixed: bool) -> io::Result<u32> {
     if flags.bits() & MODULE_BITS != 0 {
         return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -1231,9 +1305,25 @@ impl<'a> Payload<'a> {
     }
 }
 
-/// The `struct zcsend_dest` array for `dests`, and the socket addresses it
-/// points into: keep the first until the ioctl has returned.
-fn fanout_dests(dests: &[Dest<'_>]) -> (Vec<(SockAddr, u32)>, Vec<sys::zcsend_dest>) {
+/// A fan-out's `struct zcsend_dest` array and the socket addresses it
+/// points into (keep them until the ioctl has returned), and the call's
+/// `ZCSEND_SEND_FIXED_SOCKET` bit: set when every destination is a
+/// registered socket of the file `file`. The module reads every
+/// destination's `fd` the same way, so a mix of indexes and descriptors is
+/// refused (`EINVAL`), as are indexes of another file's table.
+#[allow(clippy::type_complexity)]
+fn fanout_dests(
+    dests: &[Dest<'_>],
+    file: &Arc<OwnedFd>,
+) -> io::Result<(Vec<(SockAddr, u32)>, Vec<sys::zcsend_dest>, u32)> {
+    let socks: Vec<(RawFd, u32)> = dests
+        .iter()
+        .map(|d| d.sock.raw(file))
+        .collect::<io::Result<_>>()?;
+    let sock_flag = socks.first().map_or(0, |&(_, f)| f);
+    if socks.iter().any(|&(_, f)| f != sock_flag) {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
     let addrs: Vec<(SockAddr, u32)> = dests
         .iter()
         .map(|d| match &d.addr {
@@ -1243,17 +1333,17 @@ fn fanout_dests(dests: &[Dest<'_>]) -> (Vec<(SockAddr, u32)>, Vec<sys::zcsend_de
         .collect();
     // The addresses live in `addrs`' heap block, which moving the Vec out
     // does not move.
-    let raw = dests
+    let raw = socks
         .iter()
         .zip(&addrs)
-        .map(|(d, (a, len))| sys::zcsend_dest {
-            fd: d.sock.as_raw_fd(),
+        .map(|(&(fd, _), (a, len))| sys::zcsend_dest {
+            fd,
             addrlen: *len,
             addr: if *len == 0 { 0 } else { a.as_ptr() as u64 },
             result: 0,
         })
         .collect();
-    (addrs, raw)
+    Ok((addrs, raw, sock_flag))
 }
 
 /// One `zcsend_dest.result`: bytes accepted, or a negative errno.
@@ -1526,7 +1616,12 @@ mod tests {
             f.bits() | sys::ZCSEND_SEND_FIXED
         );
         // The module's own bits come from the library, never from `flags`.
-        for bit in [sys::ZCSEND_FANOUT_STABLE, sys::ZCSEND_SEND_FIXED] {
+        for bit in [
+            sys::ZCSEND_FANOUT_STABLE,
+            sys::ZCSEND_SEND_FIXED,
+            sys::ZCSEND_SEND_BUF,
+            sys::ZCSEND_SEND_FIXED_SOCKET,
+        ] {
             let e = fanout_flags(MsgFlags::from_bits_retain(bit), true, false).unwrap_err();
             assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
             for fixed in [false, true] {
@@ -1548,7 +1643,9 @@ mod tests {
             Dest::from(a.as_fd()),
             Dest::to(b.as_fd(), v6),
         ];
-        let (addrs, raw) = fanout_dests(&dests);
+        let (addrs, raw, flag) =
+            fanout_dests(&dests, &crate::registered::tests::null_fd()).unwrap();
+        assert_eq!(flag, 0, "descriptors");
         assert_eq!(raw.len(), 4);
         assert_eq!(raw[0].fd, a.as_raw_fd());
         assert_eq!((raw[0].addrlen, raw[0].addr, raw[0].result), (0, 0, 0));
@@ -1569,7 +1666,145 @@ mod tests {
         let sin6 = unsafe { &*(raw[3].addr as *const libc::sockaddr_in6) };
         assert_eq!(sin6.sin6_family as i32, libc::AF_INET6);
         assert_eq!(sin6.sin6_addr.s6_addr[0], 0xfd);
-        assert!(fanout_dests(&[]).1.is_empty());
+        assert!(fanout_dests(&[], &crate::registered::tests::null_fd())
+            .unwrap()
+            .1
+            .is_empty());
+    }
+
+    /// Registered sockets in a fan-out: indexes with the call's
+    /// `ZCSEND_SEND_FIXED_SOCKET` bit, all of one table of this file.
+    #[test]
+    fn fanout_dest_indexes() {
+        use crate::registered::tests::null_fd;
+        use crate::sockets::tests::unregistered;
+        let file = null_fd();
+        let socks = unregistered(&file, 3);
+        let theirs = unregistered(&null_fd(), 3);
+        let v4: SocketAddr = "10.77.0.1:7880".parse().unwrap();
+        let dests = [
+            Dest::new(socks.get(2).unwrap()),
+            Dest::to(socks.get(0).unwrap(), v4),
+            Dest::from(socks.get(1).unwrap()),
+        ];
+        let (addrs, raw, flag) = fanout_dests(&dests, &file).unwrap();
+        assert_eq!(flag, sys::ZCSEND_SEND_FIXED_SOCKET);
+        let fds: Vec<i32> = raw.iter().map(|d| d.fd).collect();
+        assert_eq!(fds, [2, 0, 1], "the indexes, in order");
+        assert_eq!((raw[0].addrlen, raw[0].addr), (0, 0));
+        assert_eq!(raw[1].addrlen as usize, size_of::<libc::sockaddr_in>());
+        assert_eq!(raw[1].addr, addrs[1].0.as_ptr() as u64);
+        // One kind per call: a descriptor among indexes (either order).
+        let f = std::fs::File::open("/dev/null").unwrap();
+        for mixed in [
+            [Dest::new(socks.get(0).unwrap()), Dest::new(f.as_fd())],
+            [Dest::new(&f), Dest::new(socks.get(0).unwrap())],
+        ] {
+            let Err(e) = fanout_dests(&mixed, &file) else {
+                panic!("accepted");
+            };
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        }
+        // Another file's table, alone or among ours.
+        for other in [
+            vec![Dest::new(theirs.get(0).unwrap())],
+            vec![
+                Dest::new(socks.get(0).unwrap()),
+                Dest::new(theirs.get(1).unwrap()),
+            ],
+        ] {
+            let Err(e) = fanout_dests(&other, &file) else {
+                panic!("accepted");
+            };
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        }
+    }
+
+    /// Sends, fan-outs and scopes refuse registered sockets of another
+    /// device's table and mixed fan-outs before the system call (EINVAL,
+    /// where this "module", /dev/null, would say ENOTTY), and keep nothing.
+    #[test]
+    fn registered_sockets_checked_before_the_call() {
+        use crate::sockets::tests::unregistered;
+        let dev = Device::open_path("/dev/null").unwrap();
+        let other = Device::open_path("/dev/null").unwrap();
+        let socks = unregistered(dev.file(), 2);
+        let theirs = unregistered(other.file(), 2);
+        let f = std::fs::File::open("/dev/null").unwrap();
+        let mine = std::sync::Arc::new(vec![5u8; 4096]);
+        let b = [Buf::from_arc(mine.clone())];
+        let errno = |r: io::Result<usize>| r.unwrap_err().raw_os_error().unwrap();
+        let ours = socks.get(1).unwrap();
+        let alien = theirs.get(1).unwrap();
+        assert_eq!(
+            errno(dev.send(ours, &b, MsgFlags::NONE, None, 1)),
+            libc::ENOTTY
+        );
+        assert_eq!(
+            errno(dev.send(alien, &b, MsgFlags::NONE, None, 1)),
+            libc::EINVAL
+        );
+        assert_eq!(
+            errno(other.send(alien, &b, MsgFlags::NONE, None, 1)),
+            libc::ENOTTY
+        );
+        // The socket's bit comes from the SockRef, never from the flags.
+        let bit = MsgFlags::from_bits_retain(sys::ZCSEND_SEND_FIXED_SOCKET);
+        assert_eq!(errno(dev.send(ours, &b, bit, None, 1)), libc::EINVAL);
+        assert_eq!(errno(dev.send(&f, &b, bit, None, 1)), libc::EINVAL);
+        let reg = crate::registered::tests::unregistered(&dev.fd, vec![vec![0u8; 64].into()]);
+        let r = [reg.fixed(0, ..)];
+        assert_eq!(
+            errno(dev.send_fixed(ours, &r, MsgFlags::NONE, None, 1)),
+            libc::ENOTTY
+        );
+        assert_eq!(
+            errno(dev.send_fixed(alien, &r, MsgFlags::NONE, None, 1)),
+            libc::EINVAL
+        );
+        let fan = |dests: &[Dest<'_>]| {
+            dev.fanout(dests, &b, MsgFlags::NONE, false, 2)
+                .unwrap_err()
+                .raw_os_error()
+                .unwrap()
+        };
+        assert_eq!(
+            fan(&[Dest::new(ours), Dest::new(socks.get(0).unwrap())]),
+            libc::ENOTTY
+        );
+        assert_eq!(fan(&[Dest::new(ours), Dest::new(&f)]), libc::EINVAL);
+        assert_eq!(fan(&[Dest::new(alien)]), libc::EINVAL);
+        let e = dev
+            .fanout_fixed(&[Dest::new(&f), Dest::new(ours)], &r, MsgFlags::NONE, 3)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        let payload = [7u8; 100];
+        dev.scope(|s| {
+            let one = [IoSlice::new(&payload)];
+            assert_eq!(
+                errno(s.send(alien, &one, MsgFlags::NONE, None, 4)),
+                libc::EINVAL
+            );
+            assert_eq!(
+                errno(s.send(ours, &one, MsgFlags::NONE, None, 4)),
+                libc::ENOTTY
+            );
+            let e = s
+                .fanout(
+                    &[Dest::new(&f), Dest::new(ours)],
+                    &one,
+                    MsgFlags::NONE,
+                    true,
+                    5,
+                )
+                .unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+        });
+        drop(r);
+        assert_eq!(dev.in_flight(), 0);
+        assert!(!reg.in_use(0));
+        drop(b);
+        assert_eq!(std::sync::Arc::strong_count(&mine), 1);
     }
 
     #[test]

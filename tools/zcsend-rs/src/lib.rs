@@ -239,6 +239,44 @@
 //! count before the first failure, which stays queued with the ones after it.
 //! Submitted sends' buffers move to the device until their completions.
 //!
+//! # Registered sockets
+//!
+//! [`Device::register_sockets`] (`ZCSEND_IOC_REGISTER_SOCKETS`) registers up
+//! to [`MAX_SOCKETS`] sockets with the device, as io_uring registers files:
+//! a send then names one by its index (`ZCSEND_SEND_FIXED_SOCKET`) and the
+//! kernel looks up no descriptor. Every send method takes its socket as
+//! `impl Into<`[`SockRef`]`>`: a descriptor (`sock.as_fd()` or `&sock`), or a
+//! registered socket from [`Sockets::get`]. The module holds a reference on
+//! each registered socket, so it stays open after its descriptors are
+//! closed, until [`Sockets::unregister`] (or dropping the handle).
+//!
+//! - A `SockRef` of a registered socket borrows the [`Sockets`] handle, so
+//!   none outlives the registration: unregistering (or dropping) the table
+//!   while one exists does not compile, and only indexes inside the table
+//!   can be made.
+//! - Sends, fan-outs and batches check that an index is of their own
+//!   device's table (`EINVAL` before the system call otherwise), and the
+//!   library never takes `ZCSEND_SEND_FIXED_SOCKET` from a caller's flags.
+//! - The module reads one fan-out's destinations all as indexes or all as
+//!   descriptors: a [`Dest`] list mixing both is refused with `EINVAL`
+//!   before the system call. A [`Batch`] may mix them (each send carries
+//!   its own flag).
+//!
+//! ```no_run
+//! # use std::{net::{TcpStream, UdpSocket}, os::fd::AsFd};
+//! # use zcsend::{Buf, Dest, Device, MsgFlags};
+//! # fn f(dev: &Device, subscribers: Vec<TcpStream>) -> std::io::Result<()> {
+//! let socks = dev.register_sockets(&subscribers)?;         // indexes 0..n
+//! drop(subscribers);                                       // the table keeps them open
+//! let first = socks.get(0).unwrap();
+//! dev.send(first, &[Buf::from("hello\n")], MsgFlags::NOSIGNAL, None, 1)?;
+//! let dests: Vec<Dest> = socks.iter().map(Dest::new).collect();
+//! dev.fanout(&dests, &[Buf::from(vec![0u8; 65536])], MsgFlags::NOSIGNAL, false, 2)?;
+//! drop(dests);
+//! socks.unregister()?;                                     // the sockets close now
+//! # Ok(()) }
+//! ```
+//!
 //! # The completion ring
 //!
 //! [`Device::map_ring`] maps the file's completion ring (the header page and
@@ -289,6 +327,7 @@ mod device;
 mod eventfd;
 mod registered;
 mod ring;
+mod sockets;
 pub mod sys;
 
 pub use batch::{Batch, MAX_BATCH};
@@ -296,6 +335,7 @@ pub use buf::{read_file, Buf, Mmap, StableBytes};
 pub use device::{Completion, Dest, Device, MsgFlags, Scope, Stats};
 pub use eventfd::EventFd;
 pub use registered::{Fixed, RegBuf, RegisterError, Registered, UnregisterError};
+pub use sockets::{SockRef, Sockets, MAX_SOCKETS};
 
 /// The ABI version this crate was built against (`ZCSEND_ABI_VERSION`).
 pub const ABI_VERSION: u32 = sys::ZCSEND_ABI_VERSION;

@@ -110,6 +110,15 @@ pub const ZCSEND_IOC_FANOUT: u32 = ioc::ioc(
     0x07,
     size_of::<zcsend_fanout>(),
 );
+/// `_IOW(ZCSEND_IOC_MAGIC, 0x08, struct zcsend_register_sockets)`
+pub const ZCSEND_IOC_REGISTER_SOCKETS: u32 = ioc::ioc(
+    ioc::WRITE,
+    ZCSEND_IOC_MAGIC,
+    0x08,
+    size_of::<zcsend_register_sockets>(),
+);
+/// `_IO(ZCSEND_IOC_MAGIC, 0x09)`
+pub const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = ioc::ioc(ioc::NONE, ZCSEND_IOC_MAGIC, 0x09, 0);
 
 /// `ZCSEND_DEVICE` without its NUL, as a path.
 pub const DEVICE_PATH: &str = match core::str::from_utf8(ZCSEND_DEVICE.split_last().unwrap().1) {
@@ -134,18 +143,21 @@ mod tests {
         static zcsend_c_ioc_unregister_buffers: c_uint;
         static zcsend_c_ioc_submit: c_uint;
         static zcsend_c_ioc_fanout: c_uint;
+        static zcsend_c_ioc_register_sockets: c_uint;
+        static zcsend_c_ioc_unregister_sockets: c_uint;
         static zcsend_c_send_layout: [c_ulong; 9];
         static zcsend_c_completion_layout: [c_ulong; 6];
         static zcsend_c_stats_layout: [c_ulong; 10];
         static zcsend_c_range_layout: [c_ulong; 6];
         static zcsend_c_buffer_layout: [c_ulong; 4];
         static zcsend_c_register_layout: [c_ulong; 5];
+        static zcsend_c_register_sockets_layout: [c_ulong; 5];
         static zcsend_c_submit_layout: [c_ulong; 5];
         static zcsend_c_dest_layout: [c_ulong; 6];
         static zcsend_c_fanout_layout: [c_ulong; 9];
         static zcsend_c_ring_hdr_layout: [c_ulong; 10];
         static zcsend_c_ring_slot_layout: [c_ulong; 4];
-        static zcsend_c_consts: [c_uint; 17];
+        static zcsend_c_consts: [c_uint; 19];
         static zcsend_c_consts64: [c_ulonglong; 3];
     }
 
@@ -162,6 +174,8 @@ mod tests {
                 zcsend_c_ioc_unregister_buffers,
                 zcsend_c_ioc_submit,
                 zcsend_c_ioc_fanout,
+                zcsend_c_ioc_register_sockets,
+                zcsend_c_ioc_unregister_sockets,
             ]
         };
         let rust = [
@@ -173,6 +187,8 @@ mod tests {
             ZCSEND_IOC_UNREGISTER_BUFFERS,
             ZCSEND_IOC_SUBMIT,
             ZCSEND_IOC_FANOUT,
+            ZCSEND_IOC_REGISTER_SOCKETS,
+            ZCSEND_IOC_UNREGISTER_SOCKETS,
         ];
         let names = [
             "VERSION",
@@ -183,6 +199,8 @@ mod tests {
             "UNREGISTER_BUFFERS",
             "SUBMIT",
             "FANOUT",
+            "REGISTER_SOCKETS",
+            "UNREGISTER_SOCKETS",
         ];
         for (name, (r, c)) in names.iter().zip(rust.iter().zip(c.iter())) {
             assert_eq!(*r, *c, "ZCSEND_IOC_{name}: Rust {r:#x}, C {c:#x}");
@@ -201,6 +219,8 @@ mod tests {
         assert_eq!(ZCSEND_IOC_UNREGISTER_BUFFERS, 0x0000_e505);
         assert_eq!(ZCSEND_IOC_SUBMIT, 0x4010_e506);
         assert_eq!(ZCSEND_IOC_FANOUT, 0x4028_e507);
+        assert_eq!(ZCSEND_IOC_REGISTER_SOCKETS, 0x4010_e508);
+        assert_eq!(ZCSEND_IOC_UNREGISTER_SOCKETS, 0x0000_e509);
     }
 
     #[test]
@@ -216,6 +236,11 @@ mod tests {
         assert_eq!(ioc_size(ZCSEND_IOC_UNREGISTER_BUFFERS), 0);
         assert_eq!(ioc_size(ZCSEND_IOC_SUBMIT), size_of::<zcsend_submit>());
         assert_eq!(ioc_size(ZCSEND_IOC_FANOUT), size_of::<zcsend_fanout>());
+        assert_eq!(
+            ioc_size(ZCSEND_IOC_REGISTER_SOCKETS),
+            size_of::<zcsend_register_sockets>()
+        );
+        assert_eq!(ioc_size(ZCSEND_IOC_UNREGISTER_SOCKETS), 0);
     }
 
     #[test]
@@ -242,6 +267,8 @@ mod tests {
                 ZCSEND_MAX_PINNED_PAGES,
                 ZCSEND_WAKEUP_ON_REQUEST,
                 ZCSEND_WAKEUP_ARMED,
+                ZCSEND_SEND_FIXED_SOCKET,
+                ZCSEND_MAX_SOCKETS,
             ]
         );
         // SAFETY: plain constants defined in abi_check.c.
@@ -262,8 +289,19 @@ mod tests {
         // zcsend_fanout.flags with the MSG_* flags, FANOUT and STABLE share
         // zcsend_completion.flags with the other completion bits.
         assert_eq!(ZCSEND_FANOUT_STABLE & ZCSEND_SEND_FIXED, 0);
-        // zcsend_send.flags: BUF and FIXED beside the MSG_* flags.
-        assert_eq!(ZCSEND_SEND_BUF & ZCSEND_SEND_FIXED, 0);
+        // zcsend_send.flags: BUF, FIXED and FIXED_SOCKET beside the MSG_*
+        // flags (FIXED_SOCKET in zcsend_fanout.flags too, beside STABLE).
+        let own = [
+            ZCSEND_SEND_BUF,
+            ZCSEND_SEND_FIXED,
+            ZCSEND_SEND_FIXED_SOCKET,
+            ZCSEND_FANOUT_STABLE,
+        ];
+        assert_eq!(
+            own.iter().fold(0, |a, b| a | b).count_ones(),
+            own.len() as u32,
+            "the module's flag bits overlap"
+        );
         let msg = (libc::MSG_DONTWAIT
             | libc::MSG_MORE
             | libc::MSG_NOSIGNAL
@@ -271,7 +309,8 @@ mod tests {
             | libc::MSG_CONFIRM
             | libc::MSG_DONTROUTE) as u32;
         assert_eq!(
-            (ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) & msg,
+            (ZCSEND_FANOUT_STABLE | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF | ZCSEND_SEND_FIXED_SOCKET)
+                & msg,
             0
         );
         let compl = [
@@ -287,6 +326,7 @@ mod tests {
             "completion flags overlap"
         );
         assert_eq!(ZCSEND_MAX_BUFFER_LEN, 1 << 30);
+        assert_eq!(ZCSEND_MAX_SOCKETS, 1024);
         assert_eq!(ZCSEND_IOC_MAGIC, 0xe5);
         assert_eq!(DEVICE_PATH, "/dev/zcsend");
     }
@@ -322,11 +362,12 @@ mod tests {
             stats
         );
         // SAFETY: plain constants defined in abi_check.c.
-        let (range, buffer, register, submit, dest, fanout) = unsafe {
+        let (range, buffer, register, register_sockets, submit, dest, fanout) = unsafe {
             (
                 zcsend_c_range_layout,
                 zcsend_c_buffer_layout,
                 zcsend_c_register_layout,
+                zcsend_c_register_sockets_layout,
                 zcsend_c_submit_layout,
                 zcsend_c_dest_layout,
                 zcsend_c_fanout_layout,
@@ -338,6 +379,10 @@ mod tests {
         );
         assert_eq!(layout!(zcsend_buffer; addr, len), buffer);
         assert_eq!(layout!(zcsend_register; bufs, nr, flags), register);
+        assert_eq!(
+            layout!(zcsend_register_sockets; fds, nr, flags),
+            register_sockets
+        );
         assert_eq!(layout!(zcsend_submit; sends, nr, flags), submit);
         assert_eq!(layout!(zcsend_dest; fd, addrlen, addr, result), dest);
         assert_eq!(
@@ -367,6 +412,7 @@ mod tests {
         assert_eq!(size_of::<zcsend_range>(), 24);
         assert_eq!(size_of::<zcsend_buffer>(), 16);
         assert_eq!(size_of::<zcsend_register>(), 16);
+        assert_eq!(size_of::<zcsend_register_sockets>(), 16);
         assert_eq!(size_of::<zcsend_submit>(), 16);
         assert_eq!(size_of::<zcsend_dest>(), 24);
         assert_eq!(size_of::<zcsend_fanout>(), 40);

@@ -13,7 +13,7 @@
 
 use std::io::{IoSlice, Read};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -213,16 +213,24 @@ fn wait_idle_then_drop() {
 
 /// Sends `chunks` chunks of `len` bytes to three loopback TCP sinks with one
 /// fan-out each (plus a fan-out of one per short socket), from one reusable
-/// `Arc` buffer; returns the completions and what each sink received.
+/// `Arc` buffer; returns the completions and what each sink received. With
+/// `by_index` the sockets are registered with `dev` and named by index
+/// (the table is unregistered before the sinks are told the end).
 fn fanout_stream(
     dev: &Device,
     efd: &EventFd,
     stable: bool,
+    by_index: bool,
     chunks: usize,
     len: usize,
 ) -> (Vec<Completion>, u64, Vec<Vec<u8>>) {
     let pairs: Vec<_> = (0..3).map(|_| tcp_pair()).collect();
-    let dests: Vec<Dest> = pairs.iter().map(|(s, _)| Dest::new(s.as_fd())).collect();
+    let socks = by_index.then(|| dev.register_sockets(pairs.iter().map(|(s, _)| s)).unwrap());
+    let dests: Vec<Dest> = match &socks {
+        Some(t) => t.iter().map(Dest::new).collect(),
+        None => pairs.iter().map(|(s, _)| Dest::new(s.as_fd())).collect(),
+    };
+    assert!(dests.iter().all(|d| d.sock.is_registered() == by_index));
     let stream = pattern(chunks * len);
     let mut mine = Arc::new(vec![0u8; len]);
     let mut calls = 0u64;
@@ -281,6 +289,12 @@ fn fanout_stream(
     all.extend(drain(dev, efd));
     assert_eq!(all.len() as u64, calls, "one completion per fan-out call");
     assert_eq!(Arc::strong_count(&mine), 1);
+    // The table holds the sockets too: let go of it (the dests borrowed
+    // it) before the descriptors close.
+    drop(dests);
+    if let Some(t) = socks {
+        t.unregister().unwrap();
+    }
     let got = pairs
         .into_iter()
         .map(|(s, rx)| {
@@ -299,7 +313,7 @@ fn tcp_fanout_owned() {
     let Some(dev) = device() else { return };
     let efd = EventFd::new().unwrap();
     dev.set_eventfd(Some(efd.as_fd())).unwrap();
-    let (done, accepted, _) = fanout_stream(&dev, &efd, false, 8, 256 << 10);
+    let (done, accepted, _) = fanout_stream(&dev, &efd, false, false, 8, 256 << 10);
     assert!(done.iter().all(|c| c.fanout && !c.stable && c.result == 0));
     assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), accepted);
     assert_eq!(accepted, 3 * 8 * (256 << 10));
@@ -312,7 +326,7 @@ fn tcp_fanout_stable() {
     let Some(dev) = device() else { return };
     let efd = EventFd::new().unwrap();
     dev.set_eventfd(Some(efd.as_fd())).unwrap();
-    let (done, accepted, _) = fanout_stream(&dev, &efd, true, 8, 256 << 10);
+    let (done, accepted, _) = fanout_stream(&dev, &efd, true, false, 8, 256 << 10);
     assert!(done.iter().all(|c| c.fanout && c.stable && c.result == 0));
     assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), accepted);
     assert_eq!(accepted, 3 * 8 * (256 << 10));
@@ -719,4 +733,316 @@ fn batch_sendmmsg_semantics() {
     drop(batch);
     drop(sock);
     assert_eq!(rx.join().unwrap().len(), 2 * 8192);
+}
+
+/// Sends by index (`ZCSEND_SEND_FIXED_SOCKET`) on a TCP and a UDP socket
+/// whose descriptors were closed after registering: owned buffers, ranges
+/// of a registered buffer and a scoped datagram, one completion each. The
+/// table keeps the sockets open; unregistering lets the TCP one close, and
+/// the peer then has the whole stream, intact. One table per device
+/// (EBUSY); after unregistering (or dropping the handle) a new one can be
+/// registered.
+#[test]
+fn registered_sockets_send_by_index() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let (tcp, rx) = tcp_pair();
+    let udp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = udp_rx.local_addr().unwrap();
+    let socks = dev.register_sockets([udp_tx.as_fd(), tcp.as_fd()]).unwrap();
+    assert_eq!(socks.len(), 2);
+    assert!(socks.get(2).is_none());
+    let e = dev.register_sockets([udp_rx.as_fd()]).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EBUSY), "one table at a time");
+    let (udp, stream) = (socks.get(0).unwrap(), socks.get(1).unwrap());
+    assert_eq!((udp.index(), stream.index()), (Some(0), Some(1)));
+    // The descriptors go; the registered sockets stay open.
+    drop(tcp);
+    drop(udp_tx);
+
+    let data = pattern(1 << 20);
+    let whole = Buf::from(data.clone());
+    let mut off = 0;
+    let mut id = 0u64;
+    while off < whole.len() {
+        let end = (off + (256 << 10)).min(whole.len());
+        off += dev
+            .send(
+                stream,
+                &[whole.slice(off..end)],
+                MsgFlags::NOSIGNAL,
+                None,
+                id,
+            )
+            .unwrap();
+        id += 1;
+    }
+    let fixed: Vec<u8> = pattern(256 << 10).iter().map(|b| b ^ 0x5a).collect();
+    let reg = dev.register([fixed.clone()]).unwrap();
+    let mut off = 0;
+    while off < fixed.len() {
+        off += dev
+            .send_fixed(stream, &[reg.fixed(0, off..)], MsgFlags::NOSIGNAL, None, id)
+            .unwrap();
+        id += 1;
+    }
+    let n = dev
+        .send(
+            udp,
+            &[Buf::from(pattern(1500))],
+            MsgFlags::NONE,
+            Some(&to),
+            id,
+        )
+        .unwrap();
+    assert_eq!(n, 1500);
+    id += 1;
+    let mut got = vec![0u8; 65536];
+    let len = udp_rx.recv(&mut got).unwrap();
+    assert_eq!(&got[..len], &pattern(1500)[..]);
+    let header = *b"scoped by index ";
+    let n = dev
+        .scope(|s| {
+            s.send(
+                udp,
+                &[IoSlice::new(&header), IoSlice::new(&data[..20000])],
+                MsgFlags::NONE,
+                Some(&to),
+                id,
+            )
+        })
+        .unwrap();
+    assert_eq!(n, header.len() + 20000);
+    id += 1;
+    let len = udp_rx.recv(&mut got).unwrap();
+    assert_eq!(&got[..header.len()], &header);
+    assert_eq!(&got[header.len()..len], &data[..20000]);
+
+    // The scope's wait filed the records it read: drain_ring takes those
+    // queued too, not only the ones still in flight.
+    let done = drain_ring(&dev, &efd);
+    let mut ids: Vec<u64> = done.iter().map(|c| c.user_data).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..id).collect::<Vec<_>>(), "one record per send");
+    assert!(done.iter().all(|c| c.result == 0 && !c.fanout));
+    let st = dev.stats().unwrap();
+    assert_eq!((st.sends, st.inflight), (id, 0));
+
+    // The table held the TCP socket's last reference: the stream ends now.
+    socks.unregister().unwrap();
+    let got = rx.join().unwrap();
+    assert_eq!(got.len(), data.len() + fixed.len());
+    assert!(got[..data.len()] == data[..], "bytes sent by index differ");
+    assert!(
+        got[data.len()..] == fixed[..],
+        "ranges sent by index differ"
+    );
+    dev.unregister(reg).unwrap();
+
+    // A new table can be registered; dropping its handle unregisters it.
+    let again = dev.register_sockets([udp_rx.as_fd()]).unwrap();
+    assert_eq!(again.len(), 1);
+    drop(again);
+    dev.register_sockets([&udp_rx])
+        .unwrap()
+        .unregister()
+        .unwrap();
+}
+
+/// One payload to three UDP sockets named by index (`ZCSEND_SEND_FIXED_SOCKET`
+/// on the fan-out): every receiver gets it, one record for all; then TCP
+/// streams by index, owned and stable, verified at the sinks.
+#[test]
+fn registered_sockets_fanout() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let (rxs, txs) = udp_pairs(3);
+    let socks = dev.register_sockets(&txs).unwrap();
+    drop(txs);
+    let dests: Vec<Dest> = socks
+        .iter()
+        .zip(&rxs)
+        .map(|(s, rx)| Dest::to(s, rx.local_addr().unwrap()))
+        .collect();
+    let payload = pattern(20000);
+    let mine = Arc::new(payload.clone());
+    let res = dev
+        .fanout(
+            &dests,
+            &[Buf::from_arc(mine.clone())],
+            MsgFlags::NONE,
+            false,
+            9,
+        )
+        .unwrap();
+    assert_eq!(res.len(), 3);
+    assert!(res.iter().all(|r| matches!(r, Ok(20000))), "{res:?}");
+    let done = drain(&dev, &efd);
+    assert_eq!(done.len(), 1, "one record for all destinations");
+    assert!(done[0].fanout && done[0].user_data == 9);
+    assert_eq!(done[0].bytes, 3 * 20000);
+    assert_eq!(Arc::strong_count(&mine), 1);
+    for rx in &rxs {
+        let mut got = vec![0u8; 65536];
+        let n = rx.recv(&mut got).unwrap();
+        assert_eq!(&got[..n], &payload[..]);
+    }
+    drop(dests);
+    socks.unregister().unwrap();
+
+    // TCP streams, each fan-out's destinations by index.
+    for stable in [false, true] {
+        let (done, accepted, _) = fanout_stream(&dev, &efd, stable, true, 4, 256 << 10);
+        assert!(done.iter().all(|c| c.fanout && c.stable == stable));
+        assert_eq!(done.iter().map(|c| c.bytes).sum::<u64>(), accepted);
+        assert_eq!(accepted, 3 * 4 * (256 << 10));
+    }
+    let st = dev.stats().unwrap();
+    assert_eq!((st.inflight, st.pinned_pages), (0, 0));
+}
+
+/// A batch mixing sends by index and by descriptor on one TCP socket, owned
+/// buffers and registered ranges: one system call, one record each, the
+/// stream intact.
+#[test]
+fn registered_sockets_batch_mixed() {
+    let Some(dev) = device() else { return };
+    let efd = EventFd::new().unwrap();
+    dev.set_eventfd(Some(efd.as_fd())).unwrap();
+    let (sock, rx) = tcp_pair();
+    let socks = dev.register_sockets([&sock]).unwrap();
+    let reg = dev.register([pattern(256 << 10)]).unwrap();
+    let plain = Buf::from(pattern(300_000));
+    let mut batch = dev.batch();
+    let mut want = Vec::new();
+    for i in 0..8u64 {
+        let by_index = i % 2 == 1;
+        let s = if by_index {
+            socks.get(0).unwrap()
+        } else {
+            sock.as_fd().into()
+        };
+        if i % 4 < 2 {
+            let b = plain.slice(i as usize * 1000..i as usize * 1000 + 30_000);
+            want.extend_from_slice(&b);
+            batch.send(s, &[b], MsgFlags::NOSIGNAL, None, i).unwrap();
+        } else {
+            let f = reg.fixed(0, i as usize * 4096..(i as usize + 8) * 4096);
+            want.extend_from_slice(&f);
+            batch
+                .send_fixed(s, &[f], MsgFlags::NOSIGNAL, None, i)
+                .unwrap();
+        }
+    }
+    assert_eq!(batch.submit().unwrap(), 8, "one ioctl, all submitted");
+    drop(batch);
+    let done = drain(&dev, &efd);
+    let mut ids: Vec<u64> = done.iter().map(|c| c.user_data).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (0..8).collect::<Vec<_>>());
+    assert_eq!(
+        done.iter().map(|c| c.bytes).sum::<u64>() as usize,
+        want.len(),
+        "a stream took part of a send"
+    );
+    socks.unregister().unwrap();
+    dev.unregister(reg).unwrap();
+    drop(sock);
+    assert!(rx.join().unwrap() == want, "received bytes differ");
+}
+
+/// What registering refuses (the module: nothing registered), and what the
+/// library refuses before the system call: a registered socket of another
+/// device's table, and a fan-out mixing indexes and descriptors. Nothing is
+/// sent or posted for any of it.
+#[test]
+fn registered_sockets_refused() {
+    let Some(dev) = device() else { return };
+    let (tcp, rx) = tcp_pair();
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let to = udp_rx.local_addr().unwrap();
+    let errno = |r: std::io::Result<zcsend::Sockets>| r.unwrap_err().raw_os_error();
+    assert_eq!(
+        errno(dev.register_sockets(&[] as &[BorrowedFd])),
+        Some(libc::EINVAL)
+    );
+    let many = vec![tcp.as_fd(); zcsend::MAX_SOCKETS + 1];
+    assert_eq!(errno(dev.register_sockets(&many)), Some(libc::EINVAL));
+    assert_eq!(
+        errno(dev.register_sockets([tcp.as_fd(), tcp.as_fd()])),
+        Some(libc::EINVAL),
+        "one socket twice"
+    );
+    let efd = EventFd::new().unwrap();
+    assert_eq!(
+        errno(dev.register_sockets([tcp.as_fd(), efd.as_fd()])),
+        Some(libc::ENOTSOCK)
+    );
+    let (un, _un2) = std::os::unix::net::UnixStream::pair().unwrap();
+    assert_eq!(errno(dev.register_sockets([&un])), Some(libc::EAFNOSUPPORT));
+
+    let socks = dev.register_sockets([tcp.as_fd(), udp.as_fd()]).unwrap();
+    assert_eq!(socks.len(), 2);
+    let other = Device::open().unwrap();
+    let b = [Buf::from(vec![1u8; 4096])];
+    let einval = |r: std::io::Result<usize>| {
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+    };
+    let s = socks.get(0).unwrap();
+    // Another device: its table (none) is not this one.
+    einval(other.send(s, &b, MsgFlags::NOSIGNAL, None, 1));
+    let e = other
+        .fanout(&[Dest::new(s)], &b, MsgFlags::NOSIGNAL, false, 2)
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    let mut batch = other.batch();
+    let e = batch.send(s, &b, MsgFlags::NOSIGNAL, None, 3).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert!(batch.is_empty());
+    drop(batch);
+    // The socket's bit is the library's: not from the flags.
+    let bit = MsgFlags::from_bits_retain(zcsend::sys::ZCSEND_SEND_FIXED_SOCKET);
+    einval(dev.send(tcp.as_fd(), &b, bit, None, 4));
+    // One fan-out: all indexes or all descriptors.
+    for dests in [
+        [Dest::new(s), Dest::to(udp_rx.as_fd(), to)],
+        [Dest::to(udp_rx.as_fd(), to), Dest::new(s)],
+    ] {
+        let e = dev
+            .fanout(&dests, &b, MsgFlags::NOSIGNAL, false, 5)
+            .unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+    // Indexes of one table, named twice: the module's EINVAL.
+    let e = dev
+        .fanout(
+            &[Dest::new(s), Dest::new(s)],
+            &b,
+            MsgFlags::NOSIGNAL,
+            false,
+            6,
+        )
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    assert_eq!((dev.in_flight(), other.in_flight()), (0, 0));
+    assert_eq!(dev.stats().unwrap().sends, 0);
+    assert_eq!(other.stats().unwrap().sends, 0);
+
+    // Unregistered, the device takes a new table.
+    socks.unregister().unwrap();
+    let again = dev.register_sockets([&udp]).unwrap();
+    assert_eq!(again.len(), 1);
+    again.unregister().unwrap();
+    drop(tcp);
+    assert!(rx.join().unwrap().is_empty(), "a refused call sent bytes");
+    let mut got = [0u8; 16];
+    udp_rx.set_nonblocking(true).unwrap();
+    assert!(
+        udp_rx.recv(&mut got).is_err(),
+        "a refused fan-out sent a datagram"
+    );
 }
