@@ -478,7 +478,6 @@ pub(crate) fn send<'a>(
 ) -> Result<usize> {
     if arg.flags & !(ALLOWED_FLAGS | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF | ZCSEND_SEND_FIXED_SOCKET)
         != 0
-        || arg.flags & (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF) == ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF
     {
         return Err(EINVAL);
     }
@@ -726,6 +725,27 @@ impl<'a> FixedPayload<'a> {
         Self::resolve_in(ctx, &read_ranges(ptr, count)?, fixed, left)
     }
 
+    /// Resolves the one range a `ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF` send
+    /// names in the request itself: `iov` is `ZCSEND_FIXED_RANGE(index,
+    /// offset)`, `len` its length in bytes; otherwise as [`Self::resolve`]
+    /// (nothing read from user space).
+    #[inline(always)]
+    pub(crate) fn resolve_inline(
+        ctx: ArcBorrow<'_, Context>,
+        iov: u64,
+        len: u32,
+        fixed: &'a mut FixedCache,
+        left: usize,
+    ) -> Result<Self> {
+        let r = ZcsendRange {
+            buf_index: (iov >> 32) as u32,
+            reserved: 0,
+            offset: iov & u64::from(u32::MAX),
+            len: len.into(),
+        };
+        Self::resolve_in(ctx, core::slice::from_ref(&r), fixed, left)
+    }
+
     /// Resolves `ranges` (at least one) in the file's registered buffers.
     #[inline(always)]
     fn resolve_in(
@@ -796,7 +816,11 @@ fn send_fixed<'a>(
         held,
         ranges,
         total,
-    } = FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed, *left)?;
+    } = if arg.flags & ZCSEND_SEND_BUF != 0 {
+        FixedPayload::resolve_inline(ctx, arg.iov, arg.iovcnt, fixed, *left)
+    } else {
+        FixedPayload::resolve(ctx, arg.iov, arg.iovcnt, fixed, *left)
+    }?;
     stages.mark(Stage::Resolve);
     let sock = socks.get(&ctx, arg.fd, arg.flags & ZCSEND_SEND_FIXED_SOCKET != 0)?;
     let mut addr = None;

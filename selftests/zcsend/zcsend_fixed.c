@@ -84,6 +84,22 @@ static int send_fixed(int zfd, int fd, const struct zcsend_range *r,
 	return ret < 0 ? -errno : ret;
 }
 
+/*
+ * A ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF send: the one range in the request
+ * itself, @iov = ZCSEND_FIXED_RANGE(index, offset) (raw, to test bad ones).
+ */
+static int send_inline(int zfd, int fd, uint64_t iov, uint32_t len,
+		       unsigned int flags, uint64_t ud)
+{
+	struct zcsend_send s = {
+		.fd = fd, .flags = flags | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF,
+		.iov = iov, .iovcnt = len, .user_data = ud,
+	};
+	int ret = ioctl(zfd, ZCSEND_IOC_SEND, &s);
+
+	return ret < 0 ? -errno : ret;
+}
+
 TEST_F(fixed, register_bad_input)
 {
 	struct zcsend_buffer b[2] = { { (uintptr_t)self->buf, LEN },
@@ -399,6 +415,94 @@ static int submit(int zfd, const struct zcsend_send *s, uint32_t nr,
 	int ret = ioctl(zfd, ZCSEND_IOC_SUBMIT, &b);
 
 	return ret < 0 ? -errno : ret;
+}
+
+/*
+ * ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF: one range named in the request.
+ * Refused as a struct zcsend_range would be (ENXIO with none registered,
+ * EINVAL for an index or bytes past the buffers), nothing posted for those;
+ * then the whole buffer on loopback TCP in sends of every size, alone and in
+ * batches that mix them with array ranges, byte verified, one completion
+ * each, nothing pinned per send.
+ */
+TEST_F(fixed, inline_range)
+{
+	struct zcsend_buffer b[2] = { { (uintptr_t)self->buf, LEN },
+				      { (uintptr_t)self->buf, PAGE } };
+	struct zcsend_range r[4];
+	struct zcsend_send s[8];
+	struct zc_log log = { 0 };
+	struct zcsend_completion c;
+	uint64_t off = 0, ud = 0;
+	struct zc_pair p;
+	struct zc_rx rx;
+	int64_t held;
+	int i, k, n;
+
+	ASSERT_EQ(0, zc_loopback_pair(&p, AF_INET, SOCK_STREAM, 0, 4 << 20));
+	EXPECT_EQ(-ENXIO, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(0, 0),
+				      100, 0, 1));
+	ASSERT_EQ(0, reg(self->zfd, b, 2, 0));
+	held = zc_pins_outstanding() - self->pins;
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(2, 0),
+				       100, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx,
+				       ZCSEND_FIXED_RANGE(1, PAGE - 10), 11, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(0, LEN),
+				       1, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(0, 1),
+				       LEN, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, UINT64_MAX, 1, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(0, 0),
+				       UINT32_MAX, 0, 1));
+	EXPECT_EQ(-EINVAL, send_inline(self->zfd, p.tx, ZCSEND_FIXED_RANGE(0, 0),
+				       100, MSG_OOB, 1));
+	EXPECT_EQ(-EBADF, send_inline(self->zfd, 999, ZCSEND_FIXED_RANGE(0, 0),
+				      100, 0, 1));
+	EXPECT_EQ(0, zc_read_compl(self->zfd, &c, 1));
+
+	ASSERT_EQ(0, zc_rx_start(&rx, p.rx, SEED, 0));
+	for (i = 0; off < LEN - 8 * 70000; i++) {
+		size_t len = i % 3 ? 70000 : 1 + i * 37;
+
+		if (i % 4 != 3) {
+			n = send_inline(self->zfd, p.tx,
+					ZCSEND_FIXED_RANGE(0, off), len, 0, ud);
+			ASSERT_LT(0, n) TH_LOG("send %d: %s", i, strerror(-n));
+			zc_log_add(&log, ud++, n);
+			off += n;
+			continue;
+		}
+		/* A batch: inline ranges and array ones, alternating. */
+		for (k = 0; k < 8; k++) {
+			s[k] = (struct zcsend_send){ .fd = p.tx,
+				.flags = ZCSEND_SEND_FIXED, .iovcnt = len,
+				.user_data = ud + k };
+			if (k % 2) {
+				r[k / 2] = (struct zcsend_range){ 0, 0,
+								  off + k * len,
+								  len };
+				s[k].iov = (uintptr_t)&r[k / 2];
+				s[k].iovcnt = 1;
+			} else {
+				s[k].flags |= ZCSEND_SEND_BUF;
+				s[k].iov = ZCSEND_FIXED_RANGE(0, off + k * len);
+			}
+		}
+		n = submit(self->zfd, s, 8, 0);
+		ASSERT_EQ(8, n) TH_LOG("batch %d: %s", i, strerror(-n));
+		for (k = 0; k < 8; k++)
+			zc_log_add(&log, ud++, len);
+		off += 8 * len;
+		ASSERT_EQ(held, zc_pins_outstanding() - self->pins);
+	}
+	zc_expect_completions(_metadata, self->zfd, &log, 0, 0, NULL);
+	shutdown(p.tx, SHUT_WR);
+	ZC_EXPECT_RX(&rx, log.bytes);
+	EXPECT_EQ(off, log.bytes);
+	EXPECT_EQ(0, unreg(self->zfd));
+	zc_log_free(&log);
+	zc_pair_close(&p);
 }
 
 /*

@@ -424,6 +424,32 @@ static void got(int slot, const void *p, size_t n)
 	}
 }
 
+/*
+ * Sometimes (1 in 8) makes @s name one registered range of file @slot in
+ * the request itself (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF): mostly inside a
+ * buffer op_register saw accepted, else a bad index, offset or length.
+ */
+static void maybe_inline_range(struct zcsend_send *s, int slot)
+{
+	int nb = fz.nreg[slot], r = fz.clean ? 100 : rn(100);
+	uint32_t bi = nb ? rn(nb) : rn(NREG);
+	uint64_t blen = nb ? fz.reg[slot][bi] : 1 + rn(SLOT_LEN), off;
+
+	if (rn(8))
+		return;
+	blen = blen ? blen : 1;
+	off = rn(blen);
+	s->flags |= ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF;
+	s->iovcnt = 1 + rn(blen - off < (64 << 10) ? blen - off : 64 << 10);
+	if (r < 3)		/* another buffer, or none */
+		bi = rn(2) ? bi + 1 : rnd();
+	else if (r < 6)		/* at or past the end */
+		off = rn(2) ? blen : rnd();
+	else if (r < 9)		/* one past the end, empty, huge */
+		s->iovcnt = r == 6 ? blen - off + 1 : r == 7 ? 0 : rnd();
+	s->iov = r == 9 ? rnd() : ZCSEND_FIXED_RANGE(bi, off);
+}
+
 static void op_send(void)
 {
 	struct zcsend_send s, *a = &s;
@@ -446,6 +472,7 @@ static void op_send(void)
 		s.iov = (uintptr_t)e.iov_base;
 		s.iovcnt = e.iov_len > UINT32_MAX ? UINT32_MAX : e.iov_len;
 	}
+	maybe_inline_range(&s, slot);
 	s.addr = pick_addr(&s.addrlen, pi, fz.addra);
 	/* Sometimes by index in the registered sockets (or past them). */
 	if (!fz.clean && !rn(6)) {
@@ -503,6 +530,7 @@ static void op_submit(void)
 		s[i].fd = pick_fd(&pi);
 		s[i].flags = pick_flags(pi < 0 || STALLED(pi));
 		s[i].iov = pick_iov(&s[i].iovcnt);
+		maybe_inline_range(&s[i], slot);
 		s[i].addr = pick_addr(&s[i].addrlen, pi, fz.addra);
 		s[i].user_data = ud_of(fz.ns);
 		fz.s[fz.ns++].st = S_FAILED;

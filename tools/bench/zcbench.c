@@ -18,7 +18,8 @@
  *   zcsend          ZCSEND_IOC_SEND on /dev/zcsend; completion records read
  *                   with read() every 32 sends; their flags are reported
  *   zcsend_fixed    the same from a buffer registered once
- *                   (ZCSEND_IOC_REGISTER_BUFFERS, ZCSEND_SEND_FIXED)
+ *                   (ZCSEND_IOC_REGISTER_BUFFERS; ZCSEND_SEND_FIXED with the
+ *                   range in the request, ZCSEND_SEND_BUF)
  *   zcsend_batch    registered buffer, up to URING_ENTRIES sends per
  *                   ZCSEND_IOC_SUBMIT (io_uring's batch); completions taken
  *                   from the mmap'ed ring (no read()), eventfd to wait
@@ -1005,14 +1006,16 @@ static void run_zcsend(int fd, size_t size, uint64_t calls, bool fixed, struct r
 		/*
 		 * zcsend: the buffer named in the request (ZCSEND_SEND_BUF),
 		 * as send(2) names it for MSG_ZEROCOPY; zcsend_fixed: the same
-		 * bytes, as a range of buffer 0.
+		 * bytes, as a range of buffer 0 named in the request too
+		 * (ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF), as an io_uring SQE
+		 * names its registered buffer.
 		 */
-		struct zcsend_range rg = { 0, 0, slot(i, size), size };
 		struct zcsend_send req = {
 			.fd = fd,
-			.flags = MSG_NOSIGNAL | (fixed ? ZCSEND_SEND_FIXED : ZCSEND_SEND_BUF),
-			.iov = fixed ? (uintptr_t)&rg : (uintptr_t)(g.buf + slot(i, size)),
-			.iovcnt = fixed ? 1 : size,
+			.flags = MSG_NOSIGNAL | ZCSEND_SEND_BUF | (fixed ? ZCSEND_SEND_FIXED : 0),
+			.iov = fixed ? ZCSEND_FIXED_RANGE(0, slot(i, size)) :
+				       (uintptr_t)(g.buf + slot(i, size)),
+			.iovcnt = size,
 			.user_data = i,
 		};
 		long n;
@@ -1071,7 +1074,6 @@ static void zc_ring_drain(struct res *r, uint64_t want, int wait_ms)
 /* Registered buffer + ZCSEND_IOC_SUBMIT batches, as io_uring batches. */
 static void run_zcsend_batch(int fd, size_t size, uint64_t calls, struct res *r)
 {
-	static struct zcsend_range rg[URING_ENTRIES];
 	static struct zcsend_send req[URING_ENTRIES];
 	int cap = inflight_cap(size);
 	uint64_t queued = 0;
@@ -1087,12 +1089,11 @@ static void run_zcsend_batch(int fd, size_t size, uint64_t calls, struct res *r)
 		if (room > URING_ENTRIES)
 			room = URING_ENTRIES;
 		for (k = 0; k < (int)room; k++) {
-			rg[k] = (struct zcsend_range){ 0, 0, slot(queued + k, size), size };
 			req[k] = (struct zcsend_send){
 				.fd = fd,
-				.flags = MSG_NOSIGNAL | ZCSEND_SEND_FIXED,
-				.iov = (uintptr_t)&rg[k],
-				.iovcnt = 1,
+				.flags = MSG_NOSIGNAL | ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF,
+				.iov = ZCSEND_FIXED_RANGE(0, slot(queued + k, size)),
+				.iovcnt = size,
 				.user_data = queued + k,
 			};
 			n++;

@@ -52,10 +52,22 @@ struct zcsend_send {
 /*
  * ZCSEND_SEND_BUF in zcsend_send.flags: one buffer, named in the request
  * itself as send(2) names it: @iov is its address and @iovcnt its length in
- * bytes (0 to 0x7ffff000), instead of an iovec array to read. Not with
- * ZCSEND_SEND_FIXED.
+ * bytes (0 to 0x7ffff000), instead of an iovec array to read.
+ *
+ * With ZCSEND_SEND_FIXED: one range of a registered buffer, named in the
+ * request itself (no struct zcsend_range to read): @iov is
+ * ZCSEND_FIXED_RANGE(buffer index, byte offset in that buffer) and @iovcnt
+ * the range's length in bytes; checked as a struct zcsend_range is.
  */
 #define ZCSEND_SEND_BUF		(1U << 28)
+
+/*
+ * @iov of a ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF send: registered buffer
+ * @index (high 32 bits), byte @offset in it (low 32 bits: a registered
+ * buffer is at most ZCSEND_MAX_BUFFER_LEN bytes).
+ */
+#define ZCSEND_FIXED_RANGE(index, offset) \
+	(((__u64)(__u32)(index) << 32) | (__u32)(offset))
 
 /*
  * ZCSEND_SEND_FIXED_SOCKET in zcsend_send.flags (in zcsend_fanout.flags: for
