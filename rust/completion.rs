@@ -272,10 +272,12 @@ impl CompletionRing {
         }
     }
 
-    /// Whether the record at the consumer's position is ready.
+    /// Whether the record at the consumer's position is ready. Positions
+    /// wrap: user space may have written any `head`, `u64::MAX` included
+    /// (an overflow check would panic).
     pub(crate) fn ready(&self) -> bool {
         let head = self.head();
-        self.seq(head).load(Acquire) == head + 1
+        self.seq(head).load(Acquire) == head.wrapping_add(1)
     }
 
     /// Copies up to `out.len()` ready records from the consumer's position
@@ -285,8 +287,8 @@ impl CompletionRing {
         let head = self.head();
         let mut n = 0;
         for o in out.iter_mut() {
-            let pos = head + n as u64;
-            if self.seq(pos).load(Acquire) != pos + 1 {
+            let pos = head.wrapping_add(n as u64);
+            if self.seq(pos).load(Acquire) != pos.wrapping_add(1) {
                 break;
             }
             // SAFETY: published record of a valid slot; a volatile copy, as
@@ -300,7 +302,8 @@ impl CompletionRing {
     /// Consumes the records `[head, head + n)` that [`Self::peek`] returned.
     pub(crate) fn consume(&self, _rd: &mut ReadSide, head: u64, n: usize) {
         if n != 0 {
-            self.head_atomic().store(head + n as u64, Release);
+            self.head_atomic()
+                .store(head.wrapping_add(n as u64), Release);
         }
     }
 
@@ -423,6 +426,16 @@ mod tests {
         assert_eq!(r.queued(), MAX_RECORDS);
         assert_eq!(reserve(&r), Err(EBUSY));
         assert!(!r.ready());
+        // Positions at the very end of the range wrap (no overflow panic):
+        // whatever the slots hold is the lying consumer's own problem.
+        for head in [u64::MAX, u64::MAX - 1] {
+            r.head_atomic().store(head, Release);
+            let _ = r.ready();
+            let (at, n) = r.peek(&mut rd, &mut out);
+            assert_eq!(at, head);
+            r.consume(&mut rd, at, n);
+            assert!(r.queued() <= MAX_RECORDS);
+        }
         Ok(())
     }
 }

@@ -437,7 +437,10 @@ impl Context {
             // buffer, unaccounted): it is read again next time.
             self.ring.consume(&mut rd, head, whole);
             done += whole;
-            if whole < n || done == want {
+            // A user that rewinds `head` from another thread keeps this
+            // loop going for as long as `out` has room: a scheduling point
+            // per batch, and a killed task stops.
+            if whole < n || done == want || crate::wait::resched_or_killed() {
                 break;
             }
         }

@@ -47,6 +47,7 @@ use crate::send::{
     Held,
     InFlight,
     ALLOWED_FLAGS, //
+    RESCHED_EVERY,
 };
 use crate::smallbuf::SmallBuf;
 use crate::uapi::{
@@ -215,6 +216,12 @@ fn fanout_in<'t>(
         }
     };
 
+    // Located before the notifier exists: past it, an error would both
+    // post the record and fail the call.
+    let fixed_frags = match &from_fixed {
+        Some(f) => Some(f.ranges.frags(f.buf)?),
+        None => None,
+    };
     let owner = reservation.owner();
     let submission = Notif::submit(owner, true, ctx.notifs(), |p| {
         match (&to_pin, &from_fixed) {
@@ -227,10 +234,7 @@ fn fanout_in<'t>(
         }
     })?;
     let (ok, sum) = {
-        let (bvecs, skip) = match &from_fixed {
-            Some(f) => f.ranges.frags(f.buf)?,
-            None => (submission.payload().bvecs(), 0),
-        };
+        let (bvecs, skip) = fixed_frags.unwrap_or((submission.payload().bvecs(), 0));
         send_all(
             targets,
             dests,
@@ -361,7 +365,17 @@ fn send_all(
         }
         Source::User(_) => None,
     };
-    for (t, d) in targets.list.iter().zip(dests.iter_mut()) {
+    let mut killed = false;
+    for (i, (t, d)) in targets.list.iter().zip(dests.iter_mut()).enumerate() {
+        // A scheduling point every so many destinations; once the task is
+        // killed the rest are not tried (their result: EINTR).
+        if i % RESCHED_EVERY == RESCHED_EVERY - 1 && !killed {
+            killed = crate::wait::resched_or_killed();
+        }
+        if killed {
+            d.result = i64::from(EINTR.to_errno());
+            continue;
+        }
         let addr = t.addr.and_then(|i| targets.addrs.get_mut(i as usize));
         let res = match (src, &zerocopy) {
             (Source::User(iovs), _) => t

@@ -58,6 +58,7 @@ extern "C" {
         arg: *mut c_void,
     ) -> c_int;
     pub(crate) fn zcsend_can_complete_inline() -> bool;
+    pub(crate) fn zcsend_resched_or_killed() -> bool;
     pub(crate) fn zcsend_page_address(page: *mut bindings::page) -> *mut c_void;
     pub(crate) fn zcsend_alloc_chunk(order: c_uint) -> *mut bindings::page;
     pub(crate) fn zcsend_free_chunk(page: *mut bindings::page, order: c_uint);

@@ -203,9 +203,12 @@ impl<'t> Socket<'t> {
 ///
 /// # Invariants
 ///
-/// Each entry holds a reference on the file of an IPv4 or IPv6 TCP or UDP
-/// socket (checked when registered; a socket's family and transport never
-/// change).
+/// Each entry holds a reference on the file of a socket that was an IPv4
+/// or IPv6 TCP or UDP socket when registered. (An IPv6 socket may become
+/// IPv4 through `IPV6_ADDRFORM`: [`Self::get`] checks the socket again, as
+/// a descriptor's is checked, at every lookup; the table itself relies only
+/// on holding files, and no socket can hold a file, so no reference cycle
+/// forms through it.)
 pub(crate) struct SockTable {
     files: KVVec<ARef<File>>,
 }

@@ -885,12 +885,21 @@ pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
         .reader()
         .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut descs))?;
     for (i, d) in descs.iter().enumerate() {
+        // A scheduling point every so many sends (a batch of fan-outs may
+        // make 256 x 1024 of them); a killed task stops here.
+        if i % RESCHED_EVERY == RESCHED_EVERY - 1 && crate::wait::resched_or_killed() {
+            return Ok(i);
+        }
         if let Err(e) = one(d) {
             return if i == 0 { Err(e) } else { Ok(i) };
         }
     }
     Ok(nr)
 }
+
+/// Sends (or fan-out destinations) between two scheduling points of one
+/// system call ([`crate::wait::resched_or_killed`]).
+pub(crate) const RESCHED_EVERY: usize = 16;
 
 /// Handles `ZCSEND_IOC_SUBMIT` of sends (see [`submit_each`]); sockets and
 /// registered buffers are looked up once per run ([`Lookups`]).

@@ -393,8 +393,24 @@ int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *ar
  */
 bool zcsend_can_complete_inline(void)
 {
+	/*
+	 * preemptible() is not enough: under PREEMPT_RCU an RCU read-side
+	 * section (nf_hook() freeing a dropped skb) leaves preemption on.
+	 */
 	return !in_hardirq() && !in_nmi() && !irqs_disabled() &&
-	       (in_interrupt() || preemptible());
+	       (in_interrupt() || (preemptible() && !rcu_preempt_depth()));
+}
+
+/*
+ * Between the sends of one long system call (a batch, a fan-out's
+ * destinations), as __sys_sendmmsg() does per message: a scheduling point
+ * (on kernels without full preemption), and whether the task was killed
+ * (then the call stops where it is).
+ */
+bool zcsend_resched_or_killed(void)
+{
+	cond_resched();
+	return fatal_signal_pending(current);
 }
 
 void zcsend_eventfd_signal_rcu(struct eventfd_ctx **slot)

@@ -66,6 +66,7 @@ void zcsend_waitq_init(struct wait_queue_head *wq);
 void zcsend_waitq_wake_all(struct wait_queue_head *wq);
 int zcsend_waitq_wait(struct wait_queue_head *wq, bool (*cond)(void *), void *arg);
 bool zcsend_can_complete_inline(void);
+bool zcsend_resched_or_killed(void);
 void *zcsend_page_address(struct page *page);
 struct page *zcsend_alloc_chunk(unsigned int order);
 void zcsend_free_chunk(struct page *page, unsigned int order);

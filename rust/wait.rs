@@ -100,3 +100,13 @@ impl WaitQueue {
         Ok(())
     }
 }
+
+/// Between the sends of one long system call (a batch, a fan-out's
+/// destinations), as `__sys_sendmmsg()` does per message: a scheduling
+/// point on kernels without full preemption; `true` if the task was killed
+/// meanwhile (the call should stop where it is). Process context.
+pub(crate) fn resched_or_killed() -> bool {
+    // SAFETY: no precondition beyond process context, which every caller
+    // (an ioctl) is in.
+    unsafe { crate::ffi::zcsend_resched_or_killed() }
+}

@@ -113,6 +113,15 @@ TEST_F(ring, backpressure_and_lying_head)
 	r.hdr->head = head - 5;
 	EXPECT_EQ(-EBUSY, zc_send(self->zfd, self->p.tx, "x", 1, 0,
 				  &self->p.dst, self->p.dstlen, 9));
+	/*
+	 * Positions at the very end of the range: the kernel's position
+	 * arithmetic wraps (it once overflowed there: a Rust overflow check,
+	 * an oops, and the reader lock held for ever).
+	 */
+	r.hdr->head = UINT64_MAX;
+	EXPECT_EQ(0, zc_read_compl(self->zfd, c, 64));
+	r.hdr->head = UINT64_MAX - 1;
+	EXPECT_EQ(0, zc_read_compl(self->zfd, c, 64));
 	r.hdr->head = head;
 	EXPECT_EQ(64, zc_read_compl(self->zfd, c, 64));
 	EXPECT_EQ(1, c[0].user_data);
