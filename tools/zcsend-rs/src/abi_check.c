@@ -124,6 +124,29 @@ const unsigned long zcsend_c_ring_slot_layout[] = {
 	offsetof(struct zcsend_ring_slot, rec),
 };
 
+/*
+ * ZCSEND_FIXED_RANGE(index, offset), the iov of a ZCSEND_SEND_FIXED |
+ * ZCSEND_SEND_BUF send, over these { index, offset } pairs.
+ */
+#define ZCSEND_C_FIXED_RANGE_ARGS(X) \
+	X(0, 0) \
+	X(1, 4096) \
+	X(7, 0x3fffffff) \
+	X(255, 0x40000000) \
+	X(0x12345678, 0x9abcdef0) \
+	X(0xffffffff, 0xffffffff)
+#define ZCSEND_C_ARGS(i, o) { i, o },
+#define ZCSEND_C_RANGE(i, o) ZCSEND_FIXED_RANGE(i, o),
+const unsigned int zcsend_c_fixed_range_args[][2] = {
+	ZCSEND_C_FIXED_RANGE_ARGS(ZCSEND_C_ARGS)
+};
+const unsigned long long zcsend_c_fixed_range[] = {
+	ZCSEND_C_FIXED_RANGE_ARGS(ZCSEND_C_RANGE)
+};
+/* src/sys.rs declares 6 of each. */
+_Static_assert(sizeof(zcsend_c_fixed_range) / sizeof(zcsend_c_fixed_range[0]) == 6,
+	       "update the Rust declaration of zcsend_c_fixed_range");
+
 /* The 64-bit constants (ULL in the header). */
 const unsigned long long zcsend_c_consts64[] = {
 	ZCSEND_RING_OFF_HDR,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
 use crate::buf::Buf;
-use crate::device::{send_flags, sockaddr, Device, Held, MsgFlags, SockAddr};
+use crate::device::{send_flags, sockaddr, Device, FixedArg, Held, MsgFlags, SockAddr};
 use crate::registered::Fixed;
 use crate::sockets::SockRef;
 use crate::sys;
@@ -28,7 +28,8 @@ struct Entry {
     /// A descriptor, or an index with `ZCSEND_SEND_FIXED_SOCKET` in `flags`.
     fd: RawFd,
     /// Final `zcsend_send.flags` (with `ZCSEND_SEND_FIXED` for ranges,
-    /// `ZCSEND_SEND_FIXED_SOCKET` for a registered socket).
+    /// `ZCSEND_SEND_FIXED_SOCKET` for a registered socket), but for
+    /// `ZCSEND_SEND_BUF`, which [`Encoded`] adds for a range named inline.
     flags: u32,
     dest: Option<SocketAddr>,
     user_data: u64,
@@ -108,9 +109,11 @@ impl<'d, 'fd> Batch<'d, 'fd> {
         )
     }
 
-    /// Queues [`Device::send_fixed`] of `ranges` on `sock`. Fails (queueing
-    /// nothing) when the batch is full, or with `EINVAL` as `send_fixed`
-    /// does for `sock`, `ranges` and `flags`.
+    /// Queues [`Device::send_fixed`] of `ranges` on `sock`, encoded as
+    /// `send_fixed` encodes them (one range in the descriptor itself,
+    /// several in an array). Fails (queueing nothing) when the batch is
+    /// full, or with `EINVAL` as `send_fixed` does for `sock`, `ranges` and
+    /// `flags`.
     pub fn send_fixed(
         &mut self,
         sock: impl Into<SockRef<'fd>>,
@@ -242,11 +245,13 @@ impl fmt::Debug for Batch<'_, '_> {
 }
 
 /// The `struct zcsend_send` array of a batch and the arrays and addresses
-/// it points into.
+/// it points into. A send of one [`Fixed`] names it in its descriptor
+/// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, [`FixedArg::Inline`]): nothing
+/// to point to.
 struct Encoded {
     sends: Vec<sys::zcsend_send>,
     _iovs: Vec<Vec<libc::iovec>>,
-    _ranges: Vec<Vec<sys::zcsend_range>>,
+    _ranges: Vec<FixedArg>,
     _addrs: Vec<(SockAddr, u32)>,
 }
 
@@ -264,18 +269,20 @@ impl Encoded {
             .collect();
         let mut iovs = Vec::new();
         let mut ranges = Vec::new();
-        let arrays: Vec<(u64, usize)> = entries
+        // (iov, iovcnt, ZCSEND_SEND_BUF for a range named inline)
+        let arrays: Vec<(u64, usize, u32)> = entries
             .iter()
             .map(|e| match &e.payload {
                 Payload::Bufs(b) => {
                     let v: Vec<libc::iovec> = b.iter().map(Buf::iovec).collect();
-                    let a = (v.as_ptr() as u64, v.len());
+                    let a = (v.as_ptr() as u64, v.len(), 0);
                     iovs.push(v);
                     a
                 }
                 Payload::Fixed(f) => {
-                    let v: Vec<sys::zcsend_range> = f.iter().map(Fixed::raw).collect();
-                    let a = (v.as_ptr() as u64, v.len());
+                    let v = FixedArg::new(f);
+                    let (p, inline) = v.payload();
+                    let a = (p.ptr, p.len, inline);
                     ranges.push(v);
                     a
                 }
@@ -287,12 +294,13 @@ impl Encoded {
             .zip(&arrays)
             .enumerate()
             .map(
-                |(i, ((e, (addr, addrlen)), &(iov, cnt)))| sys::zcsend_send {
+                |(i, ((e, (addr, addrlen)), &(iov, cnt, inline)))| sys::zcsend_send {
                     fd: e.fd,
-                    flags: e.flags,
+                    flags: e.flags | inline,
                     iov,
                     // More than u32::MAX buffers cannot be allocated anyway;
-                    // the module refuses anything over 1024 (EINVAL).
+                    // the module refuses anything over 1024 (EINVAL). An
+                    // inline range's length is a u32 already.
                     iovcnt: u32::try_from(cnt).unwrap_or(u32::MAX),
                     addrlen: *addrlen,
                     addr: if *addrlen == 0 {
@@ -384,6 +392,79 @@ mod tests {
         // SAFETY: a sockaddr_in alive in `raw`.
         let sin = unsafe { &*(s.addr as *const libc::sockaddr_in) };
         assert_eq!(u16::from_be(sin.sin_port), 7879);
+    }
+
+    /// An entry of one range names it in its descriptor
+    /// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, `iov` =
+    /// `ZCSEND_FIXED_RANGE(index, offset)`, `iovcnt` = length); entries of
+    /// several ranges keep the array, plain entries their iovecs.
+    #[test]
+    fn encodes_one_range_inline() {
+        let dev = null_dev();
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let reg = unregistered(
+            dev.file(),
+            vec![RegBuf::from(vec![9u8; 100]), vec![7u8; 8192].into()],
+        );
+        let to: SocketAddr = "[::1]:7879".parse().unwrap();
+        let mut batch = dev.batch();
+        let fd = sock.as_fd();
+        batch
+            .send_fixed(fd, &[reg.fixed(1, 4096..)], MsgFlags::NOSIGNAL, None, 1)
+            .unwrap();
+        batch
+            .send_fixed(
+                fd,
+                &[reg.fixed(0, 5..20), reg.fixed(0, 50..)],
+                MsgFlags::NONE,
+                None,
+                2,
+            )
+            .unwrap();
+        batch
+            .send(fd, &[Buf::from("plain")], MsgFlags::NONE, None, 3)
+            .unwrap();
+        batch
+            .send_fixed(fd, &[reg.fixed(0, 99..)], MsgFlags::MORE, Some(&to), 4)
+            .unwrap();
+        let raw = Encoded::new(batch.queue.make_contiguous(), 500);
+        let one_range = sys::ZCSEND_SEND_FIXED | sys::ZCSEND_SEND_BUF;
+        let s = &raw.sends[0];
+        assert_eq!(s.flags, libc::MSG_NOSIGNAL as u32 | one_range);
+        assert_eq!((s.iov, s.iovcnt), ((1 << 32) | 4096, 4096));
+        assert_eq!(
+            (s.fd, s.addrlen, s.addr, s.user_data),
+            (sock.as_raw_fd(), 0, 0, 500)
+        );
+        let s = &raw.sends[1];
+        assert_eq!((s.flags, s.iovcnt), (sys::ZCSEND_SEND_FIXED, 2), "array");
+        // SAFETY: two ranges alive in `raw`.
+        let r = unsafe { std::slice::from_raw_parts(s.iov as *const sys::zcsend_range, 2) };
+        assert_eq!(
+            (r[0].offset, r[0].len, r[1].offset, r[1].len),
+            (5, 15, 50, 50)
+        );
+        let s = &raw.sends[2];
+        assert_eq!(
+            (s.flags, s.iovcnt),
+            (0, 1),
+            "plain entries keep their iovecs"
+        );
+        let s = &raw.sends[3];
+        assert_eq!(s.flags, libc::MSG_MORE as u32 | one_range);
+        assert_eq!((s.iov, s.iovcnt, s.user_data), (99, 1, 503));
+        assert_eq!(s.addrlen as usize, size_of::<libc::sockaddr_in6>());
+        // SAFETY: a sockaddr_in6 alive in `raw`.
+        let sin6 = unsafe { &*(s.addr as *const libc::sockaddr_in6) };
+        assert_eq!(u16::from_be(sin6.sin6_port), 7879);
+        drop(raw);
+        // The batch holds the ranges it names inline, then the device.
+        assert!(reg.in_use(0) && reg.in_use(1));
+        assert_eq!(batch.submit_with(|_| Ok(4)).unwrap(), 4);
+        assert!(reg.in_use(1), "in flight");
+        let recs: Vec<_> = (0..4).map(|id| crate::ring::fake::rec(id, 1)).collect();
+        dev.file_raw_for_tests(&recs);
+        assert!(!reg.in_use(0) && !reg.in_use(1));
     }
 
     #[test]
@@ -498,12 +579,13 @@ mod tests {
         let raw = Encoded::new(batch.queue.make_contiguous(), 0);
         let sent: Vec<(i32, u32)> = raw.sends.iter().map(|s| (s.fd, s.flags)).collect();
         let (fixed_sock, nosig) = (sys::ZCSEND_SEND_FIXED_SOCKET, libc::MSG_NOSIGNAL as u32);
+        let one_range = sys::ZCSEND_SEND_FIXED | sys::ZCSEND_SEND_BUF;
         assert_eq!(
             sent,
             [
                 (3, nosig | fixed_sock),
                 (sock.as_raw_fd(), nosig),
-                (0, sys::ZCSEND_SEND_FIXED | fixed_sock),
+                (0, one_range | fixed_sock),
                 (sock.as_raw_fd(), 0),
             ]
         );

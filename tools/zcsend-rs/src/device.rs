@@ -439,7 +439,10 @@ impl Device {
     /// (`ZCSEND_SEND_FIXED`): nothing is pinned or charged per send, the
     /// buffer's segments become the frags. Otherwise as [`send`](Self::send):
     /// returns the bytes accepted, and every `Ok` is followed by exactly one
-    /// [`Completion`] carrying `user_data`.
+    /// [`Completion`] carrying `user_data`. One range is named in the
+    /// request itself (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, `iov` =
+    /// `ZCSEND_FIXED_RANGE(index, offset)`, `iovcnt` = its length), so the
+    /// module reads no `struct zcsend_range`; several go in an array.
     ///
     /// The library keeps a clone of each [`Fixed`] until the completion has
     /// been read, so until then the buffer can be neither written
@@ -457,22 +460,46 @@ impl Device {
         dest: Option<&SocketAddr>,
         user_data: u64,
     ) -> io::Result<usize> {
-        let sock = sock.into();
+        // SAFETY: `send_fixed_with` passes the `struct zcsend_send` it built
+        // over `ranges` (checked to be of this file's registration, named
+        // inline or in an array alive until the call returns), and files
+        // clones of the `Fixed`s, which keep the buffer registered and
+        // unwritable until the completion, if the send is accepted.
+        self.send_fixed_with(sock.into(), ranges, flags, dest, user_data, |req| unsafe {
+            self.ioctl(sys::ZCSEND_IOC_SEND, req)
+        })
+    }
+
+    /// [`send_fixed`](Self::send_fixed) with the ioctl passed in (tests
+    /// fake it).
+    fn send_fixed_with(
+        &self,
+        sock: SockRef<'_>,
+        ranges: &[Fixed],
+        flags: MsgFlags,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+        ioctl: impl FnOnce(&mut sys::zcsend_send) -> io::Result<libc::c_int>,
+    ) -> io::Result<usize> {
         let flags = send_flags(flags, true)?;
         self.check_fixed(ranges)?;
-        let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
-        // SAFETY: ranges (`ZCSEND_SEND_FIXED` in `flags`) of a buffer this
-        // file registered (`check_fixed`); the clones of the `Fixed`s taken
-        // on success keep it registered and unwritable until the completion.
+        let arg = FixedArg::new(ranges);
+        let (payload, inline) = arg.payload();
+        // SAFETY: ranges (`ZCSEND_SEND_FIXED` in `flags`, with
+        // `ZCSEND_SEND_BUF` when `arg` names its one range inline) of a
+        // buffer this file registered (`check_fixed`); the clones of the
+        // `Fixed`s taken on success keep it registered and unwritable until
+        // the completion.
         unsafe {
-            self.send_raw(
+            self.send_raw_with(
                 sock,
-                Payload::of(&raw),
-                flags,
+                payload,
+                flags | inline,
                 dest,
                 user_data,
                 None,
                 || Held::Fixed(ranges.to_vec()),
+                ioctl,
             )
         }
     }
@@ -545,6 +572,8 @@ impl Device {
     ) -> io::Result<Vec<io::Result<usize>>> {
         let flags = fanout_flags(flags, false, true)?;
         self.check_fixed(ranges)?;
+        // Always an array: `ZCSEND_IOC_FANOUT` refuses `ZCSEND_SEND_BUF`,
+        // so even one range is not named inline.
         let raw: Vec<sys::zcsend_range> = ranges.iter().map(Fixed::raw).collect();
         // SAFETY: as in `send_fixed`: ranges of this file's registration,
         // whose `Fixed`s are kept until the completion (never stable).
@@ -615,12 +644,13 @@ impl Device {
     ///
     /// `payload` is an array of `struct iovec` (without `ZCSEND_SEND_FIXED`
     /// or `ZCSEND_SEND_BUF` in `flags`), of `struct zcsend_range` (with
-    /// `ZCSEND_SEND_FIXED`) or the bytes themselves (with
-    /// `ZCSEND_SEND_BUF`: `len` counts bytes), and if the send is
-    /// accepted, the memory it describes stays allocated, mapped and
-    /// unmodified until the completion has been read (see
-    /// [`ioctl`](Self::ioctl)): held by what `keep` returns, by a scope
-    /// (`scope`) that waits for the completion, or by the caller.
+    /// `ZCSEND_SEND_FIXED`), the bytes themselves (with `ZCSEND_SEND_BUF`:
+    /// `len` counts bytes) or one registered range (with both:
+    /// [`Payload::inline_range`]), and if the send is accepted, the memory
+    /// it describes stays allocated, mapped and unmodified until the
+    /// completion has been read (see [`ioctl`](Self::ioctl)): held by what
+    /// `keep` returns, by a scope (`scope`) that waits for the completion,
+    /// or by the caller.
     #[allow(clippy::too_many_arguments)]
     unsafe fn send_raw(
         &self,
@@ -631,6 +661,34 @@ impl Device {
         user_data: u64,
         scope: Option<u64>,
         keep: impl FnOnce() -> Held,
+    ) -> io::Result<usize> {
+        // SAFETY: `send_raw_with` passes the request it built from
+        // `payload` and `flags`, which this function's caller vouches for.
+        unsafe {
+            self.send_raw_with(sock, payload, flags, dest, user_data, scope, keep, |req| {
+                self.ioctl(sys::ZCSEND_IOC_SEND, req)
+            })
+        }
+    }
+
+    /// [`send_raw`](Self::send_raw) with the ioctl passed in: `ioctl` is
+    /// called once, with the request, while `payload` and the address are
+    /// alive; `keep` is filed if it returns `Ok`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`send_raw`](Self::send_raw).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn send_raw_with(
+        &self,
+        sock: SockRef<'_>,
+        payload: Payload<'_>,
+        flags: u32,
+        dest: Option<&SocketAddr>,
+        user_data: u64,
+        scope: Option<u64>,
+        keep: impl FnOnce() -> Held,
+        ioctl: impl FnOnce(&mut sys::zcsend_send) -> io::Result<libc::c_int>,
     ) -> io::Result<usize> {
         let (fd, sock_flag) = sock.raw(&self.fd)?;
         let iovcnt =
@@ -653,11 +711,11 @@ impl Device {
             },
             user_data: id,
         };
-        // SAFETY: a `struct zcsend_send` whose pointers stay valid for the
-        // call: `payload` borrows its array (of the kind `flags` says, per
-        // this function's contract) and `addr` holds the address. Past the
-        // call, this function's caller keeps the payload.
-        let n = unsafe { self.ioctl(sys::ZCSEND_IOC_SEND, &mut req) }?;
+        // A `struct zcsend_send` whose pointers stay valid for the call:
+        // `payload` borrows its array (of the kind `flags` says, per this
+        // function's contract) and `addr` holds the address. Past the call,
+        // this function's caller keeps the payload.
+        let n = ioctl(&mut req)?;
         self.track(id, user_data, scope, keep);
         Ok(n as usize)
     }
@@ -1281,8 +1339,9 @@ fn fanout_flags(flags: MsgFlags, stable: bool, fixed: bool) -> io::Result<u32> {
 }
 
 /// The payload of one send as the module reads it: a user pointer to
-/// `len` `struct iovec` or (with `ZCSEND_SEND_FIXED`) `struct zcsend_range`.
-/// Borrows the array so that it outlives the ioctl.
+/// `len` `struct iovec` or (with `ZCSEND_SEND_FIXED`) `struct zcsend_range`;
+/// with `ZCSEND_SEND_BUF`, the bytes themselves or (with both) one
+/// registered range. Borrows the array so that it outlives the ioctl.
 #[derive(Clone, Copy)]
 pub(crate) struct Payload<'a> {
     pub(crate) ptr: u64,
@@ -1302,6 +1361,53 @@ impl<'a> Payload<'a> {
     /// The bytes themselves (`ZCSEND_SEND_BUF`): `len` counts bytes.
     pub(crate) fn bytes(bytes: &'a [u8]) -> Payload<'a> {
         Self::of(bytes)
+    }
+
+    /// One registered range named in the request
+    /// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`): `iov` is
+    /// `ZCSEND_FIXED_RANGE(index, offset)`, `len` the range's bytes. Points
+    /// to nothing.
+    pub(crate) fn inline_range(iov: u64, len: u32) -> Payload<'static> {
+        Payload {
+            ptr: iov,
+            len: len as usize,
+            _array: PhantomData,
+        }
+    }
+}
+
+/// How one send names its [`Fixed`] ranges (of one buffer, checked by
+/// [`Device::check_fixed`]) to the module.
+pub(crate) enum FixedArg {
+    /// The one range in the request itself (`ZCSEND_SEND_FIXED |
+    /// ZCSEND_SEND_BUF`): `iov` is `ZCSEND_FIXED_RANGE(index, offset)` and
+    /// `len` its length, so the module reads no `struct zcsend_range`.
+    Inline { iov: u64, len: u32 },
+    /// An array of `struct zcsend_range` (`ZCSEND_SEND_FIXED`): several
+    /// ranges, or one whose offset or length does not fit 32 bits (none
+    /// does: a registered buffer is at most 1 GiB; never truncated).
+    Ranges(Vec<sys::zcsend_range>),
+}
+
+impl FixedArg {
+    pub(crate) fn new(ranges: &[Fixed]) -> FixedArg {
+        if let [one] = ranges {
+            if let Some((iov, len)) = one.inline() {
+                return FixedArg::Inline { iov, len };
+            }
+        }
+        FixedArg::Ranges(ranges.iter().map(Fixed::raw).collect())
+    }
+
+    /// The send's payload, and the bit to add to `ZCSEND_SEND_FIXED` in its
+    /// flags: `ZCSEND_SEND_BUF` for the inline form, else 0.
+    pub(crate) fn payload(&self) -> (Payload<'_>, u32) {
+        match self {
+            FixedArg::Inline { iov, len } => {
+                (Payload::inline_range(*iov, *len), sys::ZCSEND_SEND_BUF)
+            }
+            FixedArg::Ranges(r) => (Payload::of(r), 0),
+        }
     }
 }
 
@@ -2094,6 +2200,118 @@ mod tests {
         let back = dev.unregister(reg).unwrap();
         assert_eq!(back[0].as_bytes()[0], 1);
         drop(theirs);
+    }
+
+    /// `send_fixed` names one range in the request itself
+    /// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, `iov` =
+    /// `ZCSEND_FIXED_RANGE(index, offset)`, `iovcnt` = length), several in a
+    /// `struct zcsend_range` array, and one that does not fit 32 bits in
+    /// the array too, untruncated; either way the ranges are held until the
+    /// completion.
+    #[test]
+    fn send_fixed_encoding() {
+        use crate::registered::tests::{fixed_unchecked, unregistered};
+        use crate::sockets::tests::unregistered as sockets;
+        use std::os::fd::AsRawFd;
+        let dev = Device::open_path("/dev/null").unwrap();
+        let reg = unregistered(&dev.fd, vec![vec![0u8; 64].into(), vec![1u8; 8192].into()]);
+        let socks = sockets(dev.file(), 2);
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let to: SocketAddr = "10.77.0.1:7879".parse().unwrap();
+        // What the "module" sees: the request, and the ranges it points to
+        // (read during the call, while they exist).
+        let send = |s: SockRef<'_>, ranges: &[Fixed], dest: Option<&SocketAddr>, ud: u64| {
+            let mut seen = None;
+            let n = dev
+                .send_fixed_with(s, ranges, MsgFlags::NOSIGNAL, dest, ud, |req| {
+                    let array = if req.flags & sys::ZCSEND_SEND_BUF != 0 {
+                        Vec::new()
+                    } else {
+                        // SAFETY: `iovcnt` ranges, alive during the call.
+                        unsafe {
+                            std::slice::from_raw_parts(
+                                req.iov as *const sys::zcsend_range,
+                                req.iovcnt as usize,
+                            )
+                        }
+                        .to_vec()
+                    };
+                    seen = Some((*req, array));
+                    Ok(3)
+                })
+                .unwrap();
+            assert_eq!(n, 3);
+            seen.unwrap()
+        };
+        let fixed = libc::MSG_NOSIGNAL as u32 | sys::ZCSEND_SEND_FIXED;
+        let inline = fixed | sys::ZCSEND_SEND_BUF;
+        let mut ids = Vec::new();
+
+        // One range, by descriptor, to an address.
+        let (req, _) = send(
+            sock.as_fd().into(),
+            &[reg.fixed(1, 4000..4100)],
+            Some(&to),
+            1,
+        );
+        assert_eq!((req.fd, req.flags), (sock.as_raw_fd(), inline));
+        assert_eq!((req.iov, req.iovcnt), ((1 << 32) | 4000, 100));
+        assert_eq!(req.addrlen as usize, size_of::<libc::sockaddr_in>());
+        assert!(reg.in_use(1), "the library holds the range in flight");
+        ids.push(req.user_data);
+        // One range, by registered socket, no address.
+        let (req, _) = send(socks.get(1).unwrap(), &[reg.fixed(0, ..)], None, 2);
+        assert_eq!(
+            (req.fd, req.flags),
+            (1, inline | sys::ZCSEND_SEND_FIXED_SOCKET)
+        );
+        assert_eq!((req.iov, req.iovcnt, req.addrlen, req.addr), (0, 64, 0, 0));
+        ids.push(req.user_data);
+        // One empty range: still inline, length 0 (checked by the module as
+        // a struct zcsend_range of length 0 would be).
+        let (req, _) = send(sock.as_fd().into(), &[reg.fixed(0, 64..)], None, 3);
+        assert_eq!((req.flags, req.iov, req.iovcnt), (inline, 64, 0));
+        ids.push(req.user_data);
+        // Two ranges: the array form.
+        let (req, array) = send(
+            sock.as_fd().into(),
+            &[reg.fixed(1, 16..32), reg.fixed(1, 100..)],
+            None,
+            4,
+        );
+        assert_eq!((req.flags, req.iovcnt), (fixed, 2));
+        let got: Vec<_> = array
+            .iter()
+            .map(|r| (r.buf_index, r.reserved, r.offset, r.len))
+            .collect();
+        assert_eq!(got, [(1, 0, 16, 16), (1, 0, 100, 8092)]);
+        ids.push(req.user_data);
+        // An offset past 32 bits (no registration has one): the array
+        // form, not a truncated ZCSEND_FIXED_RANGE.
+        #[cfg(target_pointer_width = "64")]
+        {
+            let far = fixed_unchecked(&reg, 1, (1 << 32) + 5, 8);
+            let (req, array) = send(sock.as_fd().into(), &[far], None, 5);
+            assert_eq!((req.flags, req.iovcnt), (fixed, 1));
+            assert_eq!((array[0].buf_index, array[0].offset), (1, (1 << 32) + 5));
+            assert_eq!(array[0].len, 8);
+            ids.push(req.user_data);
+        }
+
+        assert_eq!(dev.in_flight(), ids.len());
+        assert!(reg.in_use(0) && reg.in_use(1));
+        let recs: Vec<_> = ids
+            .iter()
+            .map(|&id| crate::ring::fake::rec(id, 3))
+            .collect();
+        dev.file_raw_for_tests(&recs);
+        assert_eq!(dev.in_flight(), 0);
+        assert!(!reg.in_use(0) && !reg.in_use(1), "released by completions");
+        let mut out = [Completion::default(); 8];
+        let n = dev.try_read_completions(&mut out).unwrap();
+        let mut uds: Vec<u64> = out[..n].iter().map(|c| c.user_data).collect();
+        uds.sort_unstable();
+        assert_eq!(uds, (1..=ids.len() as u64).collect::<Vec<_>>());
     }
 
     #[test]

@@ -180,7 +180,11 @@
 //!
 //! [`Device::register`] (`ZCSEND_IOC_REGISTER_BUFFERS`) pins buffers once;
 //! sends then name [`Fixed`] ranges inside them (`ZCSEND_SEND_FIXED`) and
-//! nothing is pinned or charged per send. The [`Registered`] handle owns the
+//! nothing is pinned or charged per send. A send (or [`Batch`] entry) of one
+//! range names it in the request itself (`ZCSEND_SEND_FIXED |
+//! ZCSEND_SEND_BUF`, `iov` = `ZCSEND_FIXED_RANGE(index, offset)`, `iovcnt` =
+//! its length), so the module reads no `struct zcsend_range`; several
+//! ranges, and fan-outs, pass an array. The [`Registered`] handle owns the
 //! memory, [`RegBuf::Owned`] heap buffers or immutable [`RegBuf::Shared`]
 //! [`Buf`]s (a read-only file [`Mmap`] for a file server), and the rule is
 //! the same as for `Buf`s, enforced the same way:

@@ -502,6 +502,25 @@ impl Fixed {
             len: self.len as u64,
         }
     }
+
+    /// `(iov, iovcnt)` of a `ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF` send of
+    /// this range alone: `ZCSEND_FIXED_RANGE(index, offset)` and the length
+    /// ([`inline_range`]); `None` if either does not fit (then the send
+    /// names it in a `struct zcsend_range`).
+    pub(crate) fn inline(&self) -> Option<(u64, u32)> {
+        inline_range(self.index, self.offset, self.len)
+    }
+}
+
+/// `ZCSEND_FIXED_RANGE(index, offset)` and `len` as a `u32`, or `None`
+/// when one of them does not fit its 32 bits. Never the case for a range
+/// of a registered buffer (at most `ZCSEND_MAX_BUFFER_LEN`, 1 GiB, long),
+/// but a truncated offset would send other bytes, so it is checked.
+pub(crate) fn inline_range(index: usize, offset: usize, len: usize) -> Option<(u64, u32)> {
+    let index = u32::try_from(index).ok()?;
+    let offset = u32::try_from(offset).ok()?;
+    let len = u32::try_from(len).ok()?;
+    Some((sys::zcsend_fixed_range(index, offset), len))
 }
 
 impl Clone for Fixed {
@@ -667,6 +686,48 @@ pub(crate) mod tests {
 
     pub(crate) fn null_fd() -> Arc<OwnedFd> {
         Arc::new(std::fs::File::open("/dev/null").unwrap().into())
+    }
+
+    /// A range of `reg`'s buffer `index` that is not checked against the
+    /// buffer, such as no registration can have (an offset past 4 GiB): to
+    /// be encoded only, never read.
+    pub(crate) fn fixed_unchecked(
+        reg: &Registered,
+        index: usize,
+        offset: usize,
+        len: usize,
+    ) -> Fixed {
+        Fixed::new(&reg.state, index, offset, len)
+    }
+
+    /// `ZCSEND_FIXED_RANGE(index, offset)` and the length, or `None` (the
+    /// array form) rather than a truncated value.
+    #[test]
+    fn inline_range_packs_or_declines() {
+        assert_eq!(inline_range(0, 0, 0), Some((0, 0)));
+        assert_eq!(inline_range(2, 4096, 100), Some(((2 << 32) | 4096, 100)));
+        let max = u32::MAX as usize;
+        assert_eq!(
+            inline_range(max, max, max),
+            Some((u64::MAX, u32::MAX)),
+            "32 bits each"
+        );
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(inline_range(0, 1 << 32, 1), None, "offset past 32 bits");
+            assert_eq!(inline_range(0, 0, 1 << 32), None, "length past 32 bits");
+            assert_eq!(inline_range(1 << 32, 0, 1), None, "index past 32 bits");
+        }
+        let reg = unregistered(
+            &null_fd(),
+            vec![vec![0u8; 16].into(), vec![0u8; 8192].into()],
+        );
+        let f = reg.fixed(1, 4000..5000);
+        assert_eq!(f.inline(), Some(((1 << 32) | 4000, 1000)));
+        assert_eq!(f.slice(10..20).inline(), Some(((1 << 32) | 4010, 10)));
+        assert_eq!(reg.fixed(0, 16..).inline(), Some((16, 0)), "empty");
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(fixed_unchecked(&reg, 1, 1 << 32, 8).inline(), None);
     }
 
     #[test]

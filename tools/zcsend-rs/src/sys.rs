@@ -7,7 +7,8 @@
 //! ioctl numbers are function-like macros (`_IOR`/`_IOW`) that bindgen does not
 //! evaluate: they are computed here from the same encoding, over the sizes of
 //! the generated structs, and a unit test compares them with what the C
-//! compiler makes of the header (`src/abi_check.c`).
+//! compiler makes of the header (`src/abi_check.c`). So is
+//! `ZCSEND_FIXED_RANGE` ([`zcsend_fixed_range`]).
 
 #![allow(non_camel_case_types, missing_docs)]
 
@@ -120,6 +121,17 @@ pub const ZCSEND_IOC_REGISTER_SOCKETS: u32 = ioc::ioc(
 /// `_IO(ZCSEND_IOC_MAGIC, 0x09)`
 pub const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = ioc::ioc(ioc::NONE, ZCSEND_IOC_MAGIC, 0x09, 0);
 
+/// `ZCSEND_FIXED_RANGE(index, offset)`: the `zcsend_send.iov` of a
+/// `ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF` send, which names one range of a
+/// registered buffer in the request itself (`iovcnt` is the range's length
+/// in bytes): the buffer index in the high 32 bits, the byte offset in the
+/// low 32 (a registered buffer is at most `ZCSEND_MAX_BUFFER_LEN` bytes).
+/// The C macro casts both to `__u32`; here the caller converts them, and
+/// must not truncate (an offset past 32 bits needs the array form).
+pub const fn zcsend_fixed_range(index: u32, offset: u32) -> u64 {
+    ((index as u64) << 32) | offset as u64
+}
+
 /// `ZCSEND_DEVICE` without its NUL, as a path.
 pub const DEVICE_PATH: &str = match core::str::from_utf8(ZCSEND_DEVICE.split_last().unwrap().1) {
     Ok(s) => s,
@@ -159,6 +171,8 @@ mod tests {
         static zcsend_c_ring_slot_layout: [c_ulong; 4];
         static zcsend_c_consts: [c_uint; 19];
         static zcsend_c_consts64: [c_ulonglong; 3];
+        static zcsend_c_fixed_range_args: [[c_uint; 2]; 6];
+        static zcsend_c_fixed_range: [c_ulonglong; 6];
     }
 
     #[test]
@@ -329,6 +343,26 @@ mod tests {
         assert_eq!(ZCSEND_MAX_SOCKETS, 1024);
         assert_eq!(ZCSEND_IOC_MAGIC, 0xe5);
         assert_eq!(DEVICE_PATH, "/dev/zcsend");
+    }
+
+    #[test]
+    fn fixed_range_matches_c() {
+        // SAFETY: plain constants defined in abi_check.c.
+        let (args, c) = unsafe { (zcsend_c_fixed_range_args, zcsend_c_fixed_range) };
+        for ([index, offset], c) in args.iter().zip(c.iter()) {
+            let r = zcsend_fixed_range(*index, *offset);
+            assert_eq!(
+                r, *c,
+                "ZCSEND_FIXED_RANGE({index:#x}, {offset:#x}): Rust {r:#x}, C {c:#x}"
+            );
+        }
+        // The documented split, as a second opinion on both compilers.
+        assert_eq!(zcsend_fixed_range(3, 0x1000), 0x0000_0003_0000_1000);
+        assert_eq!(zcsend_fixed_range(u32::MAX, 0), 0xffff_ffff_0000_0000);
+        assert_eq!(zcsend_fixed_range(0, u32::MAX), 0x0000_0000_ffff_ffff);
+        // Every offset inside the largest buffer fits the low half.
+        assert!(u64::from(ZCSEND_MAX_BUFFER_LEN) <= 1 << 32);
+        const _: () = assert!(zcsend_fixed_range(1, 2) == (1 << 32) | 2);
     }
 
     macro_rules! layout {

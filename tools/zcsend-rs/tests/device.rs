@@ -556,9 +556,16 @@ fn registered_buffers_fixed_sends() {
         let mut id = id;
         while off < len {
             let end = (off + (256 << 10)).min(len);
-            // Two ranges of one buffer per send.
+            // Sends of two ranges of one buffer (a struct zcsend_range
+            // array) alternate with sends of one range, which the library
+            // names in the request itself (ZCSEND_SEND_FIXED |
+            // ZCSEND_SEND_BUF).
             let mid = (off + end) / 2;
-            let ranges = [reg.fixed(index, off..mid), reg.fixed(index, mid..end)];
+            let ranges = if id % 2 == 0 {
+                vec![reg.fixed(index, off..mid), reg.fixed(index, mid..end)]
+            } else {
+                vec![reg.fixed(index, off..end)]
+            };
             off += dev
                 .send_fixed(sock.as_fd(), &ranges, MsgFlags::NOSIGNAL, None, id)
                 .unwrap();
@@ -647,10 +654,17 @@ fn batch_submits_plain_and_fixed() {
                 .send(sock.as_fd(), &[b], MsgFlags::NOSIGNAL, None, i)
                 .unwrap();
         } else {
-            let f = reg.fixed(0, i as usize * 4096..(i as usize + 8) * 4096);
-            want.extend_from_slice(&f);
+            // One range (named in the descriptor itself), or, for the last
+            // one, two (a struct zcsend_range array): one batch mixes both.
+            let (a, b) = (i as usize * 4096, (i as usize + 8) * 4096);
+            let ranges = if i == 7 {
+                vec![reg.fixed(0, a..a + 5000), reg.fixed(0, a + 5000..b)]
+            } else {
+                vec![reg.fixed(0, a..b)]
+            };
+            want.extend_from_slice(&reg.get(0).unwrap()[a..b]);
             batch
-                .send_fixed(sock.as_fd(), &[f], MsgFlags::NOSIGNAL, None, i)
+                .send_fixed(sock.as_fd(), &ranges, MsgFlags::NOSIGNAL, None, i)
                 .unwrap();
         }
     }
