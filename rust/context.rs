@@ -59,7 +59,6 @@ use crate::inflight::{
 use crate::net::SockTable;
 use crate::pinned::PinnedBuffer;
 use crate::send::InFlight;
-use crate::smallbuf::SmallBuf;
 use crate::trace::{
     self,
     Counter, //
@@ -305,10 +304,6 @@ impl Context {
             return Err(EBUSY);
         }
         let table = SockTable::register(fds)?;
-        let mut set = SmallBuf::empty();
-        if crate::fanout::has_duplicate(table.len(), table.ids(), &mut set)? {
-            return Err(EINVAL);
-        }
         let table = Arc::new(table, GFP_KERNEL_ACCOUNT)?;
         let mut state = self.state.lock();
         if state.sockets.is_some() {

@@ -31,6 +31,7 @@ use crate::context::{
 };
 use crate::iovec;
 use crate::net::{
+    has_duplicate,
     FragTemplate,
     SendMsg,
     SockAddr,
@@ -47,7 +48,6 @@ use crate::send::{
     Held,
     InFlight,
     ALLOWED_FLAGS, //
-    RESCHED_EVERY,
 };
 use crate::smallbuf::SmallBuf;
 use crate::uapi::{
@@ -269,12 +269,25 @@ fn resolve<'t>(
     list.reserve(dests.len(), GFP_KERNEL_ACCOUNT)?;
     let addressed = dests.iter().filter(|d| d.addrlen != 0).count();
     addrs.reserve(addressed, GFP_KERNEL_ACCOUNT)?;
+    if let Some(t) = table {
+        // A bit per registered socket (at most 1024: inline).
+        set.reset(t.len().div_ceil(usize::BITS as usize))?;
+        set.fill(0);
+    }
     for d in dests {
         if d.addrlen != 0 && d.addrlen < MIN_ADDRLEN {
             return Err(EINVAL);
         }
         let sock = match table {
-            Some(t) => t.get(d.fd)?,
+            Some(t) => {
+                let s = t.get(d.fd)?;
+                // A table holds each socket once: an index named twice is
+                // the only way to name a socket twice.
+                if !mark_index(set, d.fd as usize) {
+                    return Err(EINVAL);
+                }
+                s
+            }
             None => Socket::from_fd(d.fd)?,
         };
         let addr = if d.addrlen != 0 {
@@ -291,44 +304,26 @@ fn resolve<'t>(
         list.push_within_capacity(Target { sock, addr })
             .map_err(|_| ENOMEM)?;
     }
-    if has_duplicate(list.len(), list.iter().map(|t| t.sock.id()), set)? {
+    if table.is_none() && has_duplicate(list.len(), list.iter().map(|t| t.sock.id()), set)? {
         return Err(EINVAL);
     }
     Ok(())
 }
 
-/// Whether a socket is named twice among the `n` identities `ids`
-/// ([`Socket::id`]): a set of them (in `set`), open addressing in twice as
-/// many slots (a power of two; inline for up to 16 sockets), so each costs
-/// one hash and a probe or two, where sorting them cost tens of comparisons
-/// each.
-pub(crate) fn has_duplicate(
-    n: usize,
-    ids: impl Iterator<Item = usize>,
-    set: &mut SmallBuf<usize, 32>,
-) -> Result<bool> {
-    // Fibonacci hashing: the golden ratio's multiple spreads the identities
-    // (addresses of `struct socket`) over the top bits.
-    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
-    let slots = (n * 2).next_power_of_two().max(2);
-    let shift = u64::BITS - slots.trailing_zeros();
-    set.reset(slots)?;
-    set.fill(0);
-    for id in ids {
-        // Never 0 (a pointer), the empty slot.
-        let mut i = ((id as u64).wrapping_mul(GOLDEN) >> shift) as usize;
-        loop {
-            match set[i] {
-                0 => {
-                    set[i] = id;
-                    break;
-                }
-                v if v == id => return Ok(true),
-                _ => i = (i + 1) & (slots - 1),
-            }
+/// Marks `index` (of a registered socket: below the table's length, for
+/// which `set` has a bit) in the bitmap `set`; `false` if it was marked.
+fn mark_index(set: &mut [usize], index: usize) -> bool {
+    let (word, bit) = (
+        index / usize::BITS as usize,
+        1 << (index % usize::BITS as usize),
+    );
+    match set.get_mut(word) {
+        Some(w) if *w & bit == 0 => {
+            *w |= bit;
+            true
         }
+        _ => false,
     }
-    Ok(false)
 }
 
 /// Destinations read from user space onto the stack (more: the heap).
@@ -365,17 +360,7 @@ fn send_all(
         }
         Source::User(_) => None,
     };
-    let mut killed = false;
-    for (i, (t, d)) in targets.list.iter().zip(dests.iter_mut()).enumerate() {
-        // A scheduling point every so many destinations; once the task is
-        // killed the rest are not tried (their result: EINTR).
-        if i % RESCHED_EVERY == RESCHED_EVERY - 1 && !killed {
-            killed = crate::wait::resched_or_killed();
-        }
-        if killed {
-            d.result = i64::from(EINTR.to_errno());
-            continue;
-        }
+    for (t, d) in targets.list.iter().zip(dests.iter_mut()) {
         let addr = t.addr.and_then(|i| targets.addrs.get_mut(i as usize));
         let res = match (src, &zerocopy) {
             (Source::User(iovs), _) => t

@@ -37,6 +37,8 @@ extern "C" {
         file: *mut bindings::file,
         kind: *mut c_uint,
     ) -> *mut bindings::socket;
+    /// The `ZC`, `ESTABLISHED` and `LOCAL` bits of [`sk`] alone.
+    pub(crate) fn zcsend_sock_state(sock: *mut bindings::socket) -> c_uint;
     pub(crate) fn zcsend_account_pinned(
         user: *mut *mut bindings::user_struct,
         nr: c_ulong,

@@ -26,8 +26,10 @@ use crate::ffi::{
     sk,
     zcsend_frags_build,
     zcsend_nofile_limit,
-    zcsend_sock_lookup, //
+    zcsend_sock_lookup,
+    zcsend_sock_state, //
 };
+use crate::smallbuf::SmallBuf;
 use crate::uapi::UserIovec;
 use kernel::uaccess::UserSlice;
 
@@ -144,15 +146,33 @@ impl<'t> Socket<'t> {
         if !tcp && !udp {
             return Err(errno(bindings::EPROTONOSUPPORT));
         }
-        // INVARIANT: `sock` came from `sock_from_file()` of the file `hold`
+        // SAFETY: `sock` came from `sock_from_file()` of the file `hold`
         // keeps open (caller's contract).
-        Ok(Self {
+        Ok(unsafe { Self::with_state(hold, sock, udp, kind) })
+    }
+
+    /// A TCP (`!datagram`) or UDP socket whose state bits (`ZC`,
+    /// `ESTABLISHED`, `LOCAL`) are `kind`'s.
+    ///
+    /// # Safety
+    ///
+    /// `sock` is the socket of the file `hold` keeps open.
+    #[inline]
+    unsafe fn with_state(
+        hold: Hold<'t>,
+        sock: NonNull<bindings::socket>,
+        datagram: bool,
+        kind: u32,
+    ) -> Self {
+        // INVARIANT: `sock` is the socket of the file `hold` keeps open
+        // (caller's contract).
+        Self {
             _hold: hold,
             sock,
-            datagram: udp,
-            takes_user_pages: kind & sk::ZC != 0 && (udp || kind & sk::ESTABLISHED != 0),
+            datagram,
+            takes_user_pages: kind & sk::ZC != 0 && (datagram || kind & sk::ESTABLISHED != 0),
             local: kind & sk::LOCAL != 0,
-        })
+        }
     }
 
     /// Whether the stack would send pinned user pages as frags on this
@@ -203,15 +223,34 @@ impl<'t> Socket<'t> {
 ///
 /// # Invariants
 ///
-/// Each entry holds a reference on the file of a socket that was an IPv4
-/// or IPv6 TCP or UDP socket when registered. (An IPv6 socket may become
-/// IPv4 through `IPV6_ADDRFORM`: [`Self::get`] checks the socket again, as
-/// a descriptor's is checked, at every lookup; the table itself relies only
-/// on holding files, and no socket can hold a file, so no reference cycle
-/// forms through it.)
+/// Each entry holds a reference on the file of an IPv4 or IPv6 TCP or UDP
+/// socket ([`Registered`]), and no socket is in two entries (one index per
+/// socket). No socket can hold a file, so no reference cycle forms through
+/// the table.
 pub(crate) struct SockTable {
-    files: KVVec<ARef<File>>,
+    entries: KVVec<Registered>,
 }
+
+/// One registered socket: its file, held, and what [`SockTable::get`]
+/// needs that never changes.
+///
+/// # Invariants
+///
+/// `sock` is the socket of `_file` (`sock_from_file()`), an IPv4 or IPv6
+/// socket (it stays one: `IPV6_ADDRFORM` only turns IPv6 into IPv4), UDP if
+/// `datagram`, else TCP (a socket's type and protocol never change).
+struct Registered {
+    /// Held for its reference: it keeps `sock` alive.
+    _file: ARef<File>,
+    sock: NonNull<bindings::socket>,
+    datagram: bool,
+}
+
+// SAFETY: `sock` is only read through, from any thread, while `file` (which
+// keeps it alive) is held; an `ARef<File>` is `Send` and `Sync`.
+unsafe impl Send for Registered {}
+// SAFETY: as above.
+unsafe impl Sync for Registered {}
 
 impl SockTable {
     /// Takes a reference on the file of every socket in `fds`, checked as
@@ -224,7 +263,7 @@ impl SockTable {
         if fds.len() > unsafe { zcsend_nofile_limit() } {
             return Err(EMFILE);
         }
-        let mut files = KVVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT)?;
+        let mut entries = KVVec::with_capacity(fds.len(), GFP_KERNEL_ACCOUNT)?;
         for &fd in fds {
             let file = LocalFile::fget(u32::try_from(fd).map_err(|_| EBADF)?)?;
             // SAFETY: inside an ioctl system call, which takes no
@@ -232,34 +271,52 @@ impl SockTable {
             let file = unsafe { LocalFile::assume_no_fdget_pos(file) };
             // SAFETY: `file` is open while the reference lives, past this
             // check.
-            unsafe { Socket::of_file(file.as_ptr(), Hold::Table(PhantomData)) }?;
-            files.push(file, GFP_KERNEL_ACCOUNT)?;
+            let s = unsafe { Socket::of_file(file.as_ptr(), Hold::Table(PhantomData)) }?;
+            let (sock, datagram) = (s.sock, s.datagram);
+            drop(s);
+            // INVARIANT: `sock` is `file`'s, checked to be an IPv4/IPv6 TCP
+            // or UDP socket by `of_file`.
+            entries.push(
+                Registered {
+                    _file: file,
+                    sock,
+                    datagram,
+                },
+                GFP_KERNEL_ACCOUNT,
+            )?;
         }
-        // INVARIANT: every file checked above.
-        Ok(Self { files })
-    }
-
-    /// The identities ([`Socket::id`]) of the registered sockets, in order.
-    pub(crate) fn ids(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.files.len()).filter_map(|i| self.get(i as i32).ok().map(|s| s.id()))
+        let mut set = SmallBuf::empty();
+        if has_duplicate(
+            entries.len(),
+            entries.iter().map(|e| e.sock.as_ptr() as usize),
+            &mut set,
+        )? {
+            return Err(EINVAL);
+        }
+        // INVARIANT: every file checked above, no socket twice.
+        Ok(Self { entries })
     }
 
     /// The socket registered at `index`, its state sampled now; `EBADF`
-    /// past the table.
+    /// past the table. Only the state is looked at: the kind of socket was
+    /// checked when it was registered and does not change.
     #[inline]
     pub(crate) fn get(&self, index: i32) -> Result<Socket<'_>> {
-        let file = usize::try_from(index)
+        let e = usize::try_from(index)
             .ok()
-            .and_then(|i| self.files.get(i))
+            .and_then(|i| self.entries.get(i))
             .ok_or(EBADF)?;
-        // SAFETY: the table holds `file` open (type invariant) for as long
-        // as it is borrowed, which bounds the result.
-        unsafe { Socket::of_file(file.as_ptr(), Hold::Table(PhantomData)) }
+        // SAFETY: `e.sock` is the socket of the file the table holds open
+        // (`Registered` invariant) for as long as it is borrowed.
+        let kind = unsafe { zcsend_sock_state(e.sock.as_ptr()) };
+        // SAFETY: `e.sock` is the socket of `e._file`, which the table,
+        // borrowed for the result's lifetime, keeps open.
+        Ok(unsafe { Socket::with_state(Hold::Table(PhantomData), e.sock, e.datagram, kind) })
     }
 
     /// How many sockets are registered.
     pub(crate) fn len(&self) -> usize {
-        self.files.len()
+        self.entries.len()
     }
 }
 
@@ -517,4 +574,38 @@ impl<'a> SendMsg<'a> {
         self.raw.msg_ubuf = zc.as_raw();
         self.raw.sg_from_iter = Some(crate::ubuf::sg_from_iter);
     }
+}
+
+/// Whether a socket is named twice among the `n` identities `ids`
+/// ([`Socket::id`]): a set of them (in `set`), open addressing in twice as
+/// many slots (a power of two; inline for up to 16 sockets), so each costs
+/// one hash and a probe or two, where sorting them cost tens of comparisons
+/// each.
+pub(crate) fn has_duplicate(
+    n: usize,
+    ids: impl Iterator<Item = usize>,
+    set: &mut SmallBuf<usize, 32>,
+) -> Result<bool> {
+    // Fibonacci hashing: the golden ratio's multiple spreads the identities
+    // (addresses of `struct socket`) over the top bits.
+    const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+    let slots = (n * 2).next_power_of_two().max(2);
+    let shift = u64::BITS - slots.trailing_zeros();
+    set.reset(slots)?;
+    set.fill(0);
+    for id in ids {
+        // Never 0 (a pointer), the empty slot.
+        let mut i = ((id as u64).wrapping_mul(GOLDEN) >> shift) as usize;
+        loop {
+            match set[i] {
+                0 => {
+                    set[i] = id;
+                    break;
+                }
+                v if v == id => return Ok(true),
+                _ => i = (i + 1) & (slots - 1),
+            }
+        }
+    }
+    Ok(false)
 }

@@ -877,6 +877,7 @@ const INLINE_BATCH: usize = 16;
 pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
     ptr: u64,
     nr: usize,
+    resched_every: usize,
     mut one: impl FnMut(&T) -> Result<usize>,
 ) -> Result<usize> {
     let uptr = usize::try_from(ptr).map_err(|_| EFAULT)?;
@@ -885,9 +886,9 @@ pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
         .reader()
         .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut descs))?;
     for (i, d) in descs.iter().enumerate() {
-        // A scheduling point every so many sends (a batch of fan-outs may
-        // make 256 x 1024 of them); a killed task stops here.
-        if i % RESCHED_EVERY == RESCHED_EVERY - 1 && crate::wait::resched_or_killed() {
+        // A scheduling point every `resched_every` descriptors (a batch of
+        // fan-outs may make 256 x 1024 sends); a killed task stops here.
+        if i != 0 && i % resched_every == 0 && crate::wait::resched_or_killed() {
             return Ok(i);
         }
         if let Err(e) = one(d) {
@@ -897,8 +898,9 @@ pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
     Ok(nr)
 }
 
-/// Sends (or fan-out destinations) between two scheduling points of one
-/// system call ([`crate::wait::resched_or_killed`]).
+/// Sends of a batch between two scheduling points of the system call
+/// ([`crate::wait::resched_or_killed`]); a batch of fan-outs has one
+/// between every two fan-outs.
 pub(crate) const RESCHED_EVERY: usize = 16;
 
 /// Handles `ZCSEND_IOC_SUBMIT` of sends (see [`submit_each`]); sockets and
@@ -912,7 +914,7 @@ pub(crate) fn submit(
     let table = SockTableCell::new();
     let mut lookups = Lookups::new(ctx, &table);
     let mut left = nr;
-    submit_each::<ZcsendSend>(ptr, nr, |s| {
+    submit_each::<ZcsendSend>(ptr, nr, RESCHED_EVERY, |s| {
         lookups.left = left;
         left -= 1;
         send(ctx, s, copy_threshold, &mut lookups)

@@ -243,13 +243,32 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
  * address: local delivery, where skb_orphan_frags_rx() copies every frag
  * anyway; only a connected socket has a cached route).
  */
+/* The ZCSEND_SK_* bits that change over a socket's life: ZC, ESTABLISHED, LOCAL. */
+static __always_inline unsigned int __zcsend_sock_state(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct dst_entry *dst;
+	unsigned int k = 0;
+	int state;
+
+	if (test_bit(SOCK_SUPPORT_ZC, &sock->flags))
+		k |= ZCSEND_SK_ZC;
+	state = READ_ONCE(sk->sk_state);
+	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
+		k |= ZCSEND_SK_ESTABLISHED;
+	rcu_read_lock();
+	dst = rcu_dereference(sk->sk_dst_cache);
+	if (dst && dst->dev && (READ_ONCE(dst->dev->flags) & IFF_LOOPBACK))
+		k |= ZCSEND_SK_LOCAL;
+	rcu_read_unlock();
+	return k;
+}
+
 struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind)
 {
 	struct socket *sock = sock_from_file(file);
-	struct dst_entry *dst;
 	struct sock *sk;
 	unsigned int k = 0;
-	int state;
 
 	*kind = 0;
 	if (!sock)
@@ -261,18 +280,18 @@ struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind)
 		k |= ZCSEND_SK_TCP;
 	if (sock->type == SOCK_DGRAM && sk->sk_protocol == IPPROTO_UDP)
 		k |= ZCSEND_SK_UDP;
-	if (test_bit(SOCK_SUPPORT_ZC, &sock->flags))
-		k |= ZCSEND_SK_ZC;
-	state = READ_ONCE(sk->sk_state);
-	if (state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT)
-		k |= ZCSEND_SK_ESTABLISHED;
-	rcu_read_lock();
-	dst = rcu_dereference(sk->sk_dst_cache);
-	if (dst && dst->dev && (READ_ONCE(dst->dev->flags) & IFF_LOOPBACK))
-		k |= ZCSEND_SK_LOCAL;
-	rcu_read_unlock();
-	*kind = k;
+	*kind = k | __zcsend_sock_state(sock);
 	return sock;
+}
+
+/*
+ * zcsend_sock_lookup()'s state bits alone, for a socket already known to be
+ * an IPv4/IPv6 TCP or UDP one (a registered socket: none of that changes;
+ * IPV6_ADDRFORM turns IPv6 into IPv4, still INET).
+ */
+unsigned int zcsend_sock_state(struct socket *sock)
+{
+	return __zcsend_sock_state(sock);
 }
 
 /*

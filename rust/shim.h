@@ -54,6 +54,7 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
 #define ZCSEND_SK_LOCAL		0x20
 struct file;
 struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind);
+unsigned int zcsend_sock_state(struct socket *sock);
 int zcsend_account_pinned(struct user_struct **user, unsigned long nr);
 void zcsend_unaccount_pinned(struct user_struct *user, unsigned long nr);
 void zcsend_put_user(struct user_struct *user);

@@ -256,7 +256,7 @@ impl MiscDevice for ZcsendDevice {
                 let n = if req.flags & ZCSEND_SUBMIT_FANOUT != 0 {
                     let table = SockTableCell::new();
                     let mut scratch = fanout::Scratch::new(&table);
-                    send::submit_each::<ZcsendFanout>(req.sends, nr, |f| {
+                    send::submit_each::<ZcsendFanout>(req.sends, nr, 1, |f| {
                         fanout::fanout(ctx, f, thr, &mut scratch)
                     })?
                 } else {
