@@ -29,7 +29,8 @@ struct Entry {
     fd: RawFd,
     /// Final `zcsend_send.flags` (with `ZCSEND_SEND_FIXED` for ranges,
     /// `ZCSEND_SEND_FIXED_SOCKET` for a registered socket), but for
-    /// `ZCSEND_SEND_BUF`, which [`Encoded`] adds for a range named inline.
+    /// `ZCSEND_SEND_BUF`, which [`Encoded`] adds for a buffer or a range
+    /// named inline.
     flags: u32,
     dest: Option<SocketAddr>,
     user_data: u64,
@@ -87,10 +88,11 @@ impl<'d, 'fd> Batch<'d, 'fd> {
         }
     }
 
-    /// Queues [`Device::send`] of `bufs` on `sock`. Fails (queueing nothing)
-    /// when the batch is full, or with `EINVAL` when `flags` has the
-    /// module's own bits or `sock` is a registered socket of another
-    /// [`Device`].
+    /// Queues [`Device::send`] of `bufs` on `sock`, encoded as `send`
+    /// encodes them (one buffer in the descriptor itself, several in an
+    /// iovec array). Fails (queueing nothing) when the batch is full, or
+    /// with `EINVAL` when `flags` has the module's own bits or `sock` is a
+    /// registered socket of another [`Device`].
     pub fn send(
         &mut self,
         sock: impl Into<SockRef<'fd>>,
@@ -246,8 +248,10 @@ impl fmt::Debug for Batch<'_, '_> {
 
 /// The `struct zcsend_send` array of a batch and the arrays and addresses
 /// it points into. A send of one [`Fixed`] names it in its descriptor
-/// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, [`FixedArg::Inline`]): nothing
-/// to point to.
+/// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, [`FixedArg::Inline`]), and a
+/// send of one [`Buf`] too, as [`Device::send`] does (`ZCSEND_SEND_BUF`,
+/// [`inline_buf`]): no array, `iov` points to the bytes of the entry's own
+/// `Buf`, which the queue holds.
 struct Encoded {
     sends: Vec<sys::zcsend_send>,
     _iovs: Vec<Vec<libc::iovec>>,
@@ -269,16 +273,21 @@ impl Encoded {
             .collect();
         let mut iovs = Vec::new();
         let mut ranges = Vec::new();
-        // (iov, iovcnt, ZCSEND_SEND_BUF for a range named inline)
+        // (iov, iovcnt, ZCSEND_SEND_BUF for a buffer or range named inline)
         let arrays: Vec<(u64, usize, u32)> = entries
             .iter()
             .map(|e| match &e.payload {
-                Payload::Bufs(b) => {
-                    let v: Vec<libc::iovec> = b.iter().map(Buf::iovec).collect();
-                    let a = (v.as_ptr() as u64, v.len(), 0);
-                    iovs.push(v);
-                    a
-                }
+                Payload::Bufs(b) => match inline_buf(b) {
+                    // The bytes of the queued `Buf`, alive until the ioctl
+                    // has returned (then held by the device).
+                    Some((ptr, len)) => (ptr, len as usize, sys::ZCSEND_SEND_BUF),
+                    None => {
+                        let v: Vec<libc::iovec> = b.iter().map(Buf::iovec).collect();
+                        let a = (v.as_ptr() as u64, v.len(), 0);
+                        iovs.push(v);
+                        a
+                    }
+                },
                 Payload::Fixed(f) => {
                     let v = FixedArg::new(f);
                     let (p, inline) = v.payload();
@@ -300,7 +309,7 @@ impl Encoded {
                     iov,
                     // More than u32::MAX buffers cannot be allocated anyway;
                     // the module refuses anything over 1024 (EINVAL). An
-                    // inline range's length is a u32 already.
+                    // inline buffer's or range's length is a u32 already.
                     iovcnt: u32::try_from(cnt).unwrap_or(u32::MAX),
                     addrlen: *addrlen,
                     addr: if *addrlen == 0 {
@@ -319,6 +328,28 @@ impl Encoded {
             _addrs: addrs,
         }
     }
+}
+
+/// `(iov, iovcnt)` of a plain entry named in its descriptor
+/// (`ZCSEND_SEND_BUF`: the address and length of its one buffer), as
+/// [`Device::send`] names one buffer; `None` for several buffers (or none),
+/// which keep the iovec array.
+fn inline_buf(bufs: &[Buf]) -> Option<(u64, u32)> {
+    match bufs {
+        [one] => inline_bytes(one.as_ptr() as u64, one.len()),
+        _ => None,
+    }
+}
+
+/// `(iov, iovcnt)` of `ZCSEND_SEND_BUF` for `len` bytes at `ptr`, or `None`
+/// when `len` does not fit the 32-bit `iovcnt`. Such a buffer is refused
+/// either way (`EINVAL`: longer than `MAX_RW_COUNT`): [`Device::send`]
+/// before the system call, a batch entry (which cannot fail alone before
+/// the call) by the module, from its iovec array, as before. Never a
+/// truncated length. Lengths past `MAX_RW_COUNT` up to `u32::MAX` are named
+/// inline and refused by the module (`EINVAL`), as `send` does.
+fn inline_bytes(ptr: u64, len: usize) -> Option<(u64, u32)> {
+    u32::try_from(len).ok().map(|len| (ptr, len))
 }
 
 #[cfg(test)]
@@ -397,7 +428,8 @@ mod tests {
     /// An entry of one range names it in its descriptor
     /// (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`, `iov` =
     /// `ZCSEND_FIXED_RANGE(index, offset)`, `iovcnt` = length); entries of
-    /// several ranges keep the array, plain entries their iovecs.
+    /// several ranges keep the array; a plain entry of one buffer is named
+    /// inline too (`ZCSEND_SEND_BUF` alone).
     #[test]
     fn encodes_one_range_inline() {
         let dev = null_dev();
@@ -421,8 +453,9 @@ mod tests {
                 2,
             )
             .unwrap();
+        let plain = Buf::from("plain");
         batch
-            .send(fd, &[Buf::from("plain")], MsgFlags::NONE, None, 3)
+            .send(fd, std::slice::from_ref(&plain), MsgFlags::NONE, None, 3)
             .unwrap();
         batch
             .send_fixed(fd, &[reg.fixed(0, 99..)], MsgFlags::MORE, Some(&to), 4)
@@ -446,9 +479,9 @@ mod tests {
         );
         let s = &raw.sends[2];
         assert_eq!(
-            (s.flags, s.iovcnt),
-            (0, 1),
-            "plain entries keep their iovecs"
+            (s.flags, s.iov, s.iovcnt),
+            (sys::ZCSEND_SEND_BUF, plain.as_ptr() as u64, 5),
+            "one plain buffer: its address and length, no ZCSEND_SEND_FIXED"
         );
         let s = &raw.sends[3];
         assert_eq!(s.flags, libc::MSG_MORE as u32 | one_range);
@@ -465,6 +498,141 @@ mod tests {
         let recs: Vec<_> = (0..4).map(|id| crate::ring::fake::rec(id, 1)).collect();
         dev.file_raw_for_tests(&recs);
         assert!(!reg.in_use(0) && !reg.in_use(1));
+    }
+
+    /// A plain entry of one buffer names it in its descriptor as
+    /// `Device::send` does (`ZCSEND_SEND_BUF`, `iov` = the bytes' address,
+    /// `iovcnt` = their length; an empty one too, length 0); entries of
+    /// several buffers keep the iovec array. What the "module" reads during
+    /// the call is the queued bytes, and the batch, then the device, holds
+    /// each buffer until the completion.
+    #[test]
+    fn encodes_one_buf_inline() {
+        let dev = null_dev();
+        let sock = std::fs::File::open("/dev/null").unwrap();
+        let fd = sock.as_fd();
+        let mine = Arc::new(b"0123456789abcdef".to_vec());
+        let whole = Buf::from_arc(mine.clone());
+        let part = whole.slice(4..10);
+        let (a, b) = (Buf::from("two "), Buf::from("bufs"));
+        let empty = Buf::from(Vec::new());
+        let to: SocketAddr = "10.77.0.1:7879".parse().unwrap();
+        let mut batch = dev.batch();
+        batch
+            .send(
+                fd,
+                std::slice::from_ref(&whole),
+                MsgFlags::NOSIGNAL,
+                None,
+                1,
+            )
+            .unwrap();
+        batch
+            .send(fd, &[a.clone(), b.clone()], MsgFlags::NOSIGNAL, None, 2)
+            .unwrap();
+        batch
+            .send(
+                fd,
+                std::slice::from_ref(&part),
+                MsgFlags::DONTWAIT,
+                Some(&to),
+                3,
+            )
+            .unwrap();
+        batch
+            .send(fd, std::slice::from_ref(&empty), MsgFlags::NONE, None, 4)
+            .unwrap();
+        drop((whole, part));
+        let nosig = libc::MSG_NOSIGNAL as u32;
+        let buf = sys::ZCSEND_SEND_BUF;
+        let mut seen = Vec::new();
+        let n = batch
+            .submit_with(|req| {
+                // SAFETY: `nr` sends, alive during the call.
+                let sends =
+                    unsafe { std::slice::from_raw_parts(req.sends as *const sys::zcsend_send, 4) };
+                assert_eq!(req.nr, 4);
+                for s in sends {
+                    let bytes: Vec<u8> = if s.flags & buf != 0 {
+                        // SAFETY: `iovcnt` bytes of a queued `Buf`.
+                        unsafe { std::slice::from_raw_parts(s.iov as *const u8, s.iovcnt as _) }
+                            .to_vec()
+                    } else {
+                        // SAFETY: `iovcnt` iovecs over queued `Buf`s.
+                        let iov = unsafe {
+                            std::slice::from_raw_parts(s.iov as *const libc::iovec, s.iovcnt as _)
+                        };
+                        iov.iter()
+                            // SAFETY: each the bytes of a queued `Buf`.
+                            .flat_map(|v| unsafe {
+                                std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len)
+                            })
+                            .copied()
+                            .collect()
+                    };
+                    seen.push((*s, bytes));
+                }
+                Ok(4)
+            })
+            .unwrap();
+        assert_eq!(n, 4);
+        let (s, bytes) = &seen[0];
+        assert_eq!(
+            (s.flags, s.iov, s.iovcnt),
+            (nosig | buf, mine.as_ptr() as u64, 16)
+        );
+        assert_eq!((s.fd, s.addrlen, s.addr), (sock.as_raw_fd(), 0, 0));
+        assert_eq!(bytes, b"0123456789abcdef");
+        let (s, bytes) = &seen[1];
+        assert_eq!((s.flags, s.iovcnt), (nosig, 2), "two buffers: iovecs");
+        assert_eq!(bytes, b"two bufs");
+        let (s, bytes) = &seen[2];
+        assert_eq!(
+            (s.flags, s.iov, s.iovcnt),
+            (libc::MSG_DONTWAIT as u32 | buf, mine.as_ptr() as u64 + 4, 6),
+            "a slice: its own address"
+        );
+        assert_eq!(bytes, b"456789");
+        assert_eq!(s.addrlen as usize, size_of::<libc::sockaddr_in>());
+        let (s, bytes) = &seen[3];
+        assert_eq!((s.flags, s.iov, s.iovcnt), (buf, empty.as_ptr() as u64, 0));
+        assert!(bytes.is_empty());
+        let ids: Vec<u64> = seen.iter().map(|(s, _)| s.user_data).collect();
+        assert_eq!(ids, [0, 1, 2, 3]);
+        // In flight: the device holds the clones (two of `mine`).
+        assert_eq!(Arc::strong_count(&mine), 3);
+        let recs: Vec<_> = (0..4).map(|id| crate::ring::fake::rec(id, 1)).collect();
+        dev.file_raw_for_tests(&recs);
+        assert_eq!(Arc::strong_count(&mine), 1, "released by the completions");
+    }
+
+    /// One buffer is named inline while its length fits the 32-bit
+    /// `iovcnt`; a longer one keeps its iovec (refused by the module, as it
+    /// was), never a truncated length. None or several: the array.
+    #[test]
+    fn inline_buf_fits_or_declines() {
+        assert_eq!(inline_bytes(0x1000, 0), Some((0x1000, 0)));
+        assert_eq!(
+            inline_bytes(0x1000, 0x7fff_f000),
+            Some((0x1000, 0x7fff_f000))
+        );
+        assert_eq!(
+            inline_bytes(0x1000, u32::MAX as usize),
+            Some((0x1000, u32::MAX)),
+            "past MAX_RW_COUNT: inline, refused by the module as by send"
+        );
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(inline_bytes(0x1000, 1 << 32), None, "not truncated to 0");
+            assert_eq!(inline_bytes(0x1000, (1 << 32) + 5), None, "nor to 5");
+        }
+        let x = Buf::from("x");
+        assert_eq!(
+            inline_buf(std::slice::from_ref(&x)),
+            Some((x.as_ptr() as u64, 1))
+        );
+        assert_eq!(inline_buf(&[]), None);
+        assert_eq!(inline_buf(&[x.clone(), x]), None);
     }
 
     #[test]
@@ -579,15 +747,20 @@ mod tests {
         let raw = Encoded::new(batch.queue.make_contiguous(), 0);
         let sent: Vec<(i32, u32)> = raw.sends.iter().map(|s| (s.fd, s.flags)).collect();
         let (fixed_sock, nosig) = (sys::ZCSEND_SEND_FIXED_SOCKET, libc::MSG_NOSIGNAL as u32);
+        let one_buf = sys::ZCSEND_SEND_BUF;
         let one_range = sys::ZCSEND_SEND_FIXED | sys::ZCSEND_SEND_BUF;
         assert_eq!(
             sent,
             [
-                (3, nosig | fixed_sock),
-                (sock.as_raw_fd(), nosig),
+                (3, nosig | one_buf | fixed_sock),
+                (sock.as_raw_fd(), nosig | one_buf),
                 (0, one_range | fixed_sock),
-                (sock.as_raw_fd(), 0),
+                (sock.as_raw_fd(), one_buf),
             ]
+        );
+        assert!(
+            [0, 1, 3].iter().all(|&i| raw.sends[i].iovcnt == 1),
+            "one byte each, named inline"
         );
         assert_eq!(
             raw.sends[2].addrlen as usize,

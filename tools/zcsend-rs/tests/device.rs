@@ -631,6 +631,10 @@ fn registered_buffers_fixed_sends() {
     assert!(got == want, "received bytes differ");
 }
 
+/// One batch on a TCP and a UDP socket: plain entries of one buffer (named
+/// in the descriptor, `ZCSEND_SEND_BUF`) and of two (an iovec array), fixed
+/// entries of one range (inline) and of two (an array); the stream and the
+/// datagrams arrive intact.
 #[test]
 fn batch_submits_plain_and_fixed() {
     let Some(dev) = device() else { return };
@@ -648,10 +652,17 @@ fn batch_submits_plain_and_fixed() {
     let mut want = Vec::new();
     for i in 0..8u64 {
         if i % 2 == 0 {
-            let b = plain.slice(i as usize * 1000..i as usize * 1000 + 30_000);
-            want.extend_from_slice(&b);
+            // One buffer (named in the descriptor itself), or, for the
+            // last one, two (an iovec array).
+            let (a, b) = (i as usize * 1000, i as usize * 1000 + 30_000);
+            let bufs = if i == 6 {
+                vec![plain.slice(a..a + 7000), plain.slice(a + 7000..b)]
+            } else {
+                vec![plain.slice(a..b)]
+            };
+            want.extend_from_slice(&plain[a..b]);
             batch
-                .send(sock.as_fd(), &[b], MsgFlags::NOSIGNAL, None, i)
+                .send(sock.as_fd(), &bufs, MsgFlags::NOSIGNAL, None, i)
                 .unwrap();
         } else {
             // One range (named in the descriptor itself), or, for the last
@@ -677,14 +688,24 @@ fn batch_submits_plain_and_fixed() {
             8,
         )
         .unwrap();
-    assert_eq!(batch.len(), 9);
-    assert_eq!(batch.submit().unwrap(), 9, "one ioctl, all submitted");
+    let datagram = plain.slice(1000..2400);
+    batch
+        .send(
+            udp_tx.as_fd(),
+            std::slice::from_ref(&datagram),
+            MsgFlags::NONE,
+            Some(&to),
+            9,
+        )
+        .unwrap();
+    assert_eq!(batch.len(), 10);
+    assert_eq!(batch.submit().unwrap(), 10, "one ioctl, all submitted");
     assert!(batch.is_empty());
     let done = drain_ring(&dev, &efd);
-    assert_eq!(done.len(), 9);
+    assert_eq!(done.len(), 10);
     let mut ids: Vec<u64> = done.iter().map(|c| c.user_data).collect();
     ids.sort_unstable();
-    assert_eq!(ids, (0..9).collect::<Vec<_>>());
+    assert_eq!(ids, (0..10).collect::<Vec<_>>());
     let tcp_bytes: u64 = done
         .iter()
         .filter(|c| c.user_data < 8)
@@ -698,6 +719,8 @@ fn batch_submits_plain_and_fixed() {
     let mut got = vec![0u8; 65536];
     let n = udp_rx.recv(&mut got).unwrap();
     assert_eq!(&got[..n], &reg.get(0).unwrap()[..20000]);
+    let n = udp_rx.recv(&mut got).unwrap();
+    assert_eq!(&got[..n], &datagram[..]);
 
     drop(batch);
     dev.unregister(reg).unwrap();
