@@ -246,7 +246,7 @@ struct Registered {
     datagram: bool,
 }
 
-// SAFETY: `sock` is only read through, from any thread, while `file` (which
+// SAFETY: `sock` is only read through, from any thread, while `_file` (which
 // keeps it alive) is held; an `ARef<File>` is `Send` and `Sync`.
 unsafe impl Send for Registered {}
 // SAFETY: as above.

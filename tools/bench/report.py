@@ -780,6 +780,113 @@ def svg(runs, aggs, path_out):
         f.write("\n".join(o) + "\n")
 
 
+def targets(runs, aggs, faggs, fits):
+    """The "done when" bounds of the project's speed issues (7: the cheapest
+    zero-copy send; 9: fan-out), each with what this run measured: one row
+    per bound and machine/path, "met" or "NOT met". Rows whose cells were
+    not measured (a partial run) are left out."""
+    by = {r.label: r for r in runs}
+    rows = []
+
+    def fitv(label, path, method):
+        return fits.get((label, path, method))
+
+    def cell(label, path, method, size):
+        a = aggs.get(label, {}).get((path, method, size))
+        return a["cpu"] if a else None
+
+    def add(name, where, value, bound, met, detail):
+        rows.append((name, where, value, bound, met, detail))
+
+    # Issue 7.
+    for label, path in (("tcg", "udp-dummy0"), ("tcg", "tcp-tap"), ("uml", "udp-dummy0")):
+        z, m = fitv(label, path, "zcsend"), fitv(label, path, "msg_zerocopy")
+        if z and m:
+            r = z[0] / m[0]
+            add("zcsend per call <= msg_zerocopy's", "%s %s" % (label.upper(), path),
+                "%.2fx" % r, "1.00x", r <= 1.0,
+                "%.2f vs %.2f us (fit)" % (z[0] * 1e6, m[0] * 1e6))
+    z, u = fitv("tcg", "udp-dummy0", "zcsend_fixed"), fitv("tcg", "udp-dummy0", "uring_zc_fixed")
+    if z and u:
+        add("zcsend_fixed per byte <= uring_zc_fixed's", "TCG udp-dummy0",
+            "%.4f" % (z[1] * 1e9), "%.4f s/GB" % (u[1] * 1e9), z[1] <= u[1], "fit slopes")
+    for label, path, bound in (("tcg", "udp-dummy0", 1.0), ("uml", "udp-dummy0", 1.0),
+                               ("tcg", "tcp-tap", 1.1)):
+        if label not in by:
+            continue
+        parts, worst = [], None
+        for size in sizes_of(by[label], path):
+            if size < 4096:
+                continue
+            a, b = cell(label, path, "zcsend_batch", size), cell(label, path, "uring_zc_fixed", size)
+            if a and b:
+                parts.append("%s %.2f" % (size_str(size), a / b))
+                worst = max(worst or 0, a / b)
+        if worst is not None:
+            add("zcsend_batch s/GB <= %.1fx uring_zc_fixed's, every size >= 4K" % bound,
+                "%s %s" % (label.upper(), path), "%.2fx" % worst, "%.2fx" % bound,
+                worst <= bound, ", ".join(parts))
+    for label, bound in (("uml", 4096), ("tcg", 8192)):
+        z, s0 = fitv(label, "udp-dummy0", "zcsend_batch"), fitv(label, "udp-dummy0", "send")
+        if z and s0:
+            if z[0] <= s0[0]:
+                be = 0.0
+            elif z[1] >= s0[1]:
+                be = float("inf")
+            else:
+                be = (z[0] - s0[0]) / (s0[1] - z[1])
+            add("zcsend_batch break-even vs send()", "%s udp-dummy0" % label.upper(),
+                "%.1fK" % (be / 1024), "%dK" % (bound // 1024), be <= bound, "fit")
+    for label in ("tcg", "uml"):
+        if label not in by:
+            continue
+        parts, worst = [], None
+        for size in sizes_of(by[label], "tcp-lo"):
+            if size < 16384:
+                continue
+            a, b = cell(label, "tcp-lo", "zcsend", size), cell(label, "tcp-lo", "send", size)
+            if a and b:
+                parts.append("%s %.2f" % (size_str(size), a / b))
+                worst = max(worst or 0, a / b)
+        if worst is not None:
+            add("zcsend on tcp-lo <= 1.05x send(), >= 16K (issue 7 item 6)",
+                "%s tcp-lo" % label.upper(), "%.2fx" % worst, "1.05x", worst <= 1.05,
+                ", ".join(parts))
+    # Issue 9.
+    for label in ("tcg", "uml"):
+        fagg = faggs.get(label, {})
+        for n in (8, 64):
+            keys = [k for k in fagg if k[0] == "udp-dummy0" and k[1] == "zcsend_fanout"
+                    and k[3] == n]
+            for k in keys:
+                b = best_peer(fagg, k[0], k[1], k[2], n)
+                if b:
+                    r = fagg[k]["cpu"] / b[0]
+                    add("zcsend_fanout s/GB <= 0.7x best peer's", "%s udp-dummy0 x%d"
+                        % (label.upper(), n), "%.2fx" % r, "0.70x", r <= 0.7,
+                        "%.4f vs %s %.4f s/GB" % (fagg[k]["cpu"], b[1], b[0]))
+        for k in [k for k in fagg if k[0] == "udp-dummy0" and k[1] == "zcsend_fanout_stable"
+                  and k[3] == 8]:
+            st = fagg[k]["cpu"]
+            fs = fagg.get((k[0], "fanout_send", k[2], 8))
+            tee = fagg.get((k[0], "fanout_tee", k[2], 8))
+            if fs and tee:
+                r = st / fs["cpu"]
+                add("zcsend_fanout_stable <= 0.5x fanout_send's, below fanout_tee's",
+                    "%s udp-dummy0 x8" % label.upper(), "%.2fx" % r, "0.50x",
+                    r <= 0.5 and st < tee["cpu"],
+                    "%.4f vs send %.4f, tee %.4f s/GB" % (st, fs["cpu"], tee["cpu"]))
+    if not rows:
+        return rows
+    emit("")
+    emit("=" * 100)
+    emit("TARGETS (issue 7: the cheapest zero-copy send; issue 9: fan-out): this run")
+    for name, where, value, bound, met, detail in rows:
+        emit("%-62s %-22s %8s  bound %-10s %-8s %s" % (name, where, value, bound,
+                                                      "met" if met else "NOT met", detail))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
@@ -819,6 +926,7 @@ def main():
         report_run(r, aggs[r.label], fits)
         report_fanout(r, faggs[r.label])
     compare(runs, aggs)
+    trows = targets(runs, aggs, faggs, fits)
 
     with open(os.path.join(args.out, "bench.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -870,11 +978,16 @@ def main():
         w.writerow(["run", "path", "method", "per_call_us", "per_byte_s_per_gb"])
         for (label, p, m), (a, b) in sorted(fits.items()):
             w.writerow([label, p, m, "%.3f" % (a * 1e6), "%.4f" % (b * 1e9)])
+    with open(os.path.join(args.out, "targets.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["target", "where", "measured", "bound", "met", "detail"])
+        for name, where, value, bound, met, detail in trows:
+            w.writerow([name, where, value, bound, "yes" if met else "no", detail])
     svg([r for r in runs if r.cells], aggs, os.path.join(args.out, "bench.svg"))
     write_fanout_csv(runs, faggs, args.out)
     emit("")
     emit("written: %s/{bench.csv,bench-raw.csv,bench-fit.csv,bench.svg,bench-fanout.csv,"
-         "bench-fanout-raw.csv,report.txt}" % args.out)
+         "bench-fanout-raw.csv,targets.csv,report.txt}" % args.out)
     with open(os.path.join(args.out, "report.txt"), "w") as f:
         f.write(out.getvalue())
     return 0
