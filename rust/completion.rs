@@ -272,12 +272,19 @@ impl CompletionRing {
         }
     }
 
-    /// Whether the record at the consumer's position is ready. Positions
-    /// wrap: user space may have written any `head`, `u64::MAX` included
-    /// (an overflow check would panic).
+    /// Whether the record at position `pos` is published (`seq == pos + 1`).
+    /// Positions wrap: user space may have written any `head`, `u64::MAX`
+    /// included (an overflow check would panic); that position is never
+    /// posted (`tail` would have to count 2^64 records), and its wrapped
+    /// `pos + 1`, 0, is every unwritten slot's `seq`: not ready.
+    fn published(&self, pos: u64) -> bool {
+        let want = pos.wrapping_add(1);
+        want != 0 && self.seq(pos).load(Acquire) == want
+    }
+
+    /// Whether the record at the consumer's position is ready.
     pub(crate) fn ready(&self) -> bool {
-        let head = self.head();
-        self.seq(head).load(Acquire) == head.wrapping_add(1)
+        self.published(self.head())
     }
 
     /// Copies up to `out.len()` ready records from the consumer's position
@@ -288,7 +295,7 @@ impl CompletionRing {
         let mut n = 0;
         for o in out.iter_mut() {
             let pos = head.wrapping_add(n as u64);
-            if self.seq(pos).load(Acquire) != pos.wrapping_add(1) {
+            if !self.published(pos) {
                 break;
             }
             // SAFETY: published record of a valid slot; a volatile copy, as
@@ -430,9 +437,10 @@ mod tests {
         // whatever the slots hold is the lying consumer's own problem.
         for head in [u64::MAX, u64::MAX - 1] {
             r.head_atomic().store(head, Release);
-            let _ = r.ready();
+            // Slots MAX_RECORDS - 1 and - 2 hold records, not these.
+            assert!(!r.ready());
             let (at, n) = r.peek(&mut rd, &mut out);
-            assert_eq!(at, head);
+            assert_eq!((at, n), (head, 0));
             r.consume(&mut rd, at, n);
             assert!(r.queued() <= MAX_RECORDS);
         }

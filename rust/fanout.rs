@@ -234,7 +234,7 @@ fn fanout_in<'t>(
         }
     })?;
     let (ok, sum) = {
-        let (bvecs, skip) = fixed_frags.unwrap_or((submission.payload().bvecs(), 0));
+        let (bvecs, skip) = fixed_frags.unwrap_or_else(|| (submission.payload().bvecs(), 0));
         send_all(
             targets,
             dests,
@@ -360,9 +360,50 @@ fn send_all(
         }
         Source::User(_) => None,
     };
-    for (t, d) in targets.list.iter().zip(dests.iter_mut()) {
-        let addr = t.addr.and_then(|i| targets.addrs.get_mut(i as usize));
-        let res = match (src, &zerocopy) {
+    let every = crate::send::RESCHED_EVERY;
+    let mut killed_at = None;
+    for (k, (ts, ds)) in targets
+        .list
+        .chunks(every)
+        .zip(dests.chunks_mut(every))
+        .enumerate()
+    {
+        // A scheduling point every so many destinations (as
+        // `__sys_sendmmsg()` has per message); a killed task tries no more
+        // of them (their result: EINTR; the record still follows).
+        if k != 0 && crate::wait::resched_or_killed() {
+            killed_at = Some(k * every);
+            break;
+        }
+        let (o, s) = send_some(ts, &mut targets.addrs, ds, src, &zerocopy, total, flags);
+        ok += o;
+        sum += s;
+    }
+    if let Some(from) = killed_at {
+        for d in dests.iter_mut().skip(from) {
+            d.result = i64::from(EINTR.to_errno());
+        }
+    }
+    (ok, sum)
+}
+
+/// [`send_all`]'s sends to `targets` (results into `dests`), with the
+/// message built once (`zerocopy`); returns how many succeeded and the
+/// bytes accepted.
+#[inline(always)]
+fn send_some(
+    targets: &[Target<'_>],
+    addrs: &mut KVVec<SockAddr>,
+    dests: &mut [ZcsendDest],
+    src: Source<'_>,
+    zerocopy: &Option<SendMsg<'_>>,
+    total: usize,
+    flags: u32,
+) -> (usize, usize) {
+    let (mut ok, mut sum) = (0, 0);
+    for (t, d) in targets.iter().zip(dests.iter_mut()) {
+        let addr = t.addr.and_then(|i| addrs.get_mut(i as usize));
+        let res = match (src, zerocopy) {
             (Source::User(iovs), _) => t
                 .sock
                 .sendmsg(&mut SendMsg::from_user_iovecs(iovs, total, flags, addr)),

@@ -225,8 +225,11 @@ impl<'t> Socket<'t> {
 ///
 /// Each entry holds a reference on the file of an IPv4 or IPv6 TCP or UDP
 /// socket ([`Registered`]), and no socket is in two entries (one index per
-/// socket). No socket can hold a file, so no reference cycle forms through
-/// the table.
+/// socket). A TCP or UDP socket holds no file of its own (it cannot carry
+/// descriptors), so the table forms no reference cycle by itself; what a
+/// send in flight holds (a notifier: zcsend's, whose hold on the table
+/// `Context::close` breaks, or
+/// io_uring's) is released when the stack lets go of its skbs.
 pub(crate) struct SockTable {
     entries: KVVec<Registered>,
 }
@@ -246,8 +249,9 @@ struct Registered {
     datagram: bool,
 }
 
-// SAFETY: `sock` is only read through, from any thread, while `_file` (which
-// keeps it alive) is held; an `ARef<File>` is `Send` and `Sync`.
+// SAFETY: `_file`, an `ARef<File>` (`Send` and `Sync`), keeps `sock` alive;
+// the kernel's `struct socket` is used from any thread (concurrent sends
+// and state reads are the stack's to serialise), and nothing here writes it.
 unsafe impl Send for Registered {}
 // SAFETY: as above.
 unsafe impl Sync for Registered {}

@@ -232,17 +232,6 @@ int zcsend_fill_frags(struct sk_buff *skb, struct iov_iter *from, size_t length,
 	return copied < want ? -EMSGSIZE : 0;
 }
 
-/*
- * The socket of @file (sock_from_file(); NULL if it is none), and in *@kind
- * the ZCSEND_SK_* facts about it, read in one call (struct sock is opaque
- * to Rust's bindings): the family is IPv4/IPv6, the transport TCP or UDP;
- * ZC: the socket may carry zero-copy frags (SOCK_SUPPORT_ZC: a ULP such as
- * kTLS, or a sockmap, clears it); ESTABLISHED: a TCP socket that can send
- * data segments now (not a Fast Open SYN whose data the stack copies);
- * LOCAL: its cached route goes out a loopback device (a loopback or local
- * address: local delivery, where skb_orphan_frags_rx() copies every frag
- * anyway; only a connected socket has a cached route).
- */
 /* The ZCSEND_SK_* bits that change over a socket's life: ZC, ESTABLISHED, LOCAL. */
 static __always_inline unsigned int __zcsend_sock_state(struct socket *sock)
 {
@@ -264,6 +253,17 @@ static __always_inline unsigned int __zcsend_sock_state(struct socket *sock)
 	return k;
 }
 
+/*
+ * The socket of @file (sock_from_file(); NULL if it is none), and in *@kind
+ * the ZCSEND_SK_* facts about it, read in one call (struct sock is opaque
+ * to Rust's bindings): the family is IPv4/IPv6, the transport TCP or UDP;
+ * ZC: the socket may carry zero-copy frags (SOCK_SUPPORT_ZC: a ULP such as
+ * kTLS, or a sockmap, clears it); ESTABLISHED: a TCP socket that can send
+ * data segments now (not a Fast Open SYN whose data the stack copies);
+ * LOCAL: its cached route goes out a loopback device (a loopback or local
+ * address: local delivery, where skb_orphan_frags_rx() copies every frag
+ * anyway; only a connected socket has a cached route).
+ */
 struct socket *zcsend_sock_lookup(struct file *file, unsigned int *kind)
 {
 	struct socket *sock = sock_from_file(file);

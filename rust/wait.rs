@@ -104,9 +104,10 @@ impl WaitQueue {
 /// Between the sends of one long system call (a batch, a fan-out's
 /// destinations), as `__sys_sendmmsg()` does per message: a scheduling
 /// point on kernels without full preemption; `true` if the task was killed
-/// meanwhile (the call should stop where it is). Process context.
+/// meanwhile (the call should stop where it is). Process context that may
+/// sleep (no spinlock or RCU read-side section held).
 pub(crate) fn resched_or_killed() -> bool {
-    // SAFETY: no precondition beyond process context, which every caller
-    // (an ioctl) is in.
+    // SAFETY: `cond_resched()` may sleep: every caller (an ioctl's batch or
+    // fan-out, `read()`) runs in process context holding at most a mutex.
     unsafe { crate::ffi::zcsend_resched_or_killed() }
 }

@@ -801,7 +801,8 @@ def targets(runs, aggs, faggs, fits):
     # Issue 7.
     for label, path in (("tcg", "udp-dummy0"), ("tcg", "tcp-tap"), ("uml", "udp-dummy0")):
         z, m = fitv(label, path, "zcsend"), fitv(label, path, "msg_zerocopy")
-        if z and m:
+        # A fit whose per-call cost is not positive is noise: no ratio.
+        if z and m and m[0] > 0 and z[0] > 0:
             r = z[0] / m[0]
             add("zcsend per call <= msg_zerocopy's", "%s %s" % (label.upper(), path),
                 "%.2fx" % r, "1.00x", r <= 1.0,
@@ -829,12 +830,13 @@ def targets(runs, aggs, faggs, fits):
     for label, bound in (("uml", 4096), ("tcg", 8192)):
         z, s0 = fitv(label, "udp-dummy0", "zcsend_batch"), fitv(label, "udp-dummy0", "send")
         if z and s0:
-            if z[0] <= s0[0]:
-                be = 0.0
-            elif z[1] >= s0[1]:
+            # The size from which zcsend_batch stays cheaper: none if it
+            # costs as much or more per byte (then it is cheaper, if at
+            # all, only below a crossover).
+            if z[1] >= s0[1]:
                 be = float("inf")
             else:
-                be = (z[0] - s0[0]) / (s0[1] - z[1])
+                be = max(0.0, (z[0] - s0[0]) / (s0[1] - z[1]))
             add("zcsend_batch break-even vs send()", "%s udp-dummy0" % label.upper(),
                 "%.1fK" % (be / 1024), "%dK" % (bound // 1024), be <= bound, "fit")
     for label in ("tcg", "uml"):
@@ -862,8 +864,8 @@ def targets(runs, aggs, faggs, fits):
                 b = best_peer(fagg, k[0], k[1], k[2], n)
                 if b:
                     r = fagg[k]["cpu"] / b[0]
-                    add("zcsend_fanout s/GB <= 0.7x best peer's", "%s udp-dummy0 x%d"
-                        % (label.upper(), n), "%.2fx" % r, "0.70x", r <= 0.7,
+                    add("zcsend_fanout s/GB <= 0.7x best peer's", "%s udp-dummy0 %s x%d"
+                        % (label.upper(), size_str(k[2]), n), "%.2fx" % r, "0.70x", r <= 0.7,
                         "%.4f vs %s %.4f s/GB" % (fagg[k]["cpu"], b[1], b[0]))
         for k in [k for k in fagg if k[0] == "udp-dummy0" and k[1] == "zcsend_fanout_stable"
                   and k[3] == 8]:
@@ -873,7 +875,7 @@ def targets(runs, aggs, faggs, fits):
             if fs and tee:
                 r = st / fs["cpu"]
                 add("zcsend_fanout_stable <= 0.5x fanout_send's, below fanout_tee's",
-                    "%s udp-dummy0 x8" % label.upper(), "%.2fx" % r, "0.50x",
+                    "%s udp-dummy0 %s x8" % (label.upper(), size_str(k[2])), "%.2fx" % r, "0.50x",
                     r <= 0.5 and st < tee["cpu"],
                     "%.4f vs send %.4f, tee %.4f s/GB" % (st, fs["cpu"], tee["cpu"]))
     if not rows:
@@ -882,7 +884,7 @@ def targets(runs, aggs, faggs, fits):
     emit("=" * 100)
     emit("TARGETS (issue 7: the cheapest zero-copy send; issue 9: fan-out): this run")
     for name, where, value, bound, met, detail in rows:
-        emit("%-62s %-22s %8s  bound %-10s %-8s %s" % (name, where, value, bound,
+        emit("%-62s %-26s %8s  bound %-10s %-8s %s" % (name, where, value, bound,
                                                       "met" if met else "NOT met", detail))
     return rows
 

@@ -29,9 +29,11 @@
  * @flags:     MSG_* flags passed to the socket: MSG_DONTWAIT, MSG_MORE,
  *             MSG_NOSIGNAL, MSG_EOR, MSG_CONFIRM, MSG_DONTROUTE
  * @iov:       user pointer to an array of struct iovec (ZCSEND_SEND_BUF:
- *             the bytes' address)
+ *             the bytes' address; ZCSEND_SEND_FIXED: to an array of struct
+ *             zcsend_range; both: ZCSEND_FIXED_RANGE(index, offset))
  * @iovcnt:    number of entries in @iov, 1 to UIO_MAXIOV (1024)
- *             (ZCSEND_SEND_BUF: the bytes' length)
+ *             (ZCSEND_SEND_BUF: the bytes' length, with ZCSEND_SEND_FIXED
+ *             too the range's)
  * @addrlen:   size of *@addr, 0 when there is no destination address
  * @addr:      user pointer to a struct sockaddr_in or sockaddr_in6, or 0
  * @user_data: opaque value returned in the completion record
@@ -64,7 +66,9 @@ struct zcsend_send {
 /*
  * @iov of a ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF send: registered buffer
  * @index (high 32 bits), byte @offset in it (low 32 bits: a registered
- * buffer is at most ZCSEND_MAX_BUFFER_LEN bytes).
+ * buffer is at most ZCSEND_MAX_BUFFER_LEN bytes). @offset must be below
+ * 2^32: the macro keeps only its low 32 bits (a larger one would name
+ * another offset, not fail); name such a range with a struct zcsend_range.
  */
 #define ZCSEND_FIXED_RANGE(index, offset) \
 	(((__u64)(__u32)(index) << 32) | (__u32)(offset))
