@@ -885,11 +885,17 @@ pub(crate) fn submit_each<T: AsBytes + FromBytes + Copy + Default>(
     UserSlice::new(UserPtr::from_addr(uptr), nr * core::mem::size_of::<T>())
         .reader()
         .read_slice(<[T] as AsBytes>::as_bytes_mut(&mut descs))?;
+    // The next descriptor before which the call reschedules: a compare per
+    // send, not a division.
+    let mut next = resched_every;
     for (i, d) in descs.iter().enumerate() {
         // A scheduling point every `resched_every` descriptors (a batch of
         // fan-outs may make 256 x 1024 sends); a killed task stops here.
-        if i != 0 && i % resched_every == 0 && crate::wait::resched_or_killed() {
-            return Ok(i);
+        if i == next {
+            next += resched_every;
+            if crate::wait::resched_or_killed() {
+                return Ok(i);
+            }
         }
         if let Err(e) = one(d) {
             return if i == 0 { Err(e) } else { Ok(i) };
