@@ -520,6 +520,13 @@ impl<'a> SendMsg<'a> {
         addr: Option<&'a mut SockAddr>,
     ) -> Self {
         let mut m = Self::new(flags, addr);
+        if let [one] = iovs {
+            // One buffer (`ZCSEND_SEND_BUF`, or an array of one): an
+            // `ITER_UBUF` iterator, as send(2) builds with `import_ubuf()`;
+            // each copy out of it takes the short path (no segment walk).
+            m.set_user_buf(one.base, total);
+            return m;
+        }
         // SAFETY: `UserIovec` has the layout of the kernel's `struct iovec`
         // (checked below: a user address and a length, 8 bytes each), so
         // `iovs` is a kernel array of `iovs.len()` user iovecs; it outlives
@@ -534,6 +541,27 @@ impl<'a> SendMsg<'a> {
             )
         };
         m
+    }
+
+    /// Makes the message's iterator an `ITER_UBUF` source of the `len` user
+    /// bytes at `base`: what `iov_iter_ubuf()` (a C inline) builds. Neither
+    /// it nor `import_ubuf()` checks more than `access_ok()`, which every
+    /// copy out of a user iterator checks again ([`Self::new`]'s message
+    /// has the rest zeroed: no offset, not `nofault`).
+    #[inline(always)]
+    fn set_user_buf(&mut self, base: u64, len: usize) {
+        let it = &mut self.raw.msg_iter;
+        it.iter_type = bindings::iter_type_ITER_UBUF as u8;
+        it.data_source = bindings::ITER_SOURCE != 0;
+        // SAFETY: writing plain data into the iterator's unions: for
+        // `ITER_UBUF` the kernel reads `ubuf` and `count` (the second
+        // anonymous struct of the first union) and `nr_segs` (1).
+        unsafe {
+            let d = it.__bindgen_anon_1.__bindgen_anon_1.as_mut();
+            d.__bindgen_anon_1.ubuf = base as usize as *mut c_void;
+            d.count = len;
+        }
+        it.__bindgen_anon_2.nr_segs = 1;
     }
 
     /// Gives the message the `total` bytes of `bvecs` that start `skip`

@@ -518,11 +518,14 @@ pub(crate) fn send<'a>(
     read_address(&mut addr, arg.addr, arg.addrlen)?;
     lookups.stages.mark(Stage::Resolve);
 
-    // A datagram's frags: one iovec (the common case) needs one per page,
-    // its `nr_pages` (both counted once); several may share pages.
-    let nr_pages = iovec::total_pages(iovs)?;
+    // A datagram's frags: one iovec (the common case) needs one per page
+    // it spans, which is also what it pins (counted once, and only if
+    // asked: a stream's copy path never needs it); several may share pages.
+    let mut one_pages = None;
     let frags = || match iovs {
-        [_] => nr_pages,
+        [one] => one_pages
+            .insert(iovec::pages_spanned(one.base, one.len))
+            .unwrap_or(usize::MAX),
         _ => iovec::frags_needed(iovs),
     };
     let copy = copy_path(sock, total, copy_threshold, frags);
@@ -541,6 +544,11 @@ pub(crate) fn send<'a>(
         return res;
     }
 
+    // `total_len` refused a range that wraps: neither count fails here.
+    let nr_pages = match one_pages {
+        Some(n) => n.ok_or(EFAULT)?,
+        None => iovec::total_pages(iovs)?,
+    };
     let mut reservation = ctx.reserve_in(&mut lookups.slots, lookups.left)?;
     lookups.stages.mark(Stage::Reserve);
     reservation.add_pinned(nr_pages)?;

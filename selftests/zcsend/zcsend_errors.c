@@ -274,6 +274,32 @@ TEST_F(errors, kernel_address)
 	EXPECT_ERR(EFAULT, zc_send(self->zfd, self->tcp.tx,
 				   (void *)0x7ffffffff000UL, ZC_LEN, 0, NULL,
 				   0, 1));
+	/*
+	 * Below the copy threshold the stack copies from the user iterator
+	 * (ITER_UBUF for one buffer, ITER_IOVEC for several): its copy
+	 * checks the address, as for send(2).
+	 */
+	{
+		struct iovec two[2] = { { self->buf, 500 }, { KERNEL_ADDR, 500 } };
+
+		EXPECT_ERR(EFAULT, zc_sendv(self->zfd, self->udp, two, 2, 0,
+					    &self->udpp.dst, self->udpp.dstlen,
+					    1));
+		two[0].iov_base = KERNEL_ADDR;
+		two[1].iov_base = self->buf;
+		EXPECT_ERR(EFAULT, zc_sendv(self->zfd, self->tcp.tx, two, 2, 0,
+					    NULL, 0, 1));
+	}
+	EXPECT_ERR(EFAULT, zc_send(self->zfd, self->tcp.tx, KERNEL_ADDR, 1000,
+				   0, NULL, 0, 1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->tcp.tx, KERNEL_ADDR,
+				       1000, 0, NULL, 0, 1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->udp, KERNEL_ADDR,
+				       1000, 0, &self->udpp.dst,
+				       self->udpp.dstlen, 1));
+	EXPECT_ERR(EFAULT, zc_send_buf(self->zfd, self->tcp.tx,
+				       (void *)0x7ffffffffc00UL, 4096, 0, NULL,
+				       0, 1));
 	/* The iovec array and the address are user pointers too. */
 	EXPECT_ERR(EFAULT, zc_sendv(self->zfd, self->tcp.tx, KERNEL_ADDR, 1,
 				    0, NULL, 0, 1));
