@@ -305,6 +305,19 @@ pub(crate) const ZCSEND_IOC_FANOUT: u32 = _IOW::<ZcsendFanout>(ZCSEND_IOC_MAGIC,
 /// (`fds` where it has `bufs`; `zcsend_helpers.h` asserts both from C).
 pub(crate) const ZCSEND_IOC_REGISTER_SOCKETS: u32 = _IOW::<ZcsendRegister>(ZCSEND_IOC_MAGIC, 0x08);
 pub(crate) const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x09);
+pub(crate) const ZCSEND_IOC_FEATURES: u32 = _IOR::<u64>(ZCSEND_IOC_MAGIC, 0x0a);
+
+/// What `ZCSEND_IOC_FEATURES` reports: every `ZCSEND_FEAT_*` bit of the
+/// header, each implemented here (`zcsend_dev.c`'s `features` test uses
+/// each one the bit names).
+pub(crate) const ZCSEND_FEATURES: u64 = (1 << 0) // SEND_BUF
+    | (1 << 1) // FIXED_BUFFERS
+    | (1 << 2) // FIXED_INLINE
+    | (1 << 3) // FIXED_SOCKETS
+    | (1 << 4) // SUBMIT
+    | (1 << 5) // FANOUT
+    | (1 << 6) // FANOUT_STABLE
+    | (1 << 7); // RING_MMAP
 
 /// Whether the current ioctl comes from a 32-bit process, whose `iovec`
 /// array uses [`CompatIovec`].

@@ -233,6 +233,10 @@ impl MiscDevice for ZcsendDevice {
                     .write(&ZCSEND_ABI_VERSION)?;
                 Ok(0)
             }
+            ZCSEND_IOC_FEATURES => {
+                UserSlice::new(user, 8).writer().write(&ZCSEND_FEATURES)?;
+                Ok(0)
+            }
             ZCSEND_IOC_SEND => {
                 let req: ZcsendSend = UserSlice::new(user, core::mem::size_of::<ZcsendSend>())
                     .reader()

@@ -39,6 +39,75 @@ TEST_F(dev, version)
 	EXPECT_EQ(ZCSEND_ABI_VERSION, ver);
 }
 
+#define ALL_FEATURES	(ZCSEND_FEAT_SEND_BUF | ZCSEND_FEAT_FIXED_BUFFERS | \
+			 ZCSEND_FEAT_FIXED_INLINE | ZCSEND_FEAT_FIXED_SOCKETS | \
+			 ZCSEND_FEAT_SUBMIT | ZCSEND_FEAT_FANOUT | \
+			 ZCSEND_FEAT_FANOUT_STABLE | ZCSEND_FEAT_RING_MMAP)
+
+/*
+ * ZCSEND_IOC_FEATURES names every feature of this header, and each named
+ * form is understood: a call whose only fault is its socket (-1) or the
+ * missing registration fails with that (EBADF, ENXIO), never with the
+ * EINVAL or ENOTTY of a form the module does not know.
+ */
+TEST_F(dev, features)
+{
+	struct zcsend_range rg = { 0, 0, 0, 4096 };
+	struct zcsend_send s = {
+		.fd = -1, .flags = ZCSEND_SEND_BUF, .iov = 4096, .iovcnt = 1,
+	};
+	struct zcsend_submit sub = { (uintptr_t)&s, 1, 0 };
+	struct zcsend_dest d = { .fd = -1 };
+	char byte = 0;
+	struct iovec iov = { &byte, 1 };
+	struct zcsend_fanout fo = {
+		.iov = (uintptr_t)&iov, .iovcnt = 1,
+		.dests = (uintptr_t)&d, .nr = 1,
+	};
+	uint64_t f = ~0ULL;
+	void *hdr;
+
+	ASSERT_EQ(0, ioctl(self->zfd, ZCSEND_IOC_FEATURES, &f));
+	EXPECT_EQ(ALL_FEATURES, f);
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FEATURES, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FEATURES, NULL));
+	EXPECT_EQ(EFAULT, errno);
+
+	/* SEND_BUF */
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_SEND, &s));
+	EXPECT_EQ(EBADF, errno);
+	/* SUBMIT */
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_SUBMIT, &sub));
+	EXPECT_EQ(EBADF, errno);
+	/* FIXED_INLINE, then FIXED_BUFFERS: nothing registered */
+	s.flags = ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF;
+	s.iov = ZCSEND_FIXED_RANGE(0, 0);
+	s.iovcnt = 4096;
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_SEND, &s));
+	EXPECT_EQ(ENXIO, errno);
+	s.flags = ZCSEND_SEND_FIXED;
+	s.iov = (uintptr_t)&rg;
+	s.iovcnt = 1;
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_SEND, &s));
+	EXPECT_EQ(ENXIO, errno);
+	/* FIXED_SOCKETS */
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_UNREGISTER_SOCKETS));
+	EXPECT_EQ(ENXIO, errno);
+	/* FANOUT, FANOUT_STABLE */
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FANOUT, &fo));
+	EXPECT_EQ(EBADF, errno);
+	fo.flags = ZCSEND_FANOUT_STABLE;
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FANOUT, &fo));
+	EXPECT_EQ(EBADF, errno);
+	/* RING_MMAP */
+	hdr = mmap(NULL, getpagesize(), PROT_READ | PROT_WRITE, MAP_SHARED,
+		   self->zfd, ZCSEND_RING_OFF_HDR);
+	EXPECT_NE(MAP_FAILED, hdr);
+	if (hdr != MAP_FAILED)
+		munmap(hdr, getpagesize());
+}
+
 /* Every ioctl copies through a user pointer: a bad one is EFAULT. */
 TEST_F(dev, bad_pointers)
 {

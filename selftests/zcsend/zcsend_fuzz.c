@@ -954,7 +954,7 @@ static void op_unknown(void)
 	else if (r == 2)
 		/* past the real ones: SUBMIT's and FANOUT's sends would go
 		 * untracked */
-		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 10 + rn(246), rn(64));
+		cmd = _IOC(d, ZCSEND_IOC_MAGIC, 11 + rn(245), rn(64));
 	else if (r == 3)
 		cmd = _IOC(d, (uint8_t)"\xe4\xe6\xa5\xee"[rn(4)], nr, sz);
 	/* Else anything clear of what the VFS does for every file (FIONBIO). */

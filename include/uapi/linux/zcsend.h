@@ -409,5 +409,31 @@ struct zcsend_ring_slot {
  * system call that already named one keeps the table until it returns.
  */
 #define ZCSEND_IOC_UNREGISTER_SOCKETS	_IO(ZCSEND_IOC_MAGIC, 0x09)
+/*
+ * Writes to the __u64 pointed to the ZCSEND_FEAT_* bits of what this module
+ * implements, so that a program built against a newer header can fall back
+ * on an older module instead of reading EINVAL as a bad argument. A module
+ * that fails this with ENOTTY predates it: it offers ZCSEND_IOC_SEND of an
+ * iovec array, read(2) of the records and the eventfd (ABI version 1) and
+ * any of the rest only as far as a probe shows. Bits are only ever added.
+ */
+#define ZCSEND_IOC_FEATURES	_IOR(ZCSEND_IOC_MAGIC, 0x0a, __u64)
+
+/* ZCSEND_SEND_BUF: one buffer named in the request. */
+#define ZCSEND_FEAT_SEND_BUF		(1ULL << 0)
+/* ZCSEND_IOC_REGISTER_BUFFERS and ZCSEND_SEND_FIXED with struct zcsend_range. */
+#define ZCSEND_FEAT_FIXED_BUFFERS	(1ULL << 1)
+/* ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF: one range inline (ZCSEND_FIXED_RANGE). */
+#define ZCSEND_FEAT_FIXED_INLINE	(1ULL << 2)
+/* ZCSEND_IOC_REGISTER_SOCKETS and ZCSEND_SEND_FIXED_SOCKET. */
+#define ZCSEND_FEAT_FIXED_SOCKETS	(1ULL << 3)
+/* ZCSEND_IOC_SUBMIT. */
+#define ZCSEND_FEAT_SUBMIT		(1ULL << 4)
+/* ZCSEND_IOC_FANOUT, and ZCSEND_SUBMIT_FANOUT batches of them. */
+#define ZCSEND_FEAT_FANOUT		(1ULL << 5)
+/* ZCSEND_FANOUT_STABLE. */
+#define ZCSEND_FEAT_FANOUT_STABLE	(1ULL << 6)
+/* mmap(2) of the completion ring and ZCSEND_WAKEUP_ON_REQUEST. */
+#define ZCSEND_FEAT_RING_MMAP		(1ULL << 7)
 
 #endif /* _UAPI_LINUX_ZCSEND_H */

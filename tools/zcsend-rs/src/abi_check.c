@@ -19,6 +19,7 @@ const unsigned int zcsend_c_ioc_submit = ZCSEND_IOC_SUBMIT;
 const unsigned int zcsend_c_ioc_fanout = ZCSEND_IOC_FANOUT;
 const unsigned int zcsend_c_ioc_register_sockets = ZCSEND_IOC_REGISTER_SOCKETS;
 const unsigned int zcsend_c_ioc_unregister_sockets = ZCSEND_IOC_UNREGISTER_SOCKETS;
+const unsigned int zcsend_c_ioc_features = ZCSEND_IOC_FEATURES;
 
 /* { sizeof, alignof, then the offset of every member in declaration order } */
 const unsigned long zcsend_c_send_layout[] = {
@@ -152,7 +153,18 @@ const unsigned long long zcsend_c_consts64[] = {
 	ZCSEND_RING_OFF_HDR,
 	ZCSEND_RING_OFF_SLOTS,
 	ZCSEND_MAX_BUFFER_LEN,
+	ZCSEND_FEAT_SEND_BUF,
+	ZCSEND_FEAT_FIXED_BUFFERS,
+	ZCSEND_FEAT_FIXED_INLINE,
+	ZCSEND_FEAT_FIXED_SOCKETS,
+	ZCSEND_FEAT_SUBMIT,
+	ZCSEND_FEAT_FANOUT,
+	ZCSEND_FEAT_FANOUT_STABLE,
+	ZCSEND_FEAT_RING_MMAP,
 };
+/* src/sys.rs declares 11. */
+_Static_assert(sizeof(zcsend_c_consts64) / sizeof(zcsend_c_consts64[0]) == 11,
+	       "update the Rust declaration of zcsend_c_consts64");
 
 const unsigned int zcsend_c_consts[] = {
 	ZCSEND_ABI_VERSION,

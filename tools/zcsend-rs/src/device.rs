@@ -73,6 +73,97 @@ impl BitOrAssign for MsgFlags {
     }
 }
 
+/// What the module implements (`ZCSEND_IOC_FEATURES`): a set of
+/// `ZCSEND_FEAT_*` bits, from [`Device::features`].
+///
+/// The ABI version stays 1 while features are only added, so a program
+/// that must also run on an older module asks here before it relies on a
+/// form, rather than reading that module's `EINVAL` as a bad argument.
+/// Bits are only ever added; a newer module may report bits this crate does
+/// not name (kept, see [`bits`](Self::bits)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Features(u64);
+
+impl Features {
+    /// The empty set: a module older than `ZCSEND_IOC_FEATURES` (which
+    /// fails it with `ENOTTY`). It offers the ABI-1 basics only:
+    /// `ZCSEND_IOC_SEND` of an iovec array, `read(2)` of the records and
+    /// the eventfd ([`Device::scope`], [`Device::send_borrowed`],
+    /// [`Device::send`] of several [`Buf`]s, the reads,
+    /// [`Device::set_eventfd`]), and any of the rest only as far as a probe
+    /// shows.
+    pub const LEGACY: Features = Features(0);
+    /// `ZCSEND_FEAT_SEND_BUF`: one buffer named in the request itself
+    /// (`ZCSEND_SEND_BUF`), which [`Device::send`] and [`Batch::send`] of
+    /// one [`Buf`] use.
+    pub const SEND_BUF: Features = Features(sys::ZCSEND_FEAT_SEND_BUF as u64);
+    /// `ZCSEND_FEAT_FIXED_BUFFERS`: `ZCSEND_IOC_REGISTER_BUFFERS` and sends
+    /// of `struct zcsend_range` arrays (`ZCSEND_SEND_FIXED`):
+    /// [`Device::register`], [`Device::send_fixed`] of several ranges,
+    /// [`Device::fanout_fixed`].
+    pub const FIXED_BUFFERS: Features = Features(sys::ZCSEND_FEAT_FIXED_BUFFERS as u64);
+    /// `ZCSEND_FEAT_FIXED_INLINE`: one registered range named in the
+    /// request itself (`ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF`), which
+    /// [`Device::send_fixed`] and [`Batch::send_fixed`] of one [`Fixed`] use.
+    pub const FIXED_INLINE: Features = Features(sys::ZCSEND_FEAT_FIXED_INLINE as u64);
+    /// `ZCSEND_FEAT_FIXED_SOCKETS`: `ZCSEND_IOC_REGISTER_SOCKETS` and sends
+    /// by index (`ZCSEND_SEND_FIXED_SOCKET`): [`Device::register_sockets`].
+    pub const FIXED_SOCKETS: Features = Features(sys::ZCSEND_FEAT_FIXED_SOCKETS as u64);
+    /// `ZCSEND_FEAT_SUBMIT`: `ZCSEND_IOC_SUBMIT`, [`Batch::submit`].
+    pub const SUBMIT: Features = Features(sys::ZCSEND_FEAT_SUBMIT as u64);
+    /// `ZCSEND_FEAT_FANOUT`: `ZCSEND_IOC_FANOUT` (and `ZCSEND_SUBMIT_FANOUT`
+    /// batches of them): [`Device::fanout`], [`Scope::fanout`].
+    pub const FANOUT: Features = Features(sys::ZCSEND_FEAT_FANOUT as u64);
+    /// `ZCSEND_FEAT_FANOUT_STABLE`: `ZCSEND_FANOUT_STABLE`, a fan-out with
+    /// `stable = true`.
+    pub const FANOUT_STABLE: Features = Features(sys::ZCSEND_FEAT_FANOUT_STABLE as u64);
+    /// `ZCSEND_FEAT_RING_MMAP`: the mapped completion ring and
+    /// `ZCSEND_WAKEUP_ON_REQUEST`: [`Device::map_ring`],
+    /// [`Device::set_wakeup_on_request`].
+    pub const RING_MMAP: Features = Features(sys::ZCSEND_FEAT_RING_MMAP as u64);
+    /// Every feature this crate knows (the `ZCSEND_FEAT_*` bits of the
+    /// header it was built from).
+    pub const ALL: Features = Features(
+        Features::SEND_BUF.0
+            | Features::FIXED_BUFFERS.0
+            | Features::FIXED_INLINE.0
+            | Features::FIXED_SOCKETS.0
+            | Features::SUBMIT.0
+            | Features::FANOUT.0
+            | Features::FANOUT_STABLE.0
+            | Features::RING_MMAP.0,
+    );
+
+    /// Whether every feature of `other` is in `self`.
+    pub const fn contains(self, other: Features) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The raw `ZCSEND_FEAT_*` bits, those this crate does not name
+    /// included.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Any bits, unchecked.
+    pub const fn from_bits_retain(bits: u64) -> Features {
+        Features(bits)
+    }
+}
+
+impl BitOr for Features {
+    type Output = Features;
+    fn bitor(self, rhs: Features) -> Features {
+        Features(self.0 | rhs.0)
+    }
+}
+
+impl BitOrAssign for Features {
+    fn bitor_assign(&mut self, rhs: Features) {
+        self.0 |= rhs.0;
+    }
+}
+
 /// One completed send: its buffers are free again.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Completion {
@@ -344,6 +435,37 @@ impl Device {
         // SAFETY: `_IOR(.., __u32)`: the kernel writes one u32, no pointer.
         unsafe { self.ioctl(sys::ZCSEND_IOC_VERSION, &mut v) }?;
         Ok(v)
+    }
+
+    /// What the module implements (`ZCSEND_IOC_FEATURES`).
+    ///
+    /// A module older than this ioctl fails it with `ENOTTY`, reported as
+    /// `Ok(`[`Features::LEGACY`]`)`, the empty set: only the ABI-1 basics
+    /// are known to work (any other file that does not know the ioctl, say
+    /// `/dev/null` opened with [`open_path`](Self::open_path), answers the
+    /// same; [`version`](Self::version) tells them apart). Other errors are
+    /// returned.
+    ///
+    /// This crate does not consult the bits itself: it always uses the
+    /// shortest form of the module in this tree. [`send`](Self::send) and
+    /// [`Batch::send`] of one [`Buf`] name it inline ([`Features::SEND_BUF`]),
+    /// [`send_fixed`](Self::send_fixed) and [`Batch::send_fixed`] of one
+    /// [`Fixed`] name it inline ([`Features::FIXED_INLINE`]); a module
+    /// without the bit fails those with `EINVAL`. A caller targeting older
+    /// modules checks these bits and, without them, sends two pieces (e.g.
+    /// halves made with [`Buf::slice`], or two ranges), which go in an
+    /// iovec or range array, or uses [`scope`](Self::scope), which always
+    /// passes an iovec array; the other bits name the calls that need them
+    /// (see [`Features`]).
+    pub fn features(&self) -> io::Result<Features> {
+        let mut f: u64 = 0;
+        // SAFETY: `_IOR(.., __u64)`: the kernel writes one u64, no pointer.
+        match unsafe { self.ioctl(sys::ZCSEND_IOC_FEATURES, &mut f) } {
+            Ok(_) => Ok(Features(f)),
+            // A module that predates the ioctl.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => Ok(Features::LEGACY),
+            Err(e) => Err(e),
+        }
     }
 
     /// This file's counters (`ZCSEND_IOC_STATS`).
@@ -1702,6 +1824,51 @@ mod tests {
         // A plain send's record says neither.
         let c = Completion::from_raw(&raw(1, 10, ZCSEND_COMPL_ZEROCOPY), 9);
         assert!(!c.fanout && !c.stable);
+    }
+
+    /// The set operations, and a file that does not know
+    /// `ZCSEND_IOC_FEATURES` (an older module; here /dev/null, `ENOTTY`)
+    /// reads as the empty set rather than an error.
+    #[test]
+    fn features_bits_and_legacy() {
+        let named = [
+            Features::SEND_BUF,
+            Features::FIXED_BUFFERS,
+            Features::FIXED_INLINE,
+            Features::FIXED_SOCKETS,
+            Features::SUBMIT,
+            Features::FANOUT,
+            Features::FANOUT_STABLE,
+            Features::RING_MMAP,
+        ];
+        // One bit each, in the header's order, and ALL is all of them.
+        for (i, f) in named.iter().enumerate() {
+            assert_eq!(f.bits(), 1 << i);
+            assert!(Features::ALL.contains(*f));
+            assert!(!Features::LEGACY.contains(*f));
+        }
+        let mut all = Features::LEGACY;
+        for f in named {
+            all |= f;
+        }
+        assert_eq!(all, Features::ALL);
+        assert_eq!(Features::ALL.bits(), 0xff);
+        assert_eq!(Features::default(), Features::LEGACY);
+        let some = Features::SEND_BUF | Features::SUBMIT;
+        assert!(some.contains(Features::SUBMIT));
+        assert!(some.contains(some) && some.contains(Features::LEGACY));
+        assert!(!some.contains(Features::SUBMIT | Features::FANOUT));
+        // Unknown bits of a newer module are kept.
+        let newer = Features::from_bits_retain(Features::ALL.bits() | (1 << 40));
+        assert!(newer.contains(Features::ALL));
+        assert_eq!(newer.bits() >> 40, 1);
+
+        let dev = Device::open_path("/dev/null").unwrap();
+        assert_eq!(dev.features().unwrap(), Features::LEGACY);
+        assert_eq!(
+            dev.version().unwrap_err().raw_os_error(),
+            Some(libc::ENOTTY)
+        );
     }
 
     #[test]

@@ -336,7 +336,7 @@ pub mod sys;
 
 pub use batch::{Batch, MAX_BATCH};
 pub use buf::{read_file, Buf, Mmap, StableBytes};
-pub use device::{Completion, Dest, Device, MsgFlags, Scope, Stats};
+pub use device::{Completion, Dest, Device, Features, MsgFlags, Scope, Stats};
 pub use eventfd::EventFd;
 pub use registered::{Fixed, RegBuf, RegisterError, Registered, UnregisterError};
 pub use sockets::{SockRef, Sockets, MAX_SOCKETS};

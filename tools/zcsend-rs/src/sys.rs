@@ -9,6 +9,10 @@
 //! the generated structs, and a unit test compares them with what the C
 //! compiler makes of the header (`src/abi_check.c`). So is
 //! `ZCSEND_FIXED_RANGE` ([`zcsend_fixed_range`]).
+//!
+//! bindgen types each constant by its value, not its suffix: the `ULL` ones
+//! that fit (`ZCSEND_FEAT_*`, `ZCSEND_MAX_BUFFER_LEN`, the ring offsets) come
+//! out as `u32`; widen them with `u64::from`.
 
 #![allow(non_camel_case_types, missing_docs)]
 
@@ -120,6 +124,9 @@ pub const ZCSEND_IOC_REGISTER_SOCKETS: u32 = ioc::ioc(
 );
 /// `_IO(ZCSEND_IOC_MAGIC, 0x09)`
 pub const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = ioc::ioc(ioc::NONE, ZCSEND_IOC_MAGIC, 0x09, 0);
+/// `_IOR(ZCSEND_IOC_MAGIC, 0x0a, __u64)`
+pub const ZCSEND_IOC_FEATURES: u32 =
+    ioc::ioc(ioc::READ, ZCSEND_IOC_MAGIC, 0x0a, size_of::<__u64>());
 
 /// `ZCSEND_FIXED_RANGE(index, offset)`: the `zcsend_send.iov` of a
 /// `ZCSEND_SEND_FIXED | ZCSEND_SEND_BUF` send, which names one range of a
@@ -157,6 +164,7 @@ mod tests {
         static zcsend_c_ioc_fanout: c_uint;
         static zcsend_c_ioc_register_sockets: c_uint;
         static zcsend_c_ioc_unregister_sockets: c_uint;
+        static zcsend_c_ioc_features: c_uint;
         static zcsend_c_send_layout: [c_ulong; 9];
         static zcsend_c_completion_layout: [c_ulong; 6];
         static zcsend_c_stats_layout: [c_ulong; 10];
@@ -170,7 +178,7 @@ mod tests {
         static zcsend_c_ring_hdr_layout: [c_ulong; 10];
         static zcsend_c_ring_slot_layout: [c_ulong; 4];
         static zcsend_c_consts: [c_uint; 19];
-        static zcsend_c_consts64: [c_ulonglong; 3];
+        static zcsend_c_consts64: [c_ulonglong; 11];
         static zcsend_c_fixed_range_args: [[c_uint; 2]; 6];
         static zcsend_c_fixed_range: [c_ulonglong; 6];
     }
@@ -190,6 +198,7 @@ mod tests {
                 zcsend_c_ioc_fanout,
                 zcsend_c_ioc_register_sockets,
                 zcsend_c_ioc_unregister_sockets,
+                zcsend_c_ioc_features,
             ]
         };
         let rust = [
@@ -203,6 +212,7 @@ mod tests {
             ZCSEND_IOC_FANOUT,
             ZCSEND_IOC_REGISTER_SOCKETS,
             ZCSEND_IOC_UNREGISTER_SOCKETS,
+            ZCSEND_IOC_FEATURES,
         ];
         let names = [
             "VERSION",
@@ -215,6 +225,7 @@ mod tests {
             "FANOUT",
             "REGISTER_SOCKETS",
             "UNREGISTER_SOCKETS",
+            "FEATURES",
         ];
         for (name, (r, c)) in names.iter().zip(rust.iter().zip(c.iter())) {
             assert_eq!(*r, *c, "ZCSEND_IOC_{name}: Rust {r:#x}, C {c:#x}");
@@ -235,6 +246,7 @@ mod tests {
         assert_eq!(ZCSEND_IOC_FANOUT, 0x4028_e507);
         assert_eq!(ZCSEND_IOC_REGISTER_SOCKETS, 0x4010_e508);
         assert_eq!(ZCSEND_IOC_UNREGISTER_SOCKETS, 0x0000_e509);
+        assert_eq!(ZCSEND_IOC_FEATURES, 0x8008_e50a);
     }
 
     #[test]
@@ -255,6 +267,7 @@ mod tests {
             size_of::<zcsend_register_sockets>()
         );
         assert_eq!(ioc_size(ZCSEND_IOC_UNREGISTER_SOCKETS), 0);
+        assert_eq!(ioc_size(ZCSEND_IOC_FEATURES), size_of::<__u64>());
     }
 
     #[test]
@@ -293,6 +306,14 @@ mod tests {
                 u64::from(ZCSEND_RING_OFF_HDR),
                 u64::from(ZCSEND_RING_OFF_SLOTS),
                 u64::from(ZCSEND_MAX_BUFFER_LEN),
+                u64::from(ZCSEND_FEAT_SEND_BUF),
+                u64::from(ZCSEND_FEAT_FIXED_BUFFERS),
+                u64::from(ZCSEND_FEAT_FIXED_INLINE),
+                u64::from(ZCSEND_FEAT_FIXED_SOCKETS),
+                u64::from(ZCSEND_FEAT_SUBMIT),
+                u64::from(ZCSEND_FEAT_FANOUT),
+                u64::from(ZCSEND_FEAT_FANOUT_STABLE),
+                u64::from(ZCSEND_FEAT_RING_MMAP),
             ]
         );
         // The ring's offsets are page multiples (mmap offsets), apart.
@@ -339,6 +360,20 @@ mod tests {
             compl.len() as u32,
             "completion flags overlap"
         );
+        // ZCSEND_IOC_FEATURES: one bit per feature, the documented ones.
+        let feat = [
+            ZCSEND_FEAT_SEND_BUF,
+            ZCSEND_FEAT_FIXED_BUFFERS,
+            ZCSEND_FEAT_FIXED_INLINE,
+            ZCSEND_FEAT_FIXED_SOCKETS,
+            ZCSEND_FEAT_SUBMIT,
+            ZCSEND_FEAT_FANOUT,
+            ZCSEND_FEAT_FANOUT_STABLE,
+            ZCSEND_FEAT_RING_MMAP,
+        ];
+        for (i, f) in feat.iter().enumerate() {
+            assert_eq!(u64::from(*f), 1 << i, "ZCSEND_FEAT_* bit {i}");
+        }
         assert_eq!(ZCSEND_MAX_BUFFER_LEN, 1 << 30);
         assert_eq!(ZCSEND_MAX_SOCKETS, 1024);
         assert_eq!(ZCSEND_IOC_MAGIC, 0xe5);
