@@ -308,8 +308,8 @@ pub(crate) const ZCSEND_IOC_UNREGISTER_SOCKETS: u32 = _IO(ZCSEND_IOC_MAGIC, 0x09
 pub(crate) const ZCSEND_IOC_FEATURES: u32 = _IOR::<u64>(ZCSEND_IOC_MAGIC, 0x0a);
 
 /// What `ZCSEND_IOC_FEATURES` reports: every `ZCSEND_FEAT_*` bit of the
-/// header, each implemented here (`zcsend_dev.c`'s `features` test uses
-/// each one the bit names).
+/// header, each implemented here (`zcsend_dev.c`'s `features` test
+/// compares this with the header's bits and probes one form of each).
 pub(crate) const ZCSEND_FEATURES: u64 = (1 << 0) // SEND_BUF
     | (1 << 1) // FIXED_BUFFERS
     | (1 << 2) // FIXED_INLINE

@@ -45,8 +45,8 @@ TEST_F(dev, version)
 			 ZCSEND_FEAT_FANOUT_STABLE | ZCSEND_FEAT_RING_MMAP)
 
 /*
- * ZCSEND_IOC_FEATURES names every feature of this header, and each named
- * form is understood: a call whose only fault is its socket (-1) or the
+ * ZCSEND_IOC_FEATURES names every feature of this header, and one form of
+ * each is understood: a call whose only fault is its socket (-1) or the
  * missing registration fails with that (EBADF, ENXIO), never with the
  * EINVAL or ENOTTY of a form the module does not know.
  */
@@ -56,14 +56,19 @@ TEST_F(dev, features)
 	struct zcsend_send s = {
 		.fd = -1, .flags = ZCSEND_SEND_BUF, .iov = 4096, .iovcnt = 1,
 	};
-	struct zcsend_submit sub = { (uintptr_t)&s, 1, 0 };
 	struct zcsend_dest d = { .fd = -1 };
 	char byte = 0;
 	struct iovec iov = { &byte, 1 };
+	/* A batch of one plain send (no SEND_BUF: the two bits stay apart). */
+	struct zcsend_send plain = {
+		.fd = -1, .iov = (uintptr_t)&iov, .iovcnt = 1,
+	};
+	struct zcsend_submit sub = { (uintptr_t)&plain, 1, 0 };
 	struct zcsend_fanout fo = {
 		.iov = (uintptr_t)&iov, .iovcnt = 1,
 		.dests = (uintptr_t)&d, .nr = 1,
 	};
+	struct zcsend_submit subfo = { (uintptr_t)&fo, 1, ZCSEND_SUBMIT_FANOUT };
 	uint64_t f = ~0ULL;
 	void *hdr;
 
@@ -94,8 +99,10 @@ TEST_F(dev, features)
 	/* FIXED_SOCKETS */
 	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_UNREGISTER_SOCKETS));
 	EXPECT_EQ(ENXIO, errno);
-	/* FANOUT, FANOUT_STABLE */
+	/* FANOUT, and a batch of fan-outs; FANOUT_STABLE */
 	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FANOUT, &fo));
+	EXPECT_EQ(EBADF, errno);
+	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_SUBMIT, &subfo));
 	EXPECT_EQ(EBADF, errno);
 	fo.flags = ZCSEND_FANOUT_STABLE;
 	EXPECT_EQ(-1, ioctl(self->zfd, ZCSEND_IOC_FANOUT, &fo));
