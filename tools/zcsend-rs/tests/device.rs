@@ -96,7 +96,7 @@ fn version_and_stats() {
 /// fault is that nothing is registered fails with `ENXIO`, not with the
 /// `EINVAL` of a form the module does not know, and the library's inline
 /// forms (one `Buf`, one `Fixed`) and the ring work. (zcsend_dev.c's
-/// `features` test probes every bit from C.)
+/// `features` test probes one form of each bit from C.)
 #[test]
 fn features_reports_what_works() {
     let Some(dev) = device() else { return };
